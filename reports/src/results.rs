@@ -119,7 +119,11 @@ pub fn read_rows_from<R: Read>(r: R, source: &str) -> Result<Vec<ResultRow>, Rep
     let mut records = reader.records();
     let header = match records.next() {
         None => Vec::new(),
-        Some(rec) => rec.map_err(|e| csv_error(e, source, 1))?.iter().map(str::to_owned).collect(),
+        Some(rec) => rec
+            .map_err(|e| csv_error(e, source, 1))?
+            .iter()
+            .map(str::to_owned)
+            .collect(),
     };
     if header != HEADER {
         return Err(ReportError::Header {
@@ -154,17 +158,27 @@ pub fn read_rows_from<R: Read>(r: R, source: &str) -> Result<Vec<ResultRow>, Rep
 type ResultKey = (String, String, String, u64, String, u64, String);
 
 fn key(r: &ResultRow) -> ResultKey {
-    let (s, c, m, p, x) = (&r.suite, &r.scenario, &r.method, &r.perturbation, &r.metric);
-    (s.clone(), c.clone(), m.clone(), r.seed, p.clone(), r.user, x.clone())
+    (
+        r.suite.clone(),
+        r.scenario.clone(),
+        r.method.clone(),
+        r.seed,
+        r.perturbation.clone(),
+        r.user,
+        r.metric.clone(),
+    )
 }
 
 /// Parses one record whose length the CSV reader has already matched to the header.
 fn parse_row(rec: &csv::StringRecord) -> Result<ResultRow, String> {
     let text = |i: usize| rec[i].to_owned();
     let number = |i: usize| {
-        rec[i]
-            .parse::<u64>()
-            .map_err(|e| format!("column {}: {:?} is not an unsigned integer: {e}", HEADER[i], &rec[i]))
+        rec[i].parse::<u64>().map_err(|e| {
+            format!(
+                "column {}: {:?} is not an unsigned integer: {e}",
+                HEADER[i], &rec[i]
+            )
+        })
     };
     Ok(ResultRow {
         suite: text(0),
@@ -207,5 +221,166 @@ fn csv_error(e: csv::Error, path: &str, fallback: u64) -> ReportError {
             line,
             message,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(method: &str, seed: u64, user: u64, value: f64) -> ResultRow {
+        ResultRow {
+            suite: "ml".into(),
+            scenario: "warm".into(),
+            method: method.into(),
+            seed,
+            perturbation: "none".into(),
+            user,
+            metric: "mae".into(),
+            value,
+        }
+    }
+
+    fn written(rows: &[ResultRow], header: bool) -> Result<String, ReportError> {
+        let mut buf = Vec::new();
+        write_rows(&mut buf, rows, header)?;
+        Ok(String::from_utf8_lossy(&buf).into_owned())
+    }
+
+    fn read_str(text: &str) -> Result<Vec<ResultRow>, ReportError> {
+        read_rows_from(text.as_bytes(), "r.csv")
+    }
+
+    #[test]
+    fn writes_exact_text() -> Result<(), ReportError> {
+        let rows = [
+            // Display of 1.0 is "1"; of 0.1 + 0.2 is the shortest round-trip
+            // string "0.30000000000000004"; of 1e-7 is "0.0000001" (no exponent)
+            row("maml", 1, 7, 1.0),
+            row("a,b", 2, 8, 0.1 + 0.2),
+            row("x", 3, 9, -1e-7),
+        ];
+        let want = "suite,scenario,method,seed,perturbation,user,metric,value\n\
+                    ml,warm,maml,1,none,7,mae,1\n\
+                    ml,warm,\"a,b\",2,none,8,mae,0.30000000000000004\n\
+                    ml,warm,x,3,none,9,mae,-0.0000001\n";
+        assert_eq!(written(&rows, true)?, want);
+        assert_eq!(written(&rows[..1], false)?, "ml,warm,maml,1,none,7,mae,1\n");
+        Ok(())
+    }
+
+    #[test]
+    fn round_trips_exact_bits_and_appends() -> Result<(), ReportError> {
+        let rows = vec![
+            row("maml", 1, 1, 0.1 + 0.2),
+            row("maml", 1, 2, f64::MAX),
+            row("maml", 1, 3, f64::MIN_POSITIVE),
+            row("maml", 1, 4, -0.0),
+            row("we\"ird\nname", u64::MAX, u64::MAX, 1.0 / 3.0),
+        ];
+        let mut text = written(&rows[..2], true)?;
+        text += &written(&rows[2..], false)?;
+        let back = read_str(&text)?;
+        assert_eq!(back, rows);
+        let bits = |rs: &[ResultRow]| rs.iter().map(|r| r.value.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&back), bits(&rows)); // also tells -0.0 from 0.0
+        Ok(())
+    }
+
+    #[test]
+    fn file_round_trip_and_missing_file() -> Result<(), ReportError> {
+        let path = std::env::temp_dir().join(format!("metarec-reports-{}.csv", std::process::id()));
+        let rows = vec![row("maml", 1, 1, 0.25)];
+        let file = std::fs::File::create(&path).map_err(|source| ReportError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        write_rows(file, &rows, true)?;
+        let back = read_rows(&path);
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(back?, rows);
+
+        let missing = std::env::temp_dir().join("metarec-reports-no-such-dir/results.csv");
+        let err = read_rows(&missing).map(|_| ()).unwrap_err();
+        assert!(matches!(err, ReportError::Io { .. }), "{err:?}");
+        assert!(
+            err.to_string()
+                .starts_with(&format!("{}: I/O error: ", missing.display()))
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn non_finite_is_refused_on_write_before_any_output() {
+        let mut buf = Vec::new();
+        let rows = [row("m", 1, 1, 0.5), row("m", 1, 2, f64::NAN)];
+        let err = write_rows(&mut buf, &rows, true).unwrap_err();
+        // header is line 1, so the second row is line 3
+        assert_eq!(
+            err.to_string(),
+            "<writer>:3: value NaN of metric \"mae\" is not finite"
+        );
+        assert!(buf.is_empty());
+        let err = write_rows(&mut buf, &[row("m", 1, 1, f64::INFINITY)], false).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "<writer>:1: value inf of metric \"mae\" is not finite"
+        );
+    }
+
+    #[test]
+    fn read_errors_name_source_and_line() {
+        let head = "suite,scenario,method,seed,perturbation,user,metric,value\n";
+        let ok = "ml,warm,m,1,none,1,mae,0.5\n";
+        let msg = |text: String| read_str(&text).map(|_| ()).unwrap_err().to_string();
+
+        assert_eq!(
+            msg(format!("{ok}{ok}")),
+            format!(
+                "r.csv:1: header is {:?}, expected {HEADER:?}",
+                ok.trim_end().split(',').collect::<Vec<_>>()
+            )
+        );
+        assert_eq!(
+            msg(String::new()),
+            format!("r.csv:1: header is [], expected {HEADER:?}")
+        );
+        assert_eq!(
+            msg(format!("{head}{ok}ml,warm,m,x,none,1,mae,0.5\n")),
+            "r.csv:3: column seed: \"x\" is not an unsigned integer: invalid digit found in string"
+        );
+        assert_eq!(
+            msg(format!("{head}ml,warm,m,1,none,-1,mae,0.5\n")),
+            "r.csv:2: column user: \"-1\" is not an unsigned integer: invalid digit found in string"
+        );
+        assert_eq!(
+            msg(format!("{head}ml,warm,m,1,none,1,mae, 0.5\n")),
+            "r.csv:2: column value: \" 0.5\" is not a number: invalid float literal"
+        );
+        assert_eq!(
+            msg(format!("{head}{ok}ml,warm,m,1,none,2,mae,NaN\n")),
+            "r.csv:3: value NaN of metric \"mae\" is not finite"
+        );
+        assert_eq!(
+            msg(format!("{head}ml,warm,m,1,none,2,mae,-inf\n")),
+            "r.csv:2: value -inf of metric \"mae\" is not finite"
+        );
+        assert_eq!(
+            msg(format!("{head}{ok}ml,warm,m,1,none,2,mae,0.7\n{ok}")),
+            "r.csv:4: duplicate of line 2 (same columns except value)"
+        );
+        let err = read_str(&format!("{head}{ok}ml,warm,m,1\n"))
+            .map(|_| ())
+            .unwrap_err();
+        assert!(matches!(err, ReportError::Row { line: 3, .. }), "{err:?}");
+        assert!(err.to_string().starts_with("r.csv:3: CSV error"), "{err}");
+    }
+
+    #[test]
+    fn header_only_is_empty() -> Result<(), ReportError> {
+        assert!(
+            read_str("suite,scenario,method,seed,perturbation,user,metric,value\n")?.is_empty()
+        );
+        Ok(())
     }
 }

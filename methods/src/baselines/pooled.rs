@@ -1,0 +1,276 @@
+//! `pooled` and `pooled-finetune`: the feature network of [`crate::nn`] trained on all
+//! meta-train ratings at once, as an ordinary regression (no episodes, no meta-learning).
+//!
+//! `pooled` predicts with the trained network for every user: users differ only through their
+//! features. `pooled-finetune` then fine-tunes a copy of all parameters on each new user's
+//! support set with `finetune_steps` full-batch SGD steps on the mean squared error; with an
+//! empty support set it predicts as `pooled`.
+//!
+//! Training: Adam on the mean squared error over shuffled mini-batches, for at most `epochs`
+//! epochs; after each epoch the RMSE on the meta-validation users' query sets (without
+//! adaptation) is measured, and the parameters of the best epoch are kept (early stopping with
+//! `patience`). The chosen epoch goes into the manifest.
+//!
+//! | parameter        | default | meaning                                      | valid   |
+//! |------------------|---------|----------------------------------------------|---------|
+//! | `embed_dim`      | 8       | embedding width per categorical field        | >= 1    |
+//! | `hidden`         | [32]    | widths of the hidden ReLU layers             | each >= 1 |
+//! | `lr`             | 0.005   | Adam learning rate                           | > 0     |
+//! | `epochs`         | 30      | maximum epochs                               | >= 1    |
+//! | `batch_size`     | 256     | ratings per mini-batch                       | >= 1    |
+//! | `patience`       | 4       | epochs without validation gain before stop   | >= 1    |
+//! | `finetune_lr`    | 0.05    | SGD learning rate on the support set (`pooled-finetune` only) | > 0 |
+//! | `finetune_steps` | 20      | SGD steps on the support set (`pooled-finetune` only) | >= 1 |
+
+use crate::nn::{self, Inputs, NetShape};
+use crate::params::{self, Check};
+use crate::{Adapted, Ctx, Method, MethodError, Model, Predictions, Result, SupportSet, TrainData, TrainReport};
+use candle_core::{Device, Tensor, Var};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use metarec_suites::{Features, Rating, Task};
+
+/// Hyper-parameters of `pooled`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct PooledParams {
+    pub embed_dim: usize,
+    pub hidden: Vec<usize>,
+    pub lr: f64,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub patience: usize,
+}
+
+impl Default for PooledParams {
+    fn default() -> Self {
+        PooledParams { embed_dim: 8, hidden: vec![32], lr: 0.005, epochs: 30, batch_size: 256, patience: 4 }
+    }
+}
+
+impl Check for PooledParams {
+    fn check(&self) -> std::result::Result<(), (&'static str, String)> {
+        params::at_least("embed_dim", self.embed_dim, 1)?;
+        if let Some(w) = self.hidden.iter().find(|w| **w == 0) {
+            return Err(("hidden", format!("layer widths must be at least 1, got {w}")));
+        }
+        params::positive("lr", self.lr)?;
+        params::at_least("epochs", self.epochs, 1)?;
+        params::at_least("batch_size", self.batch_size, 1)?;
+        params::at_least("patience", self.patience, 1)
+    }
+}
+
+/// Hyper-parameters of `pooled-finetune`: those of `pooled` plus the fine-tuning ones.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct FinetuneParams {
+    #[serde(flatten)]
+    pub pooled: PooledParams,
+    pub finetune_lr: f64,
+    pub finetune_steps: usize,
+}
+
+impl Default for FinetuneParams {
+    fn default() -> Self {
+        FinetuneParams { pooled: PooledParams::default(), finetune_lr: 0.05, finetune_steps: 20 }
+    }
+}
+
+impl Check for FinetuneParams {
+    fn check(&self) -> std::result::Result<(), (&'static str, String)> {
+        self.pooled.check()?;
+        params::positive("finetune_lr", self.finetune_lr)?;
+        params::at_least("finetune_steps", self.finetune_steps, 1)
+    }
+}
+
+pub fn build_pooled(table: &toml::Table) -> Result<Box<dyn Method>> {
+    let p: PooledParams = params::parse("pooled", table)?;
+    Ok(Box::new(Pooled { name: "pooled", table: params::to_table(&p), pooled: p, finetune: None }))
+}
+
+pub fn build_finetune(table: &toml::Table) -> Result<Box<dyn Method>> {
+    let p: FinetuneParams = params::parse("pooled-finetune", table)?;
+    Ok(Box::new(Pooled {
+        name: "pooled-finetune",
+        table: params::to_table(&p),
+        pooled: p.pooled.clone(),
+        finetune: Some((p.finetune_lr, p.finetune_steps)),
+    }))
+}
+
+struct Pooled {
+    name: &'static str,
+    table: toml::Table,
+    pooled: PooledParams,
+    /// `(lr, steps)` for `pooled-finetune`.
+    finetune: Option<(f64, usize)>,
+}
+
+struct Fitted {
+    name: &'static str,
+    shape: NetShape,
+    params: Vec<Tensor>,
+    finetune: Option<(f64, usize)>,
+    features: std::sync::Arc<Features>,
+    range: (f32, f32),
+    report: TrainReport,
+}
+
+impl Pooled {
+    fn candle<T>(&self, context: &str, r: candle_core::Result<T>) -> Result<T> {
+        r.map_err(|source| MethodError::Candle { method: self.name.into(), context: context.into(), source })
+    }
+}
+
+/// Validation RMSE of `params` on the query sets of `tasks`, without adaptation.
+fn validation_rmse(shape: &NetShape, params: &[Tensor], f: &Features, tasks: &[Task], dev: &Device) -> candle_core::Result<Option<f64>> {
+    let query: Vec<Rating> = tasks.iter().flat_map(|t| t.query.iter().copied()).collect();
+    if query.is_empty() {
+        return Ok(None);
+    }
+    let x = Inputs::for_ratings(f, &query, dev)?;
+    let loss = nn::mse(&shape.forward(params, &x)?, &nn::targets(&query, dev)?)?;
+    Ok(Some(f64::from(loss.to_scalar::<f32>()?).sqrt()))
+}
+
+impl Method for Pooled {
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn params(&self) -> toml::Table {
+        self.table.clone()
+    }
+    fn meta_train(&self, data: &TrainData<'_>, ctx: &mut Ctx) -> Result<Box<dyn Model>> {
+        let p = &self.pooled;
+        let dev = ctx.device.clone();
+        let shape = NetShape::new(&data.features.schema, p.embed_dim, &p.hidden);
+        let mut ratings: Vec<Rating> = data.meta_train.iter().flat_map(|h| h.ratings.iter().copied()).collect();
+        let mu = super::global_mean(data) as f32;
+        let init = self.candle("init", shape.init(&mut ctx.rng, mu, &dev))?;
+        let vars: Vec<Var> = self.candle("init", nn::to_vars(&init))?;
+        let mut opt = self.candle(
+            "optimizer",
+            AdamW::new(vars.clone(), ParamsAdamW { lr: p.lr, weight_decay: 0.0, ..Default::default() }),
+        )?;
+        let mut best = (f64::INFINITY, 0u64, init.clone());
+        let mut since_best = 0;
+        let mut epochs = 0u64;
+        for epoch in 1..=p.epochs as u64 {
+            epochs = epoch;
+            ctx.rng.shuffle(&mut ratings);
+            for (b, batch) in ratings.chunks(p.batch_size).enumerate() {
+                let mut step = || -> candle_core::Result<f32> {
+                    let x = Inputs::for_ratings(data.features, batch, &dev)?;
+                    let params: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
+                    let loss = nn::mse(&shape.forward(&params, &x)?, &nn::targets(batch, &dev)?)?;
+                    opt.backward_step(&loss)?;
+                    loss.to_scalar::<f32>()
+                };
+                let loss = self.candle("training step", step())?;
+                if !loss.is_finite() {
+                    return Err(MethodError::Diverged {
+                        method: self.name.into(),
+                        context: format!("training loss is {loss} at epoch {epoch}, batch {b} (lr = {})", p.lr),
+                    });
+                }
+            }
+            let now = self.candle("snapshot", nn::snapshot(&vars))?;
+            let val = self.candle("validation", validation_rmse(&shape, &now, data.features, data.validation, &dev))?;
+            match val {
+                Some(v) if !v.is_finite() => {
+                    return Err(MethodError::Diverged {
+                        method: self.name.into(),
+                        context: format!("validation RMSE is {v} at epoch {epoch}"),
+                    });
+                }
+                Some(v) if v < best.0 => {
+                    best = (v, epoch, now);
+                    since_best = 0;
+                }
+                Some(_) => {
+                    since_best += 1;
+                    if since_best >= p.patience {
+                        break;
+                    }
+                }
+                None => best = (f64::NAN, epoch, now),
+            }
+        }
+        let report = TrainReport {
+            steps: epochs,
+            chosen_step: Some(best.1),
+            validation_loss: best.0.is_finite().then_some(best.0),
+            notes: [("unit".to_string(), "epoch".to_string())].into(),
+        };
+        Ok(Box::new(Fitted {
+            name: self.name,
+            shape,
+            params: best.2,
+            finetune: self.finetune,
+            features: data.features.clone(),
+            range: (data.rating_min, data.rating_max),
+            report,
+        }))
+    }
+}
+
+impl Fitted {
+    fn fine_tune(&self, support: &[Rating], dev: &Device) -> candle_core::Result<Vec<Tensor>> {
+        let Some((lr, steps)) = self.finetune else { return Ok(self.params.clone()) };
+        if support.is_empty() {
+            return Ok(self.params.clone());
+        }
+        let vars = nn::to_vars(&self.params)?;
+        let x = Inputs::for_ratings(&self.features, support, dev)?;
+        let y = nn::targets(support, dev)?;
+        for _ in 0..steps {
+            let params: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
+            let loss = nn::mse(&self.shape.forward(&params, &x)?, &y)?;
+            let grads = loss.backward()?;
+            for v in &vars {
+                if let Some(g) = grads.get(v) {
+                    v.set(&v.as_tensor().sub(&(g * lr)?)?)?;
+                }
+            }
+        }
+        nn::snapshot(&vars)
+    }
+}
+
+impl Model for Fitted {
+    fn adapt<'m>(&'m self, task: &SupportSet<'_>, ctx: &mut Ctx) -> Result<Box<dyn Adapted + 'm>> {
+        let params = self.fine_tune(task.support, &ctx.device).map_err(|source| MethodError::Candle {
+            method: self.name.into(),
+            context: format!("fine-tuning on user {}", task.user),
+            source,
+        })?;
+        Ok(Box::new(ForUser { fitted: self, params, user: task.user, device: ctx.device.clone() }))
+    }
+    fn report(&self) -> TrainReport {
+        self.report.clone()
+    }
+}
+
+struct ForUser<'m> {
+    fitted: &'m Fitted,
+    params: Vec<Tensor>,
+    user: u32,
+    device: Device,
+}
+
+impl Adapted for ForUser<'_> {
+    fn predict(&self, items: &[u32]) -> Result<Predictions> {
+        let f = self.fitted;
+        let run = || -> candle_core::Result<Vec<f64>> {
+            let x = Inputs::for_items(&f.features, self.user, items, &self.device)?;
+            nn::to_ratings(&f.shape.forward(&self.params, &x)?, f.range.0, f.range.1)
+        };
+        let mean = run().map_err(|source| MethodError::Candle {
+            method: f.name.into(),
+            context: format!("predicting for user {}", self.user),
+            source,
+        })?;
+        Ok(Predictions { mean, median: None })
+    }
+}
