@@ -1,1 +1,226 @@
-fn main(){}
+//! `cargo xtask`: the metarec command line. Thin: parses arguments, calls the `metarec`
+//! library, prints progress.
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use metarec::runner::{Event, RunOptions};
+use metarec::spec::{BenchRequest, parse_seeds, resolve};
+use metarec::{Registry, RunError};
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "metarec: benchmark meta-learning methods for personalized recommendation", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the grid suite x method x seed and write a run directory.
+    ///
+    /// Example: cargo xtask bench --suite synthetic --methods pooled,item-mean --seeds 0..3
+    Bench(BenchArgs),
+    /// Rebuild every report of a run from its results.csv and manifest.toml.
+    Report {
+        /// The run directory.
+        dir: PathBuf,
+    },
+    /// Re-run a run's recorded spec and check that results.csv is byte-identical.
+    Reproduce {
+        /// The run directory.
+        dir: PathBuf,
+        /// Cells run in parallel.
+        #[arg(long)]
+        jobs: Option<usize>,
+    },
+    /// List the registered methods.
+    Methods,
+    /// List the embedded suites.
+    Suites,
+}
+
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// Suite name or path to a suite .toml file (repeat or comma-separate for several).
+    #[arg(long, value_delimiter = ',', default_value = "synthetic")]
+    suite: Vec<String>,
+    /// Methods to run, comma-separated (default: every registered method of the default run).
+    #[arg(long, value_delimiter = ',')]
+    methods: Option<Vec<String>>,
+    /// Seeds: a half-open range `0..5`, a list `0,1,7`, or one seed (default: the suite's).
+    #[arg(long)]
+    seeds: Option<String>,
+    /// cpu, or cuda (needs a build with `--features cuda`).
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Cells run in parallel (default: the number of cores).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Run directory (default: runs/<utc-time>-<short-commit>). An existing run of the same
+    /// config is resumed: finished cells are skipped.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// TOML file of hyper-parameters: [methods.NAME] tables.
+    #[arg(long)]
+    config: Option<String>,
+    /// Override one hyper-parameter: METHOD.KEY=VALUE (repeatable), e.g. pooled.lr=0.01.
+    #[arg(long = "set")]
+    sets: Vec<String>,
+}
+
+fn default_jobs() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+/// Progress: a bar on stderr and one line per finished cell on stdout.
+fn progress() -> (Mutex<Option<ProgressBar>>, impl Fn(&Event<'_>, &Mutex<Option<ProgressBar>>) + Sync) {
+    let bar: Mutex<Option<ProgressBar>> = Mutex::new(None);
+    let handler = |e: &Event<'_>, bar: &Mutex<Option<ProgressBar>>| {
+        let mut guard = bar.lock().expect("progress lock");
+        match e {
+            Event::SuiteReady { info } => println!("{}", metarec::runner::describe(info)),
+            Event::Planned { total, already_done, dir } => {
+                println!("run directory: {}", dir.display());
+                if *already_done > 0 {
+                    println!("resuming: {already_done} of {total} cells already finished");
+                }
+                let pb = ProgressBar::new(*total as u64);
+                pb.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} cells  {elapsed_precise}").expect("template"));
+                pb.set_position(*already_done as u64);
+                *guard = Some(pb);
+            }
+            Event::CellFinished { record } => {
+                let line = match &record.error {
+                    None => format!(
+                        "done   {} {} seed {}  meta-train {:.2}s  adapt {:.2}s{}",
+                        record.suite,
+                        record.method,
+                        record.seed,
+                        record.meta_train_s,
+                        record.adapt_s,
+                        record.chosen_step.map(|s| format!("  chosen step {s}")).unwrap_or_default()
+                    ),
+                    Some(err) => format!("FAILED {} {} seed {}: {err}", record.suite, record.method, record.seed),
+                };
+                match guard.as_ref() {
+                    Some(pb) => {
+                        pb.suspend(|| println!("{line}"));
+                        pb.inc(1);
+                    }
+                    None => println!("{line}"),
+                }
+            }
+        }
+    };
+    (bar, handler)
+}
+
+fn run_options(out: PathBuf, jobs: Option<usize>) -> Result<RunOptions> {
+    Ok(RunOptions {
+        jobs: jobs.unwrap_or_else(default_jobs),
+        out,
+        command: std::iter::once("cargo xtask".to_string()).chain(std::env::args().skip(1)).collect(),
+        repo: std::env::current_dir().context("current directory")?,
+        stop_after: std::env::var("METAREC_STOP_AFTER_CELLS").ok().and_then(|s| s.parse().ok()),
+    })
+}
+
+fn bench(args: BenchArgs, registry: &Registry) -> Result<()> {
+    let req = BenchRequest {
+        suites: args.suite,
+        methods: args.methods,
+        seeds: args.seeds.as_deref().map(parse_seeds).transpose()?,
+        device: Some(args.device),
+        config: args.config,
+        sets: args.sets,
+    };
+    let spec = resolve(&req, registry)?;
+    let cwd = std::env::current_dir().context("current directory")?;
+    let out = args.out.unwrap_or_else(|| metarec::runner::default_out(&cwd));
+    let opts = run_options(out, args.jobs)?;
+    let (bar, handler) = progress();
+    let result = metarec::runner::run(&spec, registry, &opts, &|e| handler(e, &bar));
+    if let Some(pb) = bar.lock().expect("progress lock").take() {
+        pb.finish_and_clear();
+    }
+    let outcome = result?;
+    let d = outcome.dir.display();
+    println!("wrote {d}/results.csv, {d}/leaderboard.md, {d}/manifest.toml");
+    Ok(())
+}
+
+fn main() {
+    // One matmul thread per cell unless the user says otherwise: cells run in parallel, and
+    // this keeps results independent of how busy the machine is. Set before any thread starts.
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        // SAFETY: single-threaded at this point; nothing else reads the environment yet.
+        unsafe { std::env::set_var("RAYON_NUM_THREADS", "1") };
+    }
+    let cli = Cli::parse();
+    let registry = Registry::default();
+    let result = match cli.command {
+        Command::Bench(args) => bench(args, &registry),
+        Command::Report { dir } => metarec::report::write_reports(&dir, &registry)
+            .map(|files| println!("wrote {}", files.iter().map(|f| dir.join(f).display().to_string()).collect::<Vec<_>>().join(", ")))
+            .map_err(Into::into),
+        Command::Reproduce { dir, jobs } => reproduce(&dir, jobs, &registry),
+        Command::Methods => {
+            println!("{:<16} {:<13} summary", "name", "kind");
+            for m in registry.all() {
+                println!("{:<16} {:<13} {}", m.name, m.kind.name(), m.summary);
+            }
+            Ok(())
+        }
+        Command::Suites => {
+            for name in metarec_suites_names() {
+                let s = metarec::spec_suite(name);
+                println!("{name:<16} {s}");
+            }
+            Ok(())
+        }
+    };
+    if let Err(e) = result {
+        eprintln!("error: {}", one_line(&e));
+        std::process::exit(1);
+    }
+}
+
+fn one_line(e: &anyhow::Error) -> String {
+    format!("{e:#}").lines().map(str::trim).collect::<Vec<_>>().join(" ")
+}
+
+fn metarec_suites_names() -> Vec<&'static str> {
+    metarec::suite_names()
+}
+
+fn reproduce(dir: &std::path::Path, jobs: Option<usize>, registry: &Registry) -> Result<()> {
+    if !dir.join("manifest.toml").is_file() {
+        bail!("{}: not a run directory (no manifest.toml)", dir.display());
+    }
+    let stamp = metarec::provenance::utc_now().replace([':', '-'], "");
+    let opts = run_options(dir.join("reproduce").join(stamp), jobs)?;
+    let (bar, handler) = progress();
+    let result = metarec::reproduce::reproduce(dir, registry, &opts, &|e| handler(e, &bar));
+    if let Some(pb) = bar.lock().expect("progress lock").take() {
+        pb.finish_and_clear();
+    }
+    let r = result?;
+    for w in &r.warnings {
+        println!("warning: {w}");
+    }
+    if r.identical {
+        println!("reproduced: results.csv is byte-identical ({})", r.dir.display());
+        return Ok(());
+    }
+    println!("NOT reproduced: results.csv differs ({})", r.dir.display());
+    for (line, a, b) in &r.differences {
+        println!("  line {line}:\n    run:        {a}\n    reproduced: {b}");
+    }
+    for (metric, d) in &r.max_abs_diff {
+        println!("  largest difference in {metric}: {d:e}");
+    }
+    Err(RunError::Input("results differ".into()).into())
+}

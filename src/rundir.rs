@@ -1,0 +1,145 @@
+//! The run directory: its files, atomic writes, and the manifest.
+//!
+//! ```text
+//! DIR/manifest.toml      spec, provenance, data hashes, per-cell status and timings
+//! DIR/results.csv        suite,scenario,method,seed,perturbation,user,metric,value
+//! DIR/groups.csv         suite,user,attribute,group  (user groups for fairness reports)
+//! DIR/leaderboard.md     per suite, scenario and metric: mean, 95% CI, rank
+//! DIR/dirty.patch        the uncommitted diff, when the tree was dirty
+//! DIR/cells/SUITE/METHOD/seed-N.{csv,toml}   one finished cell: its rows and its record
+//! ```
+//! Every file is written to a temporary name and renamed into place, so a crash leaves either
+//! the old file or the new one, never half of one.
+
+use crate::RunError;
+use crate::provenance::Provenance;
+use crate::spec::RunSpec;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Writes `bytes` to `path` atomically (temporary file in the same directory, then rename).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RunError> {
+    let io = |source| RunError::Io { path: path.display().to_string(), source };
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(io)?;
+    }
+    let tmp = path.with_extension(format!("{}.tmp{}", path.extension().and_then(|e| e.to_str()).unwrap_or(""), std::process::id()));
+    std::fs::write(&tmp, bytes).map_err(|source| RunError::Io { path: tmp.display().to_string(), source })?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+/// The run as a whole.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunInfo {
+    pub id: String,
+    /// The command line that started the run (the first start, for a resumed run).
+    pub command: Vec<String>,
+    pub started: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished: Option<String>,
+    /// `running`, `complete`, `failed` (some cells failed) or `interrupted`.
+    pub status: String,
+    /// Worker threads running cells.
+    pub jobs: usize,
+    /// Later starts that resumed this run: `(time, command)`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resumed: Vec<String>,
+}
+
+/// One suite's data as loaded.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DataInfo {
+    pub suite: String,
+    pub sha256: String,
+    pub split_sha256: String,
+    pub n_users: usize,
+    pub n_items: usize,
+    pub n_ratings: usize,
+    pub meta_train_users: usize,
+    pub validation_users: usize,
+    /// Test users per scenario.
+    pub scenarios: BTreeMap<String, usize>,
+}
+
+/// One cell (suite x method x seed; every scenario of the suite inside).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CellRecord {
+    pub suite: String,
+    pub method: String,
+    pub seed: u64,
+    /// `ok`, `failed` or `pending`.
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Wall time of meta-training, seconds.
+    #[serde(default)]
+    pub meta_train_s: f64,
+    /// Wall time of adaptation and prediction over all test tasks, seconds.
+    #[serde(default)]
+    pub adapt_s: f64,
+    #[serde(default)]
+    pub steps: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chosen_step: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_loss: Option<f64>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub notes: BTreeMap<String, String>,
+}
+
+impl CellRecord {
+    pub fn pending(suite: &str, method: &str, seed: u64) -> CellRecord {
+        CellRecord {
+            suite: suite.into(),
+            method: method.into(),
+            seed,
+            status: "pending".into(),
+            error: None,
+            meta_train_s: 0.0,
+            adapt_s: 0.0,
+            steps: 0,
+            chosen_step: None,
+            validation_loss: None,
+            notes: BTreeMap::new(),
+        }
+    }
+}
+
+/// `manifest.toml`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub run: RunInfo,
+    pub provenance: Provenance,
+    /// The config hash: SHA-256 of `spec` as TOML.
+    pub config_sha256: String,
+    pub data: Vec<DataInfo>,
+    pub spec: RunSpec,
+    pub cells: Vec<CellRecord>,
+}
+
+impl Manifest {
+    pub fn read(dir: &Path) -> Result<Manifest, RunError> {
+        let path = dir.join("manifest.toml");
+        let text = std::fs::read_to_string(&path).map_err(|source| RunError::Io { path: path.display().to_string(), source })?;
+        toml::from_str(&text).map_err(|e| RunError::Manifest {
+            path: path.display().to_string(),
+            message: metarec_suites::suite::one_line(&e.to_string()),
+        })
+    }
+
+    pub fn write(&self, dir: &Path) -> Result<(), RunError> {
+        let text = toml::to_string(self).map_err(|e| RunError::Manifest { path: dir.join("manifest.toml").display().to_string(), message: e.to_string() })?;
+        write_atomic(&dir.join("manifest.toml"), text.as_bytes())
+    }
+}
+
+/// File names of one cell, relative to the run directory.
+pub fn cell_paths(dir: &Path, suite: &str, method: &str, seed: u64) -> (PathBuf, PathBuf) {
+    let base = dir.join("cells").join(sanitize(suite)).join(sanitize(method));
+    (base.join(format!("seed-{seed}.csv")), base.join(format!("seed-{seed}.toml")))
+}
+
+fn sanitize(s: &str) -> String {
+    s.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@') { c } else { '_' }).collect()
+}

@@ -1,0 +1,49 @@
+//! Shared helpers of the runner tests: small grids on the tiny synthetic suite.
+
+#![allow(dead_code)]
+
+use metarec::runner::{RunOptions, run};
+use metarec::spec::{BenchRequest, resolve};
+use metarec::{Registry, RunError, RunSpec};
+use std::path::{Path, PathBuf};
+
+/// A fresh, empty temporary directory unique to `name` and this process.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("metarec-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+pub fn request(methods: &[&str], seeds: &[u64]) -> BenchRequest {
+    BenchRequest {
+        suites: vec!["synthetic-tiny".into()],
+        methods: Some(methods.iter().map(|s| s.to_string()).collect()),
+        seeds: Some(seeds.to_vec()),
+        ..Default::default()
+    }
+}
+
+pub fn options(out: &Path, jobs: usize) -> RunOptions {
+    RunOptions {
+        jobs,
+        out: out.to_path_buf(),
+        command: vec!["test".into()],
+        repo: PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+        stop_after: None,
+    }
+}
+
+pub fn run_spec(spec: &RunSpec, registry: &Registry, out: &Path, jobs: usize) -> Result<metarec::runner::RunOutcome, RunError> {
+    run(spec, registry, &options(out, jobs), &|_| {})
+}
+
+pub fn run_request(req: &BenchRequest, out: &Path, jobs: usize) -> Result<metarec::runner::RunOutcome, RunError> {
+    let registry = Registry::default();
+    let spec = resolve(req, &registry)?;
+    run_spec(&spec, &registry, out, jobs)
+}
+
+pub fn read(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
