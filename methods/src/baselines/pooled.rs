@@ -19,7 +19,7 @@
 //! | `epochs`         | 30      | maximum epochs                               | >= 1    |
 //! | `batch_size`     | 256     | ratings per mini-batch                       | >= 1    |
 //! | `patience`       | 4       | epochs without validation gain before stop   | >= 1    |
-//! | `finetune_lr`    | 0.05    | SGD learning rate on the support set (`pooled-finetune` only) | > 0 |
+//! | `finetune_lr`    | 0.01    | SGD learning rate on the support set (`pooled-finetune` only) | > 0 |
 //! | `finetune_steps` | 20      | SGD steps on the support set (`pooled-finetune` only) | >= 1 |
 
 use crate::nn::{self, Inputs, NetShape};
@@ -72,7 +72,7 @@ pub struct FinetuneParams {
 
 impl Default for FinetuneParams {
     fn default() -> Self {
-        FinetuneParams { pooled: PooledParams::default(), finetune_lr: 0.05, finetune_steps: 20 }
+        FinetuneParams { pooled: PooledParams::default(), finetune_lr: 0.01, finetune_steps: 20 }
     }
 }
 
