@@ -60,6 +60,8 @@ pub struct DataInfo {
     pub validation_users: usize,
     /// Test users per scenario.
     pub scenarios: BTreeMap<String, usize>,
+    /// The suite definition with every default filled in (world parameters, protocol).
+    pub resolved: toml::Table,
 }
 
 /// One cell (suite x method x seed; every scenario of the suite inside).

@@ -140,6 +140,7 @@ pub fn run(spec: &RunSpec, registry: &Registry, opts: &RunOptions, on_event: &(d
             meta_train_users: data.split.meta_train.len(),
             validation_users: data.split.validation.len(),
             scenarios: data.split.test.iter().map(|(s, t)| (s.name().to_string(), t.len())).collect(),
+            resolved: loaded.resolved(),
         };
         on_event(&Event::SuiteReady { info: &info });
         data_infos.push(info);

@@ -148,6 +148,15 @@ impl LoadedSuite {
         &self.def.suite.name
     }
 
+    /// The definition with every default filled in, for the manifest.
+    pub fn resolved(&self) -> toml::Table {
+        let mut def = self.def.clone();
+        if def.data.kind == "synthetic" && def.world.is_none() {
+            def.world = Some(WorldConfig::default());
+        }
+        toml::Table::try_from(&def).expect("suite definition serialises")
+    }
+
     /// Generates or loads the data, checks its pin, and builds the split.
     pub fn materialize(&self) -> Result<Materialized, SuiteError> {
         let path = self.source.clone();
