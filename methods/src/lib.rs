@@ -9,6 +9,7 @@
 //! comes from [`Ctx::rng`], all placement from [`Ctx::device`].
 
 pub mod baselines;
+pub mod gradient;
 pub mod nn;
 pub mod params;
 pub mod registry;

@@ -49,12 +49,16 @@ pub fn infos() -> Vec<MethodInfo> {
     ]
 }
 
-/// Mean of all meta-train ratings (0 when there are none).
+/// Mean of all meta-train ratings (the middle of the scale when there are none).
 pub(crate) fn global_mean(data: &crate::TrainData<'_>) -> f64 {
-    let (sum, n) = data
-        .meta_train
+    global_mean_of(data.meta_train, data.rating_min, data.rating_max)
+}
+
+/// Mean of the ratings of `histories` (the middle of `[lo, hi]` when there are none).
+pub(crate) fn global_mean_of(histories: &[metarec_suites::History], lo: f32, hi: f32) -> f64 {
+    let (sum, n) = histories
         .iter()
         .flat_map(|h| &h.ratings)
         .fold((0.0f64, 0usize), |(s, n), r| (s + f64::from(r.value), n + 1));
-    if n == 0 { 0.5 * f64::from(data.rating_min + data.rating_max) } else { sum / n as f64 }
+    if n == 0 { 0.5 * f64::from(lo + hi) } else { sum / n as f64 }
 }

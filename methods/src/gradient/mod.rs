@@ -1,0 +1,530 @@
+//! Gradient-based meta-learners: MAML (second and first order), MeLU, Meta-SGD, Reptile.
+//!
+//! They share one learner: the feature network of [`crate::nn::NetShape`] run through the
+//! batched functional forward and hand-written backward of [`functional`], one inner loop
+//! ([`Learner::adapt_batch`]), episode sampling from meta-train users, early stopping on
+//! meta-validation users, and test-time adaptation. The files `maml.rs`, `meta_sgd.rs` and
+//! `reptile.rs` hold what differs: hyper-parameters and the outer update.
+//!
+//! Inner loop (Finn et al. 2017, eq. 1): `theta'_t = theta - a * grad L_t(theta)` for `k`
+//! steps on task `t`'s support set, on the decision layers (`adapt = "decision"`, as MeLU) or
+//! on every parameter including the embedding tables (`adapt = "all"`).
+
+pub mod functional;
+pub mod maml;
+pub mod meta_sgd;
+pub mod reptile;
+
+use crate::nn::{self, NetShape};
+use crate::params;
+use crate::registry::{MethodInfo, MethodKind};
+use crate::{Adapted, Ctx, MethodError, Model, Predictions, Result, SupportSet, TrainData, TrainReport};
+use candle_core::{DType, Device, Tensor, Var};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use functional::{Deltas, Rows};
+use metarec_suites::{Features, History, Rating, Rng, Task};
+use std::sync::Arc;
+
+/// The gradient-based methods' registry entries.
+pub fn infos() -> Vec<MethodInfo> {
+    vec![
+        MethodInfo {
+            name: "maml",
+            kind: MethodKind::MetaLearner,
+            summary: "MAML with the exact second-order meta-gradient (Finn et al. 2017).",
+            build: maml::build_maml,
+            default_run: true,
+        },
+        MethodInfo {
+            name: "fomaml",
+            kind: MethodKind::MetaLearner,
+            summary: "First-order MAML: the inner gradient is not differentiated (Finn et al. 2017, sec. 5.2).",
+            build: maml::build_fomaml,
+            default_run: true,
+        },
+        MethodInfo {
+            name: "melu",
+            kind: MethodKind::MetaLearner,
+            summary: "MeLU (Lee et al. 2019): MAML with local updates on the decision layers only.",
+            build: maml::build_melu,
+            default_run: true,
+        },
+        MethodInfo {
+            name: "meta-sgd",
+            kind: MethodKind::MetaLearner,
+            summary: "Meta-SGD (Li et al. 2017): MAML with learned per-parameter inner learning rates.",
+            build: meta_sgd::build,
+            default_run: true,
+        },
+        MethodInfo {
+            name: "reptile",
+            kind: MethodKind::MetaLearner,
+            summary: "Reptile (Nichol et al. 2018): k inner steps, then move towards the adapted weights.",
+            build: reptile::build,
+            default_run: true,
+        },
+    ]
+}
+
+/// Which parameters the inner loop adapts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AdaptLayers {
+    /// Every parameter: embedding tables and dense layers.
+    All,
+    /// The dense (decision) layers only; embeddings change only in the outer loop (MeLU).
+    Decision,
+}
+
+/// Hyper-parameters every gradient-based method has.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct CommonParams {
+    pub embed_dim: usize,
+    pub hidden: Vec<usize>,
+    pub adapt: AdaptLayers,
+    pub inner_lr: f64,
+    pub inner_steps: usize,
+    pub meta_batch: usize,
+    pub outer_lr: f64,
+    pub meta_steps: usize,
+    pub eval_every: usize,
+    pub patience: usize,
+    pub support: usize,
+    pub query: usize,
+}
+
+impl Default for CommonParams {
+    fn default() -> Self {
+        CommonParams {
+            embed_dim: 32,
+            hidden: vec![64, 64],
+            adapt: AdaptLayers::All,
+            inner_lr: 0.05,
+            inner_steps: 1,
+            meta_batch: 32,
+            outer_lr: 1e-3,
+            meta_steps: 1500,
+            eval_every: 100,
+            patience: 4,
+            support: 10,
+            query: 10,
+        }
+    }
+}
+
+impl params::Check for CommonParams {
+    fn check(&self) -> std::result::Result<(), (&'static str, String)> {
+        params::at_least("embed_dim", self.embed_dim, 1)?;
+        if let Some(w) = self.hidden.iter().find(|w| **w == 0) {
+            return Err(("hidden", format!("layer widths must be at least 1, got {w}")));
+        }
+        params::positive("inner_lr", self.inner_lr)?;
+        params::at_least("inner_steps", self.inner_steps, 1)?;
+        params::at_least("meta_batch", self.meta_batch, 1)?;
+        params::positive("outer_lr", self.outer_lr)?;
+        params::at_least("meta_steps", self.meta_steps, 1)?;
+        params::at_least("eval_every", self.eval_every, 1)?;
+        params::at_least("patience", self.patience, 1)?;
+        params::at_least("support", self.support, 1)?;
+        params::at_least("query", self.query, 1)
+    }
+}
+
+/// The outer update rule.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Outer {
+    /// MAML: Adam on the query loss after adaptation; `first_order` detaches the inner gradient.
+    Maml { first_order: bool },
+    /// Meta-SGD: as second-order MAML, with learned per-parameter inner rates.
+    MetaSgd,
+    /// Reptile: `theta += epsilon * mean_t(phi_t - theta)` after `inner_steps` steps on the
+    /// task's support and query rows; inner SGD or Adam.
+    Reptile { epsilon: f64, inner_adam: bool },
+}
+
+/// A configured gradient-based method.
+pub struct GradientMethod {
+    pub name: &'static str,
+    pub common: CommonParams,
+    pub outer: Outer,
+    pub table: toml::Table,
+}
+
+impl GradientMethod {
+    fn candle<T>(&self, what: &str, r: candle_core::Result<T>) -> Result<T> {
+        r.map_err(|source| MethodError::Candle { method: self.name.into(), context: what.into(), source })
+    }
+}
+
+/// The network's parameters and, for Meta-SGD, the inner rates.
+pub struct Learner {
+    pub shape: NetShape,
+    pub adapt: AdaptLayers,
+    pub inner_lr: f64,
+    pub first_order: bool,
+    pub theta: Vec<Tensor>,
+    /// Meta-SGD's per-parameter rates, same layout as `theta` (tables used only with `All`).
+    pub rates: Option<Vec<Tensor>>,
+}
+
+/// The result of adapting a batch of tasks.
+pub struct Adaptation {
+    pub deltas: Deltas,
+    /// Predictions of the query rows, `[T, n_q]`, when query rows were given.
+    pub query_pred: Option<Tensor>,
+    /// Explicit per-table deltas (for `T = 1` test-time adaptation with `All`).
+    pub table_deltas: Option<Vec<Tensor>>,
+}
+
+impl Learner {
+    fn n_tables(&self) -> usize {
+        self.shape.user_vocab.len() + self.shape.item_vocab.len()
+    }
+
+    /// Runs `steps` inner steps on `support` and predicts `query` (if given) with the fast
+    /// weights. Second order unless `first_order`: every op is differentiable in `theta`.
+    pub fn adapt_batch(&self, support: &Rows, query: Option<&Rows>, steps: usize, explicit_tables: bool) -> candle_core::Result<Adaptation> {
+        let nt = self.n_tables();
+        let (tables, dense) = self.theta.split_at(nt);
+        let e = self.shape.embed_dim;
+        let n_layers = dense.len() / 2;
+        let dtype = dense[0].dtype();
+        let device = dense[0].device().clone();
+        let emb_s0 = functional::embed(tables, support)?;
+        let emb_q0 = query.map(|q| functional::embed(tables, q)).transpose()?;
+        let all = self.adapt == AdaptLayers::All;
+        let m_ss = if all && steps > 1 { Some(functional::match_matrices(support, support, dtype, &device)?) } else { None };
+        let m_qs = match (all, query) {
+            (true, Some(q)) => Some(functional::match_matrices(q, support, dtype, &device)?),
+            _ => None,
+        };
+        // Meta-SGD rates of the tables, looked up at the support rows.
+        let rate_rows = match (&self.rates, all) {
+            (Some(r), true) => Some(functional::embed(&r[..nt], support)?),
+            _ => None,
+        };
+        let scale = if self.rates.is_some() { 1.0 } else { self.inner_lr };
+        let mut deltas = Deltas::zeros(n_layers);
+        let mut table_deltas: Option<Vec<Tensor>> = None;
+        for step in 0..steps {
+            let emb_s = match &deltas.emb_support {
+                Some(d) => (&emb_s0 + d)?,
+                None => emb_s0.clone(),
+            };
+            let (y, cache) = functional::forward(dense, &deltas, &emb_s, support.numeric.as_ref())?;
+            let g = functional::backward(dense, &deltas, &cache, &y, &support.target, scale)?;
+            let fix = |t: Tensor| if self.first_order { t.detach() } else { t };
+            for l in 0..n_layers {
+                let (mut gw, mut gb) = (fix(g.w[l].clone()), fix(g.b[l].clone()));
+                if let Some(r) = &self.rates {
+                    gw = gw.broadcast_mul(&r[nt + 2 * l])?;
+                    gb = gb.broadcast_mul(&r[nt + 2 * l + 1])?;
+                }
+                deltas.w[l] = Some(match &deltas.w[l] {
+                    Some(d) => (d - gw)?,
+                    None => gw.neg()?,
+                });
+                deltas.b[l] = Some(match &deltas.b[l] {
+                    Some(d) => (d - gb)?,
+                    None => gb.neg()?,
+                });
+            }
+            if all {
+                let mut ge = fix(g.emb.narrow(2, 0, nt * e)?);
+                if let Some(r) = &rate_rows {
+                    ge = (ge * r)?;
+                }
+                if step + 1 < steps {
+                    let m = m_ss.as_ref().expect("built when steps > 1");
+                    deltas.emb_support = Some(functional::embedding_step(deltas.emb_support.as_ref(), m, &ge, e)?);
+                }
+                if let Some(m) = &m_qs {
+                    deltas.emb_query = Some(functional::embedding_step(deltas.emb_query.as_ref(), m, &ge, e)?);
+                }
+                if explicit_tables {
+                    let rows = ge.reshape((support.t * support.n, nt * e))?;
+                    let mut out = Vec::with_capacity(nt);
+                    for (f, table) in tables.iter().enumerate() {
+                        let prev = match &table_deltas {
+                            Some(t) => t[f].clone(),
+                            None => table.zeros_like()?,
+                        };
+                        let src = rows.narrow(1, f * e, e)?.contiguous()?;
+                        out.push(prev.index_add(&support.idx[f], &src.neg()?, 0)?);
+                    }
+                    table_deltas = Some(out);
+                }
+            }
+        }
+        let query_pred = match (query, emb_q0) {
+            (Some(q), Some(emb_q0)) => {
+                let emb_q = match &deltas.emb_query {
+                    Some(d) => (&emb_q0 + d)?,
+                    None => emb_q0,
+                };
+                Some(functional::forward(dense, &deltas, &emb_q, q.numeric.as_ref())?.0)
+            }
+            _ => None,
+        };
+        Ok(Adaptation { deltas, query_pred, table_deltas })
+    }
+}
+
+/// Builds [`Rows`] from tasks of equal length: `ratings[t]` are task `t`'s rows.
+pub fn rows(features: &Features, tasks: &[&[Rating]], dtype: DType, device: &Device) -> candle_core::Result<Rows> {
+    let t = tasks.len();
+    let n = tasks.first().map(|x| x.len()).unwrap_or(0);
+    debug_assert!(tasks.iter().all(|x| x.len() == n));
+    let s = &features.schema;
+    let flat: Vec<&Rating> = tasks.iter().flat_map(|x| x.iter()).collect();
+    let mut idx_host = Vec::new();
+    for k in 0..s.user_fields.len() {
+        idx_host.push(flat.iter().map(|r| features.user_cat(r.user)[k]).collect::<Vec<u32>>());
+    }
+    for k in 0..s.item_fields.len() {
+        idx_host.push(flat.iter().map(|r| features.item_cat(r.item)[k]).collect::<Vec<u32>>());
+    }
+    let idx = idx_host.iter().map(|v| Tensor::from_vec(v.clone(), t * n, device)).collect::<candle_core::Result<Vec<_>>>()?;
+    let m = s.item_numeric.len();
+    let numeric = if m == 0 {
+        None
+    } else {
+        let v: Vec<f32> = flat.iter().flat_map(|r| features.item_num(r.item).iter().copied()).collect();
+        Some(Tensor::from_vec(v, (t, n, m), device)?.to_dtype(dtype)?)
+    };
+    let target = Tensor::from_vec(flat.iter().map(|r| r.value).collect::<Vec<f32>>(), (t, n), device)?.to_dtype(dtype)?;
+    Ok(Rows { idx, idx_host, numeric, target, t, n })
+}
+
+/// Samples a meta-batch of episodes: `T` distinct users with at least `support + query`
+/// ratings, each split at random into a support and a query set.
+fn sample_episodes(eligible: &[&History], c: &CommonParams, rng: &mut Rng) -> (Vec<Vec<Rating>>, Vec<Vec<Rating>>) {
+    let users = rng.sample_indices(eligible.len(), c.meta_batch.min(eligible.len()));
+    let mut sup = Vec::with_capacity(users.len());
+    let mut qry = Vec::with_capacity(users.len());
+    for u in users {
+        let h = eligible[u];
+        let idx = rng.sample_indices(h.ratings.len(), c.support + c.query);
+        sup.push(idx[..c.support].iter().map(|i| h.ratings[*i]).collect());
+        qry.push(idx[c.support..].iter().map(|i| h.ratings[*i]).collect());
+    }
+    (sup, qry)
+}
+
+/// Validation RMSE after adaptation, over every validation task whose support and query sizes
+/// are those of the first (the protocol gives all the same sizes).
+fn validation_rmse(
+    learner: &Learner,
+    features: &Features,
+    tasks: &[Task],
+    steps: usize,
+    reptile: Option<&(CommonParams, bool)>,
+    device: &Device,
+) -> candle_core::Result<Option<f64>> {
+    let Some(first) = tasks.first() else { return Ok(None) };
+    let (ks, kq) = (first.support.len(), first.query.len());
+    let ok: Vec<&Task> = tasks.iter().filter(|t| t.support.len() == ks && t.query.len() == kq && ks > 0).collect();
+    if ok.is_empty() {
+        return Ok(None);
+    }
+    let dtype = learner.theta[0].dtype();
+    let s: Vec<&[Rating]> = ok.iter().map(|t| t.support.as_slice()).collect();
+    let q: Vec<&[Rating]> = ok.iter().map(|t| t.query.as_slice()).collect();
+    let (sr, qr) = (rows(features, &s, dtype, device)?, rows(features, &q, dtype, device)?);
+    let pred = match reptile {
+        None => learner.adapt_batch(&sr, Some(&qr), steps, false)?.query_pred.expect("query given"),
+        Some((c, adam)) => {
+            let inner = reptile::inner_loop(&learner.shape, &learner.theta, &sr, c, *adam)?;
+            reptile::predict_rows(&learner.shape, &learner.theta, &inner, &qr)?
+        }
+    };
+    let mse = functional::mse(&pred, &qr.target)?.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+    Ok(Some(mse.sqrt()))
+}
+
+impl GradientMethod {
+    /// Meta-trains: the shared loop of every gradient-based method.
+    pub fn train(&self, data: &TrainData<'_>, ctx: &mut Ctx) -> Result<Box<dyn Model>> {
+        let c = &self.common;
+        let dev = ctx.device.clone();
+        let shape = NetShape::new(&data.features.schema, c.embed_dim, &c.hidden);
+        let eligible: Vec<&History> = data.meta_train.iter().filter(|h| h.ratings.len() >= c.support + c.query).collect();
+        if eligible.is_empty() {
+            return Err(MethodError::Unsupported {
+                method: self.name.into(),
+                reason: format!("no meta-train user has support + query = {} ratings", c.support + c.query),
+            });
+        }
+        let mu = super::baselines::global_mean_of(data.meta_train, data.rating_min, data.rating_max) as f32;
+        let init = self.candle("init", shape.init(&mut ctx.rng, mu, &dev))?;
+        let theta_vars: Vec<Var> = self.candle("init", nn::to_vars(&init))?;
+        let rate_vars: Option<Vec<Var>> = match self.outer {
+            Outer::MetaSgd => Some(self.candle(
+                "init rates",
+                init.iter().map(|t| Var::from_tensor(&t.ones_like()?.affine(c.inner_lr, 0.0)?)).collect::<candle_core::Result<Vec<_>>>(),
+            )?),
+            _ => None,
+        };
+        let first_order = matches!(self.outer, Outer::Maml { first_order: true } | Outer::Reptile { .. });
+        let learner_of = |theta: &[Var], rates: &Option<Vec<Var>>| Learner {
+            shape: shape.clone(),
+            adapt: c.adapt,
+            inner_lr: c.inner_lr,
+            first_order,
+            theta: theta.iter().map(|v| v.as_tensor().clone()).collect(),
+            rates: rates.as_ref().map(|r| r.iter().map(|v| v.as_tensor().clone()).collect()),
+        };
+        let mut all_vars = theta_vars.clone();
+        if let Some(r) = &rate_vars {
+            all_vars.extend(r.iter().cloned());
+        }
+        let mut opt = self.candle("optimizer", AdamW::new(all_vars, ParamsAdamW { lr: c.outer_lr, weight_decay: 0.0, ..Default::default() }))?;
+        let snapshot = |theta: &[Var], rates: &Option<Vec<Var>>| -> candle_core::Result<(Vec<Tensor>, Option<Vec<Tensor>>)> {
+            Ok((nn::snapshot(theta)?, rates.as_ref().map(|r| nn::snapshot(r)).transpose()?))
+        };
+        let reptile_cfg = match self.outer {
+            Outer::Reptile { inner_adam, .. } => Some((c.clone(), inner_adam)),
+            _ => None,
+        };
+        let mut best = (f64::INFINITY, 0u64, self.candle("snapshot", snapshot(&theta_vars, &rate_vars))?);
+        if let Some(v) = self.candle("validation", validation_rmse(&learner_of(&theta_vars, &rate_vars), data.features, data.validation, c.inner_steps, reptile_cfg.as_ref(), &dev))? {
+            best.0 = v;
+        }
+        let mut since_best = 0;
+        let mut steps_done = 0u64;
+        for step in 1..=c.meta_steps as u64 {
+            steps_done = step;
+            let (sup, qry) = sample_episodes(&eligible, c, &mut ctx.rng);
+            let loss = self.candle("meta-train step", (|| -> candle_core::Result<f64> {
+                let s: Vec<&[Rating]> = sup.iter().map(|x| x.as_slice()).collect();
+                let q: Vec<&[Rating]> = qry.iter().map(|x| x.as_slice()).collect();
+                let dtype = init[0].dtype();
+                match self.outer {
+                    Outer::Maml { .. } | Outer::MetaSgd => {
+                        let (sr, qr) = (rows(data.features, &s, dtype, &dev)?, rows(data.features, &q, dtype, &dev)?);
+                        let a = learner_of(&theta_vars, &rate_vars).adapt_batch(&sr, Some(&qr), c.inner_steps, false)?;
+                        let loss = functional::mse(&a.query_pred.expect("query given"), &qr.target)?;
+                        opt.backward_step(&loss)?;
+                        loss.to_dtype(DType::F64)?.to_scalar::<f64>()
+                    }
+                    Outer::Reptile { epsilon, inner_adam } => {
+                        let both: Vec<Vec<Rating>> = sup.iter().zip(&qry).map(|(a, b)| a.iter().chain(b).copied().collect()).collect();
+                        let b: Vec<&[Rating]> = both.iter().map(|x| x.as_slice()).collect();
+                        let r = rows(data.features, &b, dtype, &dev)?;
+                        reptile::outer_step(&shape, &theta_vars, &r, c, epsilon, inner_adam)
+                    }
+                }
+            })())?;
+            if !loss.is_finite() {
+                return Err(MethodError::Diverged {
+                    method: self.name.into(),
+                    context: format!("meta-train loss is {loss} at step {step} (inner_lr = {}, outer_lr = {})", c.inner_lr, c.outer_lr),
+                });
+            }
+            if step % c.eval_every as u64 == 0 || step == c.meta_steps as u64 {
+                let v = self.candle("validation", validation_rmse(&learner_of(&theta_vars, &rate_vars), data.features, data.validation, c.inner_steps, reptile_cfg.as_ref(), &dev))?;
+                match v {
+                    Some(v) if !v.is_finite() => {
+                        return Err(MethodError::Diverged { method: self.name.into(), context: format!("validation RMSE is {v} at step {step}") });
+                    }
+                    Some(v) if v < best.0 => {
+                        best = (v, step, self.candle("snapshot", snapshot(&theta_vars, &rate_vars))?);
+                        since_best = 0;
+                    }
+                    Some(_) => {
+                        since_best += 1;
+                        if since_best >= c.patience {
+                            break;
+                        }
+                    }
+                    None => best = (f64::NAN, step, self.candle("snapshot", snapshot(&theta_vars, &rate_vars))?),
+                }
+            }
+        }
+        let (theta, rates) = best.2;
+        let learner = Learner { shape, adapt: c.adapt, inner_lr: c.inner_lr, first_order: true, theta, rates };
+        let report = TrainReport {
+            steps: steps_done,
+            chosen_step: Some(best.1),
+            validation_loss: best.0.is_finite().then_some(best.0),
+            notes: [("unit".to_string(), "meta-step".to_string())].into(),
+        };
+        Ok(Box::new(Fitted { name: self.name, learner, steps: c.inner_steps, features: data.features.clone(), range: (data.rating_min, data.rating_max), report, reptile: reptile_cfg }))
+    }
+}
+
+/// A meta-trained gradient-based model.
+struct Fitted {
+    name: &'static str,
+    learner: Learner,
+    steps: usize,
+    features: Arc<Features>,
+    range: (f32, f32),
+    report: TrainReport,
+    /// Reptile adapts with its own inner loop (SGD or Adam) at test time too.
+    reptile: Option<(CommonParams, bool)>,
+}
+
+impl Model for Fitted {
+    fn adapt<'m>(&'m self, task: &SupportSet<'_>, ctx: &mut Ctx) -> Result<Box<dyn Adapted + 'm>> {
+        if task.support.is_empty() {
+            return Ok(Box::new(ForUser { fitted: self, user: task.user, deltas: None, device: ctx.device.clone() }));
+        }
+        let run = || -> candle_core::Result<Adaptation> {
+            let dtype = self.learner.theta[0].dtype();
+            let sr = rows(&self.features, &[task.support], dtype, &ctx.device)?;
+            match &self.reptile {
+                None => self.learner.adapt_batch(&sr, None, self.steps, true),
+                Some((c, adam)) => {
+                    let r = reptile::inner_loop(&self.learner.shape, &self.learner.theta, &sr, c, *adam)?;
+                    Ok(Adaptation { deltas: r.deltas, query_pred: None, table_deltas: r.tables })
+                }
+            }
+        };
+        let a = run().map_err(|source| MethodError::Candle { method: self.name.into(), context: format!("adapting to user {}", task.user), source })?;
+        Ok(Box::new(ForUser { fitted: self, user: task.user, deltas: Some(a), device: ctx.device.clone() }))
+    }
+    fn report(&self) -> TrainReport {
+        self.report.clone()
+    }
+}
+
+struct ForUser<'m> {
+    fitted: &'m Fitted,
+    user: u32,
+    deltas: Option<Adaptation>,
+    device: Device,
+}
+
+impl Adapted for ForUser<'_> {
+    fn predict(&self, items: &[u32]) -> Result<Predictions> {
+        let f = self.fitted;
+        let run = || -> candle_core::Result<Vec<f64>> {
+            let l = &f.learner;
+            let nt = l.n_tables();
+            let dtype = l.theta[0].dtype();
+            let ratings: Vec<Rating> = items.iter().map(|i| Rating { user: self.user, item: *i, value: 0.0 }).collect();
+            let q = rows(&f.features, &[&ratings], dtype, &self.device)?;
+            let (tables, dense) = l.theta.split_at(nt);
+            let (deltas, tables): (Deltas, Vec<Tensor>) = match &self.deltas {
+                None => (Deltas::zeros(dense.len() / 2), tables.to_vec()),
+                Some(a) => {
+                    let t = match &a.table_deltas {
+                        Some(td) => tables.iter().zip(td).map(|(t, d)| t + d).collect::<candle_core::Result<Vec<_>>>()?,
+                        None => tables.to_vec(),
+                    };
+                    (a.deltas.clone(), t)
+                }
+            };
+            let emb = functional::embed(&tables, &q)?;
+            let (y, _) = functional::forward(dense, &Deltas { emb_support: None, emb_query: None, ..deltas }, &emb, q.numeric.as_ref())?;
+            nn::to_ratings(&y.squeeze(0)?, f.range.0, f.range.1)
+        };
+        let mean = run().map_err(|source| MethodError::Candle { method: f.name.into(), context: format!("predicting for user {}", self.user), source })?;
+        Ok(Predictions { mean, median: None })
+    }
+}
+
+#[cfg(test)]
+mod tests;

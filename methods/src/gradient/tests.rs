@@ -1,0 +1,267 @@
+//! Gradient checks of the gradient-based methods in f64 on a tiny network: the hand-written
+//! inner gradient against candle's autograd and central finite differences, MAML's second-order
+//! meta-gradient and Meta-SGD's gradient with respect to its rates against finite differences,
+//! the first-order variant against the second-order one (so that dropping the second-order
+//! term is caught), the row-space embedding update against explicit table updates, and
+//! Reptile's inner loop against autograd SGD.
+
+use super::functional::{self, Deltas, Rows};
+use super::{AdaptLayers, CommonParams, Learner, reptile, rows};
+use crate::nn::NetShape;
+use candle_core::{DType, Device, Tensor, Var};
+use metarec_suites::{Features, Field, Rating, Rng, Schema};
+
+fn features() -> Features {
+    let schema = Schema {
+        user_fields: vec![Field { name: "a".into(), vocab: 3 }, Field { name: "b".into(), vocab: 2 }],
+        item_fields: vec![Field { name: "c".into(), vocab: 4 }],
+        item_numeric: vec!["x".into()],
+    };
+    let n_users = 4;
+    let n_items = 6;
+    Features {
+        schema,
+        user_cat: (0..n_users).flat_map(|u| [u % 3, u % 2]).collect(),
+        item_cat: (0..n_items).map(|i| i % 4).collect(),
+        item_num: (0..n_items).map(|i| 0.3 * i as f32 - 0.7).collect(),
+        user_ids: (0..n_users as u64).collect(),
+        item_ids: (0..n_items as u64).collect(),
+    }
+}
+
+fn shape(f: &Features) -> NetShape {
+    NetShape::new(&f.schema, 2, &[3])
+}
+
+/// Two tasks with 3 support and 2 query ratings; items repeat so match matrices matter.
+fn tasks() -> (Vec<Vec<Rating>>, Vec<Vec<Rating>>) {
+    let r = |user, item, value| Rating { user, item, value };
+    let support = vec![vec![r(0, 0, 4.0), r(0, 4, 2.0), r(0, 1, 5.0)], vec![r(3, 2, 1.0), r(3, 3, 3.0), r(3, 2, 2.0)]];
+    let query = vec![vec![r(0, 4, 3.0), r(0, 5, 1.0)], vec![r(3, 2, 4.0), r(3, 1, 2.0)]];
+    (support, query)
+}
+
+fn theta(shape: &NetShape) -> Vec<Tensor> {
+    let mut rng = Rng::new(11);
+    shape
+        .init(&mut rng, 3.0, &Device::Cpu)
+        .unwrap()
+        .into_iter()
+        .map(|t| {
+            // Embeddings large enough that the inputs matter; f64 throughout.
+            let t = t.to_dtype(DType::F64).unwrap();
+            if t.rank() == 2 && t.dim(1).unwrap() == 2 { (t * 5.0).unwrap() } else { t }
+        })
+        .collect()
+}
+
+fn batch(f: &Features, s: &[Vec<Rating>]) -> Rows {
+    let refs: Vec<&[Rating]> = s.iter().map(|x| x.as_slice()).collect();
+    rows(f, &refs, DType::F64, &Device::Cpu).unwrap()
+}
+
+fn learner(shape: &NetShape, theta: Vec<Tensor>, adapt: AdaptLayers, first_order: bool, rates: Option<Vec<Tensor>>) -> Learner {
+    Learner { shape: shape.clone(), adapt, inner_lr: 0.3, first_order, theta, rates }
+}
+
+/// The meta-loss: query MSE after `k` inner steps.
+fn meta_loss(l: &Learner, s: &Rows, q: &Rows, k: usize) -> Tensor {
+    let a = l.adapt_batch(s, Some(q), k, false).unwrap();
+    functional::mse(&a.query_pred.unwrap(), &q.target).unwrap()
+}
+
+fn flat(ts: &[Tensor]) -> Vec<f64> {
+    ts.iter().flat_map(|t| t.flatten_all().unwrap().to_vec1::<f64>().unwrap()).collect()
+}
+
+/// Central finite differences of `f` over every entry of `params[which]`, h = 1e-6.
+fn finite_differences(params: &[Tensor], which: &[usize], f: &dyn Fn(&[Tensor]) -> f64) -> Vec<f64> {
+    let h = 1e-6;
+    let mut out = Vec::new();
+    for &p in which {
+        let base = params[p].flatten_all().unwrap().to_vec1::<f64>().unwrap();
+        for i in 0..base.len() {
+            let at = |delta: f64| {
+                let mut v = base.clone();
+                v[i] += delta;
+                let mut ps = params.to_vec();
+                ps[p] = Tensor::from_vec(v, params[p].shape(), &Device::Cpu).unwrap();
+                f(&ps)
+            };
+            out.push((at(h) - at(-h)) / (2.0 * h));
+        }
+    }
+    out
+}
+
+fn rel_err(a: &[f64], b: &[f64]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let num: f64 = a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum::<f64>().sqrt();
+    let den: f64 = b.iter().map(|y| y * y).sum::<f64>().sqrt();
+    num / den
+}
+
+/// Autograd gradient of the meta-loss with respect to every parameter.
+fn meta_gradient(shape: &NetShape, th: &[Tensor], adapt: AdaptLayers, first_order: bool, k: usize) -> Vec<f64> {
+    let f = features();
+    let (s, q) = tasks();
+    let vars: Vec<Var> = th.iter().map(|t| Var::from_tensor(t).unwrap()).collect();
+    let l = learner(shape, vars.iter().map(|v| v.as_tensor().clone()).collect(), adapt, first_order, None);
+    let loss = meta_loss(&l, &batch(&f, &s), &batch(&f, &q), k);
+    let grads = loss.backward().unwrap();
+    flat(&vars.iter().map(|v| grads.get(v).cloned().unwrap_or_else(|| v.zeros_like().unwrap())).collect::<Vec<_>>())
+}
+
+#[test]
+fn maml_meta_gradient_matches_finite_differences() {
+    let f = features();
+    let sh = shape(&f);
+    let th = theta(&sh);
+    let (s, q) = tasks();
+    let (sr, qr) = (batch(&f, &s), batch(&f, &q));
+    let every: Vec<usize> = (0..th.len()).collect();
+    for adapt in [AdaptLayers::All, AdaptLayers::Decision] {
+        for k in [1, 3] {
+            let exact = meta_gradient(&sh, &th, adapt, false, k);
+            let fd = finite_differences(&th, &every, &|ps| {
+                meta_loss(&learner(&sh, ps.to_vec(), adapt, false, None), &sr, &qr, k).to_scalar::<f64>().unwrap()
+            });
+            let e = rel_err(&exact, &fd);
+            assert!(e < 1e-6, "{adapt:?} k={k}: relative error {e}");
+            // First order is a different number: a silent fallback would be caught.
+            let fo = meta_gradient(&sh, &th, adapt, true, k);
+            let d = rel_err(&fo, &exact);
+            assert!(d > 1e-2, "{adapt:?} k={k}: first order within {d} of second order");
+        }
+    }
+}
+
+#[test]
+fn hand_written_inner_gradient_equals_autograd_and_finite_differences() {
+    let f = features();
+    let sh = shape(&f);
+    let th = theta(&sh);
+    let (s, _) = tasks();
+    let sr = batch(&f, &s);
+    let nt = 3;
+    // Per-task deltas, so that the gradient's (W + dW) paths are exercised.
+    let mut rng = Rng::new(5);
+    let dense = &th[nt..];
+    let mut deltas = Deltas::zeros(dense.len() / 2);
+    for l in 0..dense.len() / 2 {
+        let (i, o) = dense[2 * l].dims2().unwrap();
+        let v: Vec<f64> = (0..2 * i * o).map(|_| 0.1 * rng.normal()).collect();
+        deltas.w[l] = Some(Tensor::from_vec(v, (2, i, o), &Device::Cpu).unwrap());
+        let v: Vec<f64> = (0..2 * o).map(|_| 0.1 * rng.normal()).collect();
+        deltas.b[l] = Some(Tensor::from_vec(v, (2, o), &Device::Cpu).unwrap());
+    }
+    let loss_of = |dense: &[Tensor], emb: &Tensor| -> Tensor {
+        let (y, _) = functional::forward(dense, &deltas, emb, sr.numeric.as_ref()).unwrap();
+        // Sum over tasks of the per-task mean squared error.
+        (y - &sr.target).unwrap().sqr().unwrap().mean(1).unwrap().sum_all().unwrap()
+    };
+    let emb = functional::embed(&th[..nt], &sr).unwrap();
+    let (y, cache) = functional::forward(dense, &deltas, &emb, sr.numeric.as_ref()).unwrap();
+    let g = functional::backward(dense, &deltas, &cache, &y, &sr.target, 1.0).unwrap();
+    // Autograd of the same loss with respect to the per-task deltas and the input rows.
+    let dvars: Vec<Var> = deltas.w.iter().chain(&deltas.b).map(|d| Var::from_tensor(d.as_ref().unwrap()).unwrap()).collect();
+    let emb_var = Var::from_tensor(&emb).unwrap();
+    let nl = dense.len() / 2;
+    let d2 = Deltas {
+        w: dvars[..nl].iter().map(|v| Some(v.as_tensor().clone())).collect(),
+        b: dvars[nl..].iter().map(|v| Some(v.as_tensor().clone())).collect(),
+        ..Deltas::default()
+    };
+    let (y2, _) = functional::forward(dense, &d2, emb_var.as_tensor(), sr.numeric.as_ref()).unwrap();
+    let loss = (y2 - &sr.target).unwrap().sqr().unwrap().mean(1).unwrap().sum_all().unwrap();
+    let grads = loss.backward().unwrap();
+    let auto: Vec<Tensor> = dvars.iter().map(|v| grads.get(v).unwrap().clone()).collect();
+    let hand: Vec<Tensor> = g.w.iter().chain(&g.b).cloned().collect();
+    assert!(rel_err(&flat(&hand), &flat(&auto)) < 1e-12);
+    let ge = grads.get(&emb_var).unwrap();
+    let emb_width = emb.dim(2).unwrap();
+    assert!(rel_err(&flat(&[g.emb.narrow(2, 0, emb_width).unwrap()]), &flat(&[ge.clone()])) < 1e-12);
+    // And against finite differences of the input rows.
+    let fd = finite_differences(&[emb.clone()], &[0], &|ps| loss_of(dense, &ps[0]).to_scalar::<f64>().unwrap());
+    let e = rel_err(&flat(&[g.emb.narrow(2, 0, emb_width).unwrap()]), &fd);
+    assert!(e < 1e-6, "input-row gradient relative error {e}");
+}
+
+#[test]
+fn meta_sgd_rate_gradient_matches_finite_differences() {
+    let f = features();
+    let sh = shape(&f);
+    let th = theta(&sh);
+    let (s, q) = tasks();
+    let (sr, qr) = (batch(&f, &s), batch(&f, &q));
+    let mut rng = Rng::new(9);
+    let rates: Vec<Tensor> = th
+        .iter()
+        .map(|t| {
+            let n = t.elem_count();
+            let v: Vec<f64> = (0..n).map(|_| 0.2 + 0.1 * rng.uniform()).collect();
+            Tensor::from_vec(v, t.shape(), &Device::Cpu).unwrap()
+        })
+        .collect();
+    for k in [1, 2] {
+        let rvars: Vec<Var> = rates.iter().map(|t| Var::from_tensor(t).unwrap()).collect();
+        let l = learner(&sh, th.clone(), AdaptLayers::All, false, Some(rvars.iter().map(|v| v.as_tensor().clone()).collect()));
+        let grads = meta_loss(&l, &sr, &qr, k).backward().unwrap();
+        let exact = flat(&rvars.iter().map(|v| grads.get(v).cloned().unwrap_or_else(|| v.zeros_like().unwrap())).collect::<Vec<_>>());
+        let every: Vec<usize> = (0..rates.len()).collect();
+        let fd = finite_differences(&rates, &every, &|rs| {
+            meta_loss(&learner(&sh, th.clone(), AdaptLayers::All, false, Some(rs.to_vec())), &sr, &qr, k).to_scalar::<f64>().unwrap()
+        });
+        let e = rel_err(&exact, &fd);
+        assert!(e < 1e-6, "k={k}: rate gradient relative error {e}");
+    }
+}
+
+#[test]
+fn row_space_embedding_update_equals_explicit_tables() {
+    let f = features();
+    let sh = shape(&f);
+    let th = theta(&sh);
+    let (s, q) = tasks();
+    for k in [1, 3] {
+        for t in 0..2 {
+            let (sr, qr) = (batch(&f, &s[t..t + 1]), batch(&f, &q[t..t + 1]));
+            let l = learner(&sh, th.clone(), AdaptLayers::All, true, None);
+            let a = l.adapt_batch(&sr, Some(&qr), k, true).unwrap();
+            let via_rows = flat(&[a.query_pred.unwrap()]);
+            // Explicit: updated tables, looked up at the query rows.
+            let tables: Vec<Tensor> = th[..3].iter().zip(a.table_deltas.as_ref().unwrap()).map(|(t, d)| (t + d).unwrap()).collect();
+            let emb = functional::embed(&tables, &qr).unwrap();
+            let (y, _) = functional::forward(&th[3..], &a.deltas, &emb, qr.numeric.as_ref()).unwrap();
+            assert!(rel_err(&via_rows, &flat(&[y])) < 1e-12, "k={k} task {t}");
+        }
+    }
+}
+
+#[test]
+fn reptile_inner_step_is_sgd_on_the_task_loss() {
+    let f = features();
+    let sh = shape(&f);
+    let th = theta(&sh);
+    let (s, _) = tasks();
+    let sr = batch(&f, &s[..1]);
+    let c = CommonParams { inner_lr: 0.1, inner_steps: 1, adapt: AdaptLayers::All, ..CommonParams::default() };
+    let r = reptile::inner_loop(&sh, &th, &sr, &c, false).unwrap();
+    // Autograd SGD step on a copy of the model.
+    let vars: Vec<Var> = th.iter().map(|t| Var::from_tensor(t).unwrap()).collect();
+    let ts: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
+    let emb = functional::embed(&ts[..3], &sr).unwrap();
+    let (y, _) = functional::forward(&ts[3..], &Deltas::zeros(2), &emb, sr.numeric.as_ref()).unwrap();
+    let grads = functional::mse(&y, &sr.target).unwrap().backward().unwrap();
+    for (i, v) in vars.iter().enumerate() {
+        let step = (grads.get(v).unwrap() * -0.1).unwrap();
+        let got = if i < 3 {
+            r.tables.as_ref().unwrap()[i].clone()
+        } else {
+            let l = (i - 3) / 2;
+            let d = if (i - 3) % 2 == 0 { r.deltas.w[l].as_ref() } else { r.deltas.b[l].as_ref() };
+            d.unwrap().squeeze(0).unwrap()
+        };
+        assert!(rel_err(&flat(&[got]), &flat(&[step])) < 1e-12, "parameter {i}");
+    }
+}
