@@ -159,10 +159,8 @@ fn a_diverging_configuration_fails_its_cell_with_the_reason() {
 fn bad_input_names_the_culprit_and_writes_nothing() {
     let registry = Registry::default();
     let err = |req: BenchRequest| resolve(&req, &registry).unwrap_err().to_string();
-    assert_eq!(
-        err(request(&["maml-typo"], &[0])),
-        "unknown method `maml-typo` (known: oracle, global-mean, item-mean, pooled, pooled-finetune)"
-    );
+    let e = err(request(&["maml-typo"], &[0]));
+    assert!(e.starts_with("unknown method `maml-typo` (known: oracle, global-mean, item-mean, pooled, pooled-finetune, maml,"), "{e}");
     let e = err(BenchRequest { suites: vec!["nope".into()], ..Default::default() });
     assert!(e.starts_with("unknown suite `nope` (known: synthetic, synthetic-tiny"), "{e}");
     let e = err(BenchRequest { sets: vec!["pooled.lr=\"fast\"".into()], ..request(&["pooled"], &[0]) });

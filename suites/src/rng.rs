@@ -148,6 +148,17 @@ mod tests {
     }
 
     #[test]
+    fn matches_the_python_port() {
+        // benches/torch/maml_reference.py's `Rng`: Rng(2026).uniform() x3, Rng(5).below(100) x5.
+        let mut r = Rng::new(2026);
+        let u: Vec<f64> = (0..3).map(|_| r.uniform()).collect();
+        assert_eq!(u, [0.5737315027932676, 0.2836794602748579, 0.8125094267576175]);
+        let mut r = Rng::new(5);
+        let b: Vec<usize> = (0..5).map(|_| r.below(100)).collect();
+        assert_eq!(b, [28, 60, 64, 82, 51]);
+    }
+
+    #[test]
     fn uniform_and_normal_moments() {
         let mut r = Rng::new(42);
         let n = 200_000;

@@ -10,6 +10,8 @@ use metarec::{Registry, RunError};
 use std::path::PathBuf;
 use std::sync::Mutex;
 
+mod cuda;
+
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "metarec: benchmark meta-learning methods for personalized recommendation", version)]
 struct Cli {
@@ -40,6 +42,12 @@ enum Command {
     Methods,
     /// List the embedded suites.
     Suites,
+    /// Build the CUDA binary (gpu-bin/metarec) on a machine without CUDA, from PyPI wheels.
+    BuildCuda {
+        /// Compute capability to compile kernels for (90: H100/H200).
+        #[arg(long, default_value = "90")]
+        compute_cap: String,
+    },
 }
 
 #[derive(clap::Args)]
@@ -174,6 +182,10 @@ fn main() {
             }
             Ok(())
         }
+        Command::BuildCuda { compute_cap } => std::env::current_dir()
+            .context("current directory")
+            .and_then(|cwd| cuda::build(&metarec::provenance::repo_root(&cwd), &compute_cap))
+            .map(|bin| println!("built {} (run it on the GPU machine with CUDA 13 libraries on LD_LIBRARY_PATH)", bin.display())),
         Command::Suites => {
             for name in metarec_suites_names() {
                 let s = metarec::spec_suite(name);

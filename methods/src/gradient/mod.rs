@@ -528,3 +528,5 @@ impl Adapted for ForUser<'_> {
 
 #[cfg(test)]
 mod tests;
+
+pub mod reference;

@@ -1,0 +1,50 @@
+//! One meta-train step of the gradient-based methods at the MeLU shape of DESIGN.md:
+//! 8 categorical fields x vocab 100 x dim 32 -> 256 -> 64 -> 64 -> 1, meta-batch 32,
+//! 10 support + 10 query rows per task, inner SGD on every parameter, outer Adam, f32.
+//! A step is: inner loop, query loss, outer backward, Adam update.
+//!
+//! Run: `RAYON_NUM_THREADS=2 cargo bench --bench meta_step` (the comparison with PyTorch
+//! in `benches/torch/maml_speed.py` uses the same threads).
+
+use candle_core::{Device, Tensor, Var};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use criterion::{Criterion, criterion_group, criterion_main};
+use metarec_methods::gradient::reference::{LR, inputs};
+use metarec_methods::gradient::{AdaptLayers, Learner, functional};
+use std::hint::black_box;
+
+fn step(c: &mut Criterion, name: &str, steps: usize, first_order: bool, meta_sgd: bool) {
+    let (shape, params, s, q) = inputs(&Device::Cpu);
+    let vars: Vec<Var> = params.iter().map(|t| Var::from_tensor(t).unwrap()).collect();
+    let rates: Option<Vec<Var>> =
+        meta_sgd.then(|| params.iter().map(|t| Var::from_tensor(&(t.ones_like().unwrap() * LR).unwrap()).unwrap()).collect());
+    let mut all = vars.clone();
+    all.extend(rates.iter().flatten().cloned());
+    let mut opt = AdamW::new(all, ParamsAdamW { lr: 1e-4, weight_decay: 0.0, ..Default::default() }).unwrap();
+    c.bench_function(name, |b| {
+        b.iter(|| {
+            let learner = Learner {
+                shape: shape.clone(),
+                adapt: AdaptLayers::All,
+                inner_lr: LR,
+                first_order,
+                theta: vars.iter().map(|v| v.as_tensor().clone()).collect::<Vec<Tensor>>(),
+                rates: rates.as_ref().map(|r| r.iter().map(|v| v.as_tensor().clone()).collect()),
+            };
+            let a = learner.adapt_batch(&s, Some(&q), steps, false).unwrap();
+            let loss = functional::mse(&a.query_pred.unwrap(), &q.target).unwrap();
+            opt.backward_step(&loss).unwrap();
+            black_box(loss)
+        })
+    });
+}
+
+fn benches(c: &mut Criterion) {
+    step(c, "maml/so-k1", 1, false, false);
+    step(c, "maml/so-k5", 5, false, false);
+    step(c, "maml/fo-k1", 1, true, false);
+    step(c, "meta-sgd/k1", 1, false, true);
+}
+
+criterion_group!(meta, benches);
+criterion_main!(meta);
