@@ -13,6 +13,9 @@ use metarec_methods::gradient::reference::{LR, inputs};
 use metarec_methods::gradient::{AdaptLayers, Learner, functional};
 use std::hint::black_box;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn step(c: &mut Criterion, name: &str, steps: usize, first_order: bool, meta_sgd: bool) {
     let (shape, params, s, q) = inputs(&Device::Cpu);
     let vars: Vec<Var> = params.iter().map(|t| Var::from_tensor(t).unwrap()).collect();

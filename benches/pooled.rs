@@ -11,6 +11,9 @@ use metarec_methods::{Ctx, Registry, SupportSet, TrainData};
 use metarec_suites::{Rng, Scenario, load_suite};
 use std::hint::black_box;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn benches(c: &mut Criterion) {
     let suite = load_suite("synthetic").unwrap();
     c.bench_function("synthetic/generate+split (1000 users x 500 items)", |b| b.iter(|| black_box(suite.materialize().unwrap())));

@@ -10,6 +10,7 @@
 
 pub mod baselines;
 pub mod gradient;
+pub mod metric_based;
 pub mod nn;
 pub mod params;
 pub mod registry;

@@ -1,12 +1,17 @@
 //! metarec reports: per-user metrics, the `results.csv` format, seed/user
-//! summaries with Student-t confidence intervals, and Markdown leaderboards.
+//! summaries with Student-t confidence intervals, statistical tests
+//! ([`stats`]), significance of differences between methods
+//! ([`significance`]), and Markdown/LaTeX leaderboards.
 //!
 //! This crate reads and writes tables of numbers only; it knows nothing of
-//! candle or of the methods being benchmarked. The only I/O is in [`results`].
+//! candle or of the methods being benchmarked. The only file access is in
+//! [`results`]; the CSV writers take any `std::io::Write`.
 
 pub mod leaderboard;
 pub mod metrics;
 pub mod results;
+pub mod significance;
+pub mod stats;
 pub mod summary;
 
 pub use results::{ReportError, ResultRow};

@@ -1,7 +1,7 @@
 //! `cargo xtask build-cuda`: builds the CUDA binary on a machine without CUDA.
 //!
-//! The route (see README, "GPU"): CUDA 13.4 from PyPI wheels into a virtualenv under
-//! `target/cuda-venv`; unversioned library links and a stub `libcuda.so` (soname
+//! The route (see README, "GPU"): CUDA from PyPI wheels into a virtualenv under
+//! `target/cuda-venv-VERSION`; unversioned library links and a stub `libcuda.so` (soname
 //! `libcuda.so.1`, the driver's functions returning an error) under `target/cuda-lib` for the
 //! linker; `cargo build --release --features cuda` with the CUDA environment; the binary copied
 //! to `gpu-bin/metarec` (git-ignored). On the GPU machine the real driver's `libcuda.so.1` and
@@ -12,13 +12,16 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Wheels of one CUDA release; cudarc 0.19 (candle 0.11.1) panics on nvcc newer than 13.4.
+/// Wheels of one CUDA release, `VERSION` replaced. The kernels are compiled to PTX that the
+/// GPU machine's driver JIT-compiles, so the version must not be newer than the driver's CUDA
+/// (driver 580 is CUDA 13.0: PTX from nvcc 13.4 fails there with
+/// CUDA_ERROR_UNSUPPORTED_PTX_VERSION); cudarc 0.19 (candle 0.11.1) panics on nvcc newer than 13.4.
 const WHEELS: &[&str] = &[
-    "nvidia-cuda-nvcc==13.4.92",
-    "nvidia-cuda-crt==13.4.92",
-    "nvidia-cuda-runtime==13.4.92",
-    "nvidia-cuda-nvrtc==13.4.92",
-    "nvidia-nvvm==13.4.92",
+    "nvidia-cuda-nvcc==VERSION",
+    "nvidia-cuda-crt==VERSION",
+    "nvidia-cuda-runtime==VERSION",
+    "nvidia-cuda-nvrtc==VERSION",
+    "nvidia-nvvm==VERSION",
     "nvidia-cuda-cccl",
     "nvidia-cublas",
     "nvidia-curand",
@@ -41,16 +44,17 @@ fn cuda_root(venv: &Path) -> Result<PathBuf> {
 }
 
 /// Builds the CUDA binary; returns its path.
-pub fn build(repo: &Path, compute_cap: &str) -> Result<PathBuf> {
+pub fn build(repo: &Path, compute_cap: &str, version: &str) -> Result<PathBuf> {
     let target = repo.join("target");
-    let venv = target.join("cuda-venv");
+    let venv = target.join(format!("cuda-venv-{version}"));
     if cuda_root(&venv).is_err() {
-        println!("installing CUDA 13.4 wheels into {}", venv.display());
+        println!("installing CUDA {version} wheels into {}", venv.display());
         let o = run(Command::new("python3").args(["-m", "venv"]).arg(&venv), "venv")?;
         if !o.status.success() {
             bail!("python3 -m venv failed: {}", String::from_utf8_lossy(&o.stderr));
         }
-        let o = run(Command::new(venv.join("bin/pip")).args(["install", "--quiet"]).args(WHEELS), "pip")?;
+        let wheels: Vec<String> = WHEELS.iter().map(|w| w.replace("VERSION", version)).collect();
+        let o = run(Command::new(venv.join("bin/pip")).args(["install", "--quiet"]).args(&wheels), "pip")?;
         if !o.status.success() {
             bail!("pip install of the CUDA wheels failed: {}", String::from_utf8_lossy(&o.stderr));
         }
@@ -62,6 +66,9 @@ pub fn build(repo: &Path, compute_cap: &str) -> Result<PathBuf> {
     for entry in std::fs::read_dir(root.join("lib"))? {
         let path = entry?.path();
         let name = path.file_name().unwrap_or_default().to_string_lossy().to_string();
+        if name.contains(".alt.") {
+            continue;
+        }
         if let Some((stem, _)) = name.split_once(".so.") {
             let link = lib.join(format!("{stem}.so"));
             let _ = std::fs::remove_file(&link);
@@ -84,22 +91,12 @@ pub fn build(repo: &Path, compute_cap: &str) -> Result<PathBuf> {
             "cargo build",
         )
     };
-    println!("building with --features cuda (a clean build takes about 10 minutes on 2 cores)");
-    let mut out = cargo_build(&lib)?;
-    if !out.status.success() {
-        // The first link names the driver functions the binary uses: stub them and relink.
-        let log = String::from_utf8_lossy(&out.stderr).to_string();
-        let symbols: BTreeSet<String> = log
-            .split("undefined reference to `")
-            .skip(1)
-            .filter_map(|s| s.split('\'').next())
-            .filter(|s| s.starts_with("cu"))
-            .map(str::to_string)
-            .collect();
-        if symbols.is_empty() {
-            bail!("cargo build --features cuda failed:\n{}", tail(&log, 40));
-        }
-        println!("stubbing {} CUDA driver functions in {}/libcuda.so", symbols.len(), lib.display());
+    println!("building with --features cuda (a clean build takes 10 to 20 minutes on 2 cores)");
+    // No wheel has the driver's libcuda: link against a stub whose functions the real driver
+    // replaces at run time. The linker names the functions the binary uses (rust-lld stops at
+    // 20 errors a run), so start empty and add what it asks for until it links.
+    let mut symbols: BTreeSet<String> = BTreeSet::new();
+    for attempt in 0.. {
         let c: String = symbols.iter().map(|s| format!("int {s}(void) {{ return 999; }}\n")).collect();
         let src = lib.join("libcuda-stub.c");
         std::fs::write(&src, c)?;
@@ -110,10 +107,24 @@ pub fn build(repo: &Path, compute_cap: &str) -> Result<PathBuf> {
         if !o.status.success() {
             bail!("compiling the libcuda stub failed: {}", String::from_utf8_lossy(&o.stderr));
         }
-        out = cargo_build(&lib)?;
-        if !out.status.success() {
-            bail!("cargo build --features cuda failed:\n{}", tail(&String::from_utf8_lossy(&out.stderr), 40));
+        let out = cargo_build(&lib)?;
+        if out.status.success() {
+            break;
         }
+        let log = String::from_utf8_lossy(&out.stderr).to_string();
+        let before = symbols.len();
+        for marker in ["undefined symbol: ", "undefined reference to `"] {
+            for rest in log.split(marker).skip(1) {
+                let name: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+                if name.starts_with("cu") {
+                    symbols.insert(name);
+                }
+            }
+        }
+        if symbols.len() == before || attempt > 50 {
+            bail!("cargo build --features cuda failed:\n{}", tail(&log, 40));
+        }
+        println!("stubbing {} CUDA driver functions", symbols.len());
     }
     let built = target.join("cuda/release/xtask");
     let dest_dir = repo.join("gpu-bin");

@@ -11,6 +11,13 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 mod cuda;
+mod device_check;
+mod speed;
+
+// candle allocates a buffer per op; glibc's allocator sends the larger ones through mmap and
+// page faults (DESIGN.md measured about 30% of a MAML step). mimalloc keeps them.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "metarec: benchmark meta-learning methods for personalized recommendation", version)]
@@ -42,11 +49,29 @@ enum Command {
     Methods,
     /// List the embedded suites.
     Suites,
+    /// Time one MAML meta-step at the MeLU shape against PyTorch (bmm, vmap, learn2learn).
+    Speed {
+        /// A Python with torch (and optionally learn2learn).
+        #[arg(long, default_value = "python3")]
+        python: String,
+        /// Reuse the last criterion results instead of running the bench.
+        #[arg(long)]
+        skip_rust: bool,
+    },
+    /// Compare the MeLU-shape meta-gradient and meta-step time on CPU and a device.
+    DeviceCheck {
+        /// cuda (needs a build with `--features cuda`), or cpu.
+        #[arg(long, default_value = "cuda")]
+        device: String,
+    },
     /// Build the CUDA binary (gpu-bin/metarec) on a machine without CUDA, from PyPI wheels.
     BuildCuda {
         /// Compute capability to compile kernels for (90: H100/H200).
         #[arg(long, default_value = "90")]
         compute_cap: String,
+        /// CUDA wheels' version: not newer than the GPU machine's driver (13.0 for driver 580).
+        #[arg(long, default_value = "13.0.88")]
+        cuda_version: String,
     },
 }
 
@@ -182,10 +207,21 @@ fn main() {
             }
             Ok(())
         }
-        Command::BuildCuda { compute_cap } => std::env::current_dir()
+        Command::BuildCuda { compute_cap, cuda_version } => std::env::current_dir()
             .context("current directory")
-            .and_then(|cwd| cuda::build(&metarec::provenance::repo_root(&cwd), &compute_cap))
+            .and_then(|cwd| cuda::build(&metarec::provenance::repo_root(&cwd), &compute_cap, &cuda_version))
             .map(|bin| println!("built {} (run it on the GPU machine with CUDA 13 libraries on LD_LIBRARY_PATH)", bin.display())),
+        Command::Speed { python, skip_rust } => std::env::current_dir()
+            .context("current directory")
+            .and_then(|cwd| speed::run(&metarec::provenance::repo_root(&cwd), &python, skip_rust)),
+        Command::DeviceCheck { device } => (|| -> Result<()> {
+            let device = match device.as_str() {
+                "cpu" => candle_core::Device::Cpu,
+                "cuda" => candle_core::Device::new_cuda(0).context("--device cuda (build with --features cuda)")?,
+                other => bail!("--device: unknown device `{other}` (known: cpu, cuda)"),
+            };
+            device_check::run(&device)
+        })(),
         Command::Suites => {
             for name in metarec_suites_names() {
                 let s = metarec::spec_suite(name);

@@ -180,7 +180,8 @@ pub fn embedding_step(delta: Option<&Tensor>, matches: &[Tensor], g: &Tensor, e:
     let parts = matches
         .iter()
         .enumerate()
-        .map(|(f, m)| m.matmul(&g.narrow(D::Minus1, f * e, e)?))
+        // contiguous(): CUDA's matmul takes only contiguous or transposed operands.
+        .map(|(f, m)| m.matmul(&g.narrow(D::Minus1, f * e, e)?.contiguous()?))
         .collect::<Result<Vec<_>>>()?;
     let step = Tensor::cat(&parts, 2)?;
     match delta {
