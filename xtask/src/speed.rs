@@ -65,7 +65,8 @@ pub fn run(repo: &Path, python: &str, skip_rust: bool) -> Result<()> {
     }
     let mut ours = Vec::new();
     for (_, id, _, _) in SHAPES {
-        let path = repo.join("target/criterion").join(id).join("new/estimates.json");
+        // Criterion names the folder after the id with `/` replaced by `_`.
+        let path = repo.join("target/criterion").join(id.replace('/', "_")).join("new/estimates.json");
         let text = std::fs::read_to_string(&path).with_context(|| format!("{} (run without --skip-rust)", path.display()))?;
         let median = text.find("\"median\"").map(|i| &text[i..]).and_then(|t| json_number(t, "point_estimate"));
         ours.push(median.context("no median in criterion's estimates")? / 1e6);
