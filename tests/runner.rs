@@ -35,6 +35,13 @@ fn same_command_twice_and_any_jobs_give_identical_results() {
     }
     let md = String::from_utf8(read(&dir.join("a/leaderboard.md"))).unwrap();
     assert!(md.contains("oracle (bound)"));
+    // Reports are a pure function of the run directory: rebuilding gives the same bytes.
+    let before: Vec<Vec<u8>> = ["leaderboard.md", "leaderboard.tex", "significance.csv"].iter().map(|f| read(&dir.join("a").join(f))).collect();
+    metarec::report::write_reports(&dir.join("a"), &Registry::default()).unwrap();
+    for (f, b) in ["leaderboard.md", "leaderboard.tex", "significance.csv"].iter().zip(&before) {
+        assert_eq!(&read(&dir.join("a").join(f)), b, "{f} changed when rebuilt");
+    }
+    assert!(String::from_utf8(before[2].clone()).unwrap().starts_with("suite,scenario,metric,method_a,method_b,test,statistic,p_value,p_adjusted,effect\n"));
     let m = Manifest::read(&dir.join("a")).unwrap();
     assert_eq!(m.run.status, "complete");
     assert_eq!(m.cells.len(), 8);
