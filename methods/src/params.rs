@@ -25,13 +25,28 @@ pub fn parse<P: DeserializeOwned + Serialize + Default + Check>(method: &str, ta
         });
     }
     let value = toml::Value::Table(table.clone());
-    let params: P = serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner().to_string();
-        let inner = inner.trim().trim_end_matches('\n');
-        let message = if path == "." { inner.to_string() } else { format!("`{path}`: {inner}") };
-        MethodError::Params { method: method.to_string(), message }
-    })?;
+    let params: P = match serde_path_to_error::deserialize(value) {
+        Ok(p) => p,
+        Err(e) => {
+            let mut path = e.path().to_string();
+            let inner = e.into_inner().to_string();
+            if path == "." {
+                // `#[serde(flatten)]` hides the path: find the key by trying each one alone.
+                path = table
+                    .iter()
+                    .find(|(k, v)| {
+                        let mut one = known.clone();
+                        one.insert((*k).clone(), (*v).clone());
+                        serde_path_to_error::deserialize::<_, P>(toml::Value::Table(one)).is_err()
+                    })
+                    .map(|(k, _)| k.clone())
+                    .unwrap_or(path);
+            }
+            let inner = inner.trim();
+            let message = if path == "." { inner.to_string() } else { format!("`{path}`: {inner}") };
+            return Err(MethodError::Params { method: method.to_string(), message });
+        }
+    };
     params
         .check()
         .map_err(|(field, message)| MethodError::Params { method: method.to_string(), message: format!("`{field}`: {message}") })?;
