@@ -22,7 +22,7 @@
 //! so the update of looked-up rows is a batched matmul with a constant matrix: exact, and
 //! differentiable to second order.
 
-use candle_core::{D, DType, Device, Result, Tensor};
+use candle_core::{DType, Device, Result, Tensor};
 
 /// Rows of a meta-batch: the per-field indices and numeric features of `T x n` (user, item)
 /// pairs, with their targets.
@@ -150,40 +150,38 @@ pub fn backward(dense: &[Tensor], deltas: &Deltas, cache: &Cache, y: &Tensor, ta
     Ok(Grads { w: w.into_iter().map(|x| x.expect("set")).collect(), b: b.into_iter().map(|x| x.expect("set")).collect(), emb })
 }
 
-/// Per-field match matrices `M_f[t, a, s] = [idx_a == idx_s]` between rows `a` and support
-/// rows `s` of each task, as `[T, n_a, n_s]` tensors of `dtype`.
-pub fn match_matrices(a: &Rows, support: &Rows, dtype: DType, device: &Device) -> Result<Vec<Tensor>> {
+/// Per-field match matrices `M[t, f, a, s] = [idx_f(a) == idx_f(s)]` between rows `a` and
+/// support rows `s` of each task, as one `[T * F, n_a, n_s]` tensor of `dtype` (task-major), so
+/// that every field's update is one batched matmul.
+pub fn match_matrices(a: &Rows, support: &Rows, dtype: DType, device: &Device) -> Result<Tensor> {
     let (t, na, ns) = (a.t, a.n, support.n);
-    a.idx_host
-        .iter()
-        .zip(&support.idx_host)
-        .map(|(ia, is)| {
-            let mut m = vec![0f32; t * na * ns];
-            for task in 0..t {
-                for i in 0..na {
-                    let va = ia[task * na + i];
-                    for j in 0..ns {
-                        if is[task * ns + j] == va {
-                            m[(task * na + i) * ns + j] = 1.0;
-                        }
+    let nf = a.idx_host.len();
+    let mut m = vec![0f32; t * nf * na * ns];
+    for task in 0..t {
+        for (f, (ia, is)) in a.idx_host.iter().zip(&support.idx_host).enumerate() {
+            let base = (task * nf + f) * na * ns;
+            for i in 0..na {
+                let va = ia[task * na + i];
+                for j in 0..ns {
+                    if is[task * ns + j] == va {
+                        m[base + i * ns + j] = 1.0;
                     }
                 }
             }
-            Tensor::from_vec(m, (t, na, ns), device)?.to_dtype(dtype)
-        })
-        .collect()
+        }
+    }
+    Tensor::from_vec(m, (t * nf, na, ns), device)?.to_dtype(dtype)
 }
 
-/// Row-space update of looked-up embeddings: `delta -= sum_f M_f g_f` per field block of width
-/// `e` of `g: [T, n_s, F e]` (rates and scale already applied).
-pub fn embedding_step(delta: Option<&Tensor>, matches: &[Tensor], g: &Tensor, e: usize) -> Result<Tensor> {
-    let parts = matches
-        .iter()
-        .enumerate()
-        // contiguous(): CUDA's matmul takes only contiguous or transposed operands.
-        .map(|(f, m)| m.matmul(&g.narrow(D::Minus1, f * e, e)?.contiguous()?))
-        .collect::<Result<Vec<_>>>()?;
-    let step = Tensor::cat(&parts, 2)?;
+/// Row-space update of looked-up embeddings: `delta -= M_f g_f` for every field `f` (blocks of
+/// width `e`) of `g: [T, n_s, F e]` (rates and scale already applied), as one batched matmul.
+pub fn embedding_step(delta: Option<&Tensor>, matches: &Tensor, g: &Tensor, e: usize) -> Result<Tensor> {
+    let (t, ns, width) = g.dims3()?;
+    let nf = width / e;
+    let na = matches.dim(1)?;
+    // [T, n_s, F, e] -> [T, F, n_s, e] -> [T F, n_s, e]
+    let g = g.reshape((t, ns, nf, e))?.transpose(1, 2)?.contiguous()?.reshape((t * nf, ns, e))?;
+    let step = matches.matmul(&g)?.reshape((t, nf, na, e))?.transpose(1, 2)?.contiguous()?.reshape((t, na, width))?;
     match delta {
         Some(d) => d - step,
         None => step.neg(),
