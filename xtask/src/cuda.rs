@@ -131,7 +131,7 @@ pub fn build(repo: &Path, compute_cap: &str, version: &str) -> Result<PathBuf> {
     std::fs::create_dir_all(&dest_dir)?;
     let dest = dest_dir.join("metarec");
     std::fs::copy(&built, &dest).with_context(|| format!("copy {} to {}", built.display(), dest.display()))?;
-    let _ = Command::new("strip").arg("--strip-debug").arg(&dest).status();
+    let _ = Command::new("strip").arg(&dest).status();
     Ok(dest)
 }
 
