@@ -265,3 +265,54 @@ fn reptile_inner_step_is_sgd_on_the_task_loss() {
         assert!(rel_err(&flat(&[got]), &flat(&[step])) < 1e-12, "parameter {i}");
     }
 }
+
+#[test]
+fn bad_hyper_parameters_name_their_field() {
+    let cases: &[(&str, &str, toml::Value, &str)] = &[
+        ("maml", "inner_lr", toml::Value::Float(0.0), "method `maml`: hyper-parameter `inner_lr`: must be positive"),
+        ("fomaml", "outer_lr", toml::Value::Float(-1.0), "method `fomaml`: hyper-parameter `outer_lr`: must be positive"),
+        ("melu", "inner_steps", toml::Value::Integer(0), "method `melu`: hyper-parameter `inner_steps`: must be at least 1"),
+        ("meta-sgd", "support", toml::Value::Integer(0), "method `meta-sgd`: hyper-parameter `support`: must be at least 1"),
+        ("reptile", "epsilon", toml::Value::Float(1.5), "method `reptile`: hyper-parameter `epsilon`: must be in (0, 1]"),
+        ("reptile", "inner_optimizer", toml::Value::String("lbfgs".into()), "method `reptile`: hyper-parameter `inner_optimizer`"),
+        ("maml", "adapt", toml::Value::String("some".into()), "method `maml`: hyper-parameter `adapt`"),
+    ];
+    let registry = crate::Registry::default();
+    for (method, key, value, want) in cases {
+        let mut t = toml::Table::new();
+        t.insert(key.to_string(), value.clone());
+        match (registry.get(method).unwrap().build)(&t) {
+            Err(e) => assert!(e.to_string().starts_with(want), "{method}.{key}: {e}"),
+            Ok(_) => panic!("{method}.{key} = {value} was accepted"),
+        }
+    }
+}
+
+#[test]
+fn a_diverging_configuration_is_caught_as_non_finite() {
+    let suite = metarec_suites::load_suite("synthetic-tiny").unwrap();
+    let m = suite.materialize().unwrap();
+    let data = crate::TrainData {
+        features: &m.dataset.features,
+        meta_train: &m.split.meta_train,
+        validation: &m.split.validation,
+        rating_min: 1.0,
+        rating_max: 5.0,
+        truth: None,
+    };
+    for method in ["maml", "reptile"] {
+        let mut t = toml::Table::new();
+        t.insert("inner_lr".into(), toml::Value::Float(1e30));
+        t.insert("meta_steps".into(), toml::Value::Integer(20));
+        let built = (crate::Registry::default().get(method).unwrap().build)(&t).unwrap();
+        let mut ctx = crate::Ctx { rng: Rng::new(1), device: Device::Cpu };
+        match built.meta_train(&data, &mut ctx) {
+            Err(crate::MethodError::Diverged { method: name, context }) => {
+                assert_eq!(name, method);
+                assert!(context.contains("inner_lr"), "{context}");
+            }
+            Err(e) => panic!("{method}: expected divergence, got {e}"),
+            Ok(_) => panic!("{method}: inner_lr = 1e30 trained without diverging"),
+        }
+    }
+}
