@@ -19,8 +19,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn step(c: &mut Criterion, name: &str, steps: usize, first_order: bool, meta_sgd: bool) {
     let (shape, params, s, q) = inputs(&Device::Cpu);
     let vars: Vec<Var> = params.iter().map(|t| Var::from_tensor(t).unwrap()).collect();
-    let rates: Option<Vec<Var>> =
-        meta_sgd.then(|| params.iter().map(|t| Var::from_tensor(&(t.ones_like().unwrap() * LR).unwrap()).unwrap()).collect());
+    let rates: Option<Vec<Var>> = meta_sgd
+        .then(|| params.iter().map(|t| Var::from_tensor(&(t.ones_like().unwrap() * LR).unwrap()).unwrap()).collect());
     let mut all = vars.clone();
     all.extend(rates.iter().flatten().cloned());
     let mut opt = AdamW::new(all, ParamsAdamW { lr: 1e-4, weight_decay: 0.0, ..Default::default() }).unwrap();

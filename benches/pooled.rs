@@ -16,7 +16,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn benches(c: &mut Criterion) {
     let suite = load_suite("synthetic").unwrap();
-    c.bench_function("synthetic/generate+split (1000 users x 500 items)", |b| b.iter(|| black_box(suite.materialize().unwrap())));
+    c.bench_function("synthetic/generate+split (1000 users x 500 items)", |b| {
+        b.iter(|| black_box(suite.materialize().unwrap()))
+    });
 
     let m = suite.materialize().unwrap();
     let train = TrainData {

@@ -42,7 +42,8 @@ pub fn collect(start: &Path) -> (Provenance, Option<String>) {
     let cargo_lock_sha256 = std::fs::read(root.join("Cargo.lock"))
         .map(|b| metarec_suites::split::hex(&Sha256::digest(&b)))
         .unwrap_or_else(|_| "missing".into());
-    let diff_sha256 = diff.as_ref().map(|d| metarec_suites::split::hex(&Sha256::digest(d.as_bytes()))).unwrap_or_default();
+    let diff_sha256 =
+        diff.as_ref().map(|d| metarec_suites::split::hex(&Sha256::digest(d.as_bytes()))).unwrap_or_default();
     let prov = Provenance {
         commit,
         dirty,
@@ -87,7 +88,12 @@ fn git_state(start: &Path) -> (String, bool, Option<String>) {
 fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split_once(':')).map(|(_, v)| v.trim().to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
         .unwrap_or_else(|| std::env::consts::ARCH.to_string())
 }
 

@@ -22,14 +22,23 @@ pub struct Reproduction {
 }
 
 /// Re-runs the spec of the run in `dir` into `dir/reproduce/<time>` and compares.
-pub fn reproduce(dir: &Path, registry: &Registry, opts: &RunOptions, on_event: &(dyn Fn(&Event<'_>) + Sync)) -> Result<Reproduction, RunError> {
+pub fn reproduce(
+    dir: &Path,
+    registry: &Registry,
+    opts: &RunOptions,
+    on_event: &(dyn Fn(&Event<'_>) + Sync),
+) -> Result<Reproduction, RunError> {
     let original = Manifest::read(dir)?;
     let results = dir.join("results.csv");
-    let before = std::fs::read(&results).map_err(|source| RunError::Io { path: results.display().to_string(), source })?;
+    let before =
+        std::fs::read(&results).map_err(|source| RunError::Io { path: results.display().to_string(), source })?;
     let (now, _) = crate::provenance::collect(&opts.repo);
     let mut warnings = Vec::new();
     if now.commit != original.provenance.commit {
-        warnings.push(format!("commit differs: the run was made at {}, this is {}", original.provenance.commit, now.commit));
+        warnings.push(format!(
+            "commit differs: the run was made at {}, this is {}",
+            original.provenance.commit, now.commit
+        ));
     }
     if original.provenance.dirty || now.dirty {
         warnings.push(format!(
@@ -52,7 +61,8 @@ pub fn reproduce(dir: &Path, registry: &Registry, opts: &RunOptions, on_event: &
         Err(e) => return Err(e),
     }
     let after_path = new_dir.join("results.csv");
-    let after = std::fs::read(&after_path).map_err(|source| RunError::Io { path: after_path.display().to_string(), source })?;
+    let after =
+        std::fs::read(&after_path).map_err(|source| RunError::Io { path: after_path.display().to_string(), source })?;
     let identical = before == after;
     let (differences, max_abs_diff) = if identical { (Vec::new(), BTreeMap::new()) } else { compare(&before, &after) };
     Ok(Reproduction { dir: new_dir, identical, warnings, differences, max_abs_diff })

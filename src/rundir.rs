@@ -24,7 +24,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RunError> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(io)?;
     }
-    let tmp = path.with_extension(format!("{}.tmp{}", path.extension().and_then(|e| e.to_str()).unwrap_or(""), std::process::id()));
+    let tmp = path.with_extension(format!(
+        "{}.tmp{}",
+        path.extension().and_then(|e| e.to_str()).unwrap_or(""),
+        std::process::id()
+    ));
     std::fs::write(&tmp, bytes).map_err(|source| RunError::Io { path: tmp.display().to_string(), source })?;
     std::fs::rename(&tmp, path).map_err(io)
 }
@@ -123,7 +127,8 @@ pub struct Manifest {
 impl Manifest {
     pub fn read(dir: &Path) -> Result<Manifest, RunError> {
         let path = dir.join("manifest.toml");
-        let text = std::fs::read_to_string(&path).map_err(|source| RunError::Io { path: path.display().to_string(), source })?;
+        let text = std::fs::read_to_string(&path)
+            .map_err(|source| RunError::Io { path: path.display().to_string(), source })?;
         toml::from_str(&text).map_err(|e| RunError::Manifest {
             path: path.display().to_string(),
             message: metarec_suites::suite::one_line(&e.to_string()),
@@ -131,7 +136,10 @@ impl Manifest {
     }
 
     pub fn write(&self, dir: &Path) -> Result<(), RunError> {
-        let text = toml::to_string(self).map_err(|e| RunError::Manifest { path: dir.join("manifest.toml").display().to_string(), message: e.to_string() })?;
+        let text = toml::to_string(self).map_err(|e| RunError::Manifest {
+            path: dir.join("manifest.toml").display().to_string(),
+            message: e.to_string(),
+        })?;
         write_atomic(&dir.join("manifest.toml"), text.as_bytes())
     }
 }

@@ -91,11 +91,16 @@ fn prepare_dir(spec: &RunSpec, opts: &RunOptions) -> Result<Option<Manifest>, Ru
         return Ok(Some(old));
     }
     if out.is_dir() && std::fs::read_dir(out).map(|mut d| d.next().is_some()).unwrap_or(false) {
-        return Err(RunError::OutDir(format!("--out {}: not empty and not a metarec run directory; refusing to write into it", out.display())));
+        return Err(RunError::OutDir(format!(
+            "--out {}: not empty and not a metarec run directory; refusing to write into it",
+            out.display()
+        )));
     }
-    std::fs::create_dir_all(out).map_err(|e| RunError::OutDir(format!("--out {}: cannot create: {e}", out.display())))?;
+    std::fs::create_dir_all(out)
+        .map_err(|e| RunError::OutDir(format!("--out {}: cannot create: {e}", out.display())))?;
     // Probe writability before any work.
-    write_atomic(&out.join(".write-test"), b"").map_err(|e| RunError::OutDir(format!("--out {}: not writable: {e}", out.display())))?;
+    write_atomic(&out.join(".write-test"), b"")
+        .map_err(|e| RunError::OutDir(format!("--out {}: not writable: {e}", out.display())))?;
     let _ = std::fs::remove_file(out.join(".write-test"));
     Ok(None)
 }
@@ -110,7 +115,12 @@ struct SuiteRun {
 }
 
 /// Runs (or resumes) the grid of `spec`.
-pub fn run(spec: &RunSpec, registry: &Registry, opts: &RunOptions, on_event: &(dyn Fn(&Event<'_>) + Sync)) -> Result<RunOutcome, RunError> {
+pub fn run(
+    spec: &RunSpec,
+    registry: &Registry,
+    opts: &RunOptions,
+    on_event: &(dyn Fn(&Event<'_>) + Sync),
+) -> Result<RunOutcome, RunError> {
     if opts.jobs == 0 {
         return Err(RunError::Input("--jobs: must be at least 1".into()));
     }
@@ -266,7 +276,8 @@ pub fn run(spec: &RunSpec, registry: &Registry, opts: &RunOptions, on_event: &(d
     for (k, (si, _, seed, m)) in plan.iter().enumerate() {
         if records[k].status == "ok" {
             let (csv, _) = rundir::cell_paths(&out, &spec.suites[*si].name, m, *seed);
-            let bytes = std::fs::read(&csv).map_err(|source| RunError::Io { path: csv.display().to_string(), source })?;
+            let bytes =
+                std::fs::read(&csv).map_err(|source| RunError::Io { path: csv.display().to_string(), source })?;
             buf.extend_from_slice(&bytes);
         }
     }
@@ -282,7 +293,12 @@ pub fn run(spec: &RunSpec, registry: &Registry, opts: &RunOptions, on_event: &(d
             .iter()
             .map(|r| format!("{}/{}/seed {}: {}", r.suite, r.method, r.seed, r.error.as_deref().unwrap_or("unknown")))
             .collect();
-        return Err(RunError::CellsFailed { failed: failed.len(), total: records.len(), dir: out.display().to_string(), list: list.join("; ") });
+        return Err(RunError::CellsFailed {
+            failed: failed.len(),
+            total: records.len(),
+            dir: out.display().to_string(),
+            list: list.join("; "),
+        });
     }
     Ok(RunOutcome { dir: out, manifest })
 }
@@ -290,7 +306,10 @@ pub fn run(spec: &RunSpec, registry: &Registry, opts: &RunOptions, on_event: &(d
 /// `groups.csv`: the user groups of every test user, for fairness reports.
 fn write_groups(out: &Path, suites: &[SuiteRun]) -> Result<(), RunError> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    let csv_err = |e: csv::Error| RunError::Io { path: out.join("groups.csv").display().to_string(), source: std::io::Error::other(e) };
+    let csv_err = |e: csv::Error| RunError::Io {
+        path: out.join("groups.csv").display().to_string(),
+        source: std::io::Error::other(e),
+    };
     w.write_record(["suite", "user", "attribute", "group"]).map_err(csv_err)?;
     for s in suites {
         let mut users: Vec<u32> = s.data.split.test.iter().flat_map(|(_, ts)| ts.iter().map(|t| t.user)).collect();
@@ -303,7 +322,10 @@ fn write_groups(out: &Path, suites: &[SuiteRun]) -> Result<(), RunError> {
             }
         }
     }
-    let bytes = w.into_inner().map_err(|e| RunError::Io { path: out.join("groups.csv").display().to_string(), source: std::io::Error::other(e.to_string()) })?;
+    let bytes = w.into_inner().map_err(|e| RunError::Io {
+        path: out.join("groups.csv").display().to_string(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
     write_atomic(&out.join("groups.csv"), &bytes)
 }
 
@@ -322,7 +344,9 @@ fn run_cell(
     device: &Device,
 ) -> (CellRecord, Option<Vec<ResultRow>>) {
     let mut record = CellRecord::pending(suite.loaded.name(), method, seed);
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cell_body(suite, method, params, seed, registry, device, &mut record)));
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        cell_body(suite, method, params, seed, registry, device, &mut record)
+    }));
     match outcome {
         Ok(Ok(rows)) => {
             record.status = "ok".into();
@@ -384,20 +408,25 @@ fn cell_body(
     for (scenario, tasks) in &split.test {
         for task in tasks {
             let user_id = ds.features.user_ids[task.user as usize];
-            let mut ctx = Ctx {
-                rng: Rng::from_labels(base, &[scenario.name(), &task.user.to_string()]),
-                device: device.clone(),
-            };
+            let mut ctx =
+                Ctx { rng: Rng::from_labels(base, &[scenario.name(), &task.user.to_string()]), device: device.clone() };
             let support = SupportSet { user: task.user, support: &task.support, features: &ds.features };
-            let adapted = model.adapt(&support, &mut ctx).map_err(|e| format!("{e} (scenario {scenario}, user {user_id})"))?;
+            let adapted =
+                model.adapt(&support, &mut ctx).map_err(|e| format!("{e} (scenario {scenario}, user {user_id})"))?;
             let items: Vec<u32> = task.query.iter().map(|r| r.item).collect();
             let pred = adapted.predict(&items).map_err(|e| format!("{e} (scenario {scenario}, user {user_id})"))?;
             let lens_ok = pred.mean.len() == items.len() && pred.median.as_ref().is_none_or(|m| m.len() == items.len());
             if !lens_ok {
-                return Err(format!("method `{method_name}` returned {} predictions for {} query items (scenario {scenario}, user {user_id})", pred.mean.len(), items.len()));
+                return Err(format!(
+                    "method `{method_name}` returned {} predictions for {} query items (scenario {scenario}, user {user_id})",
+                    pred.mean.len(),
+                    items.len()
+                ));
             }
             if let Some(bad) = pred.mean.iter().chain(pred.median.iter().flatten()).find(|x| !x.is_finite()) {
-                return Err(format!("method `{method_name}` diverged: predicted {bad} (scenario {scenario}, user {user_id})"));
+                return Err(format!(
+                    "method `{method_name}` diverged: predicted {bad} (scenario {scenario}, user {user_id})"
+                ));
             }
             for (metric, value) in score::score(&pred, &task.query) {
                 rows.push(ResultRow {

@@ -132,7 +132,9 @@ fn read_config(path: &str) -> Result<toml::Table, RunError> {
     let mut table: toml::Table = toml::from_str(&text)
         .map_err(|e| RunError::Input(format!("{path}: {}", metarec_suites::suite::one_line(&e.to_string()))))?;
     if let Some(k) = table.keys().find(|k| *k != "methods") {
-        return Err(RunError::Input(format!("{path}: unknown top-level key `{k}` (a config file holds [methods.NAME] tables)")));
+        return Err(RunError::Input(format!(
+            "{path}: unknown top-level key `{k}` (a config file holds [methods.NAME] tables)"
+        )));
     }
     match table.remove("methods") {
         None => Ok(toml::Table::new()),
@@ -169,13 +171,18 @@ pub fn resolve(req: &BenchRequest, registry: &Registry) -> Result<RunSpec, RunEr
         None => toml::Table::new(),
     };
     for k in config.keys() {
-        registry.get(k).map_err(|e| RunError::Input(format!("{}: [methods.{k}]: {e}", req.config.as_deref().unwrap_or(""))))?;
+        registry
+            .get(k)
+            .map_err(|e| RunError::Input(format!("{}: [methods.{k}]: {e}", req.config.as_deref().unwrap_or(""))))?;
     }
     let sets = req.sets.iter().map(|s| parse_set(s)).collect::<Result<Vec<_>, _>>()?;
     for (m, _, _) in &sets {
         registry.get(m).map_err(|e| RunError::Input(format!("--set {m}.…: {e}")))?;
         if !names.contains(m) {
-            return Err(RunError::Input(format!("--set: method `{m}` is not in this run (--methods {})", names.join(","))));
+            return Err(RunError::Input(format!(
+                "--set: method `{m}` is not in this run (--methods {})",
+                names.join(",")
+            )));
         }
     }
     let suite_names = if req.suites.is_empty() { vec!["synthetic".to_string()] } else { req.suites.clone() };
@@ -195,7 +202,13 @@ pub fn resolve(req: &BenchRequest, registry: &Registry) -> Result<RunSpec, RunEr
             let method = (registry.get(n).map_err(RunError::Method)?.build)(&table).map_err(RunError::Method)?;
             methods.push(MethodSpec { name: n.clone(), params: method.params() });
         }
-        suites.push(SuiteSpec { name: loaded.def.suite.name.clone(), source: loaded.source.clone(), seeds, methods, toml: loaded.text.clone() });
+        suites.push(SuiteSpec {
+            name: loaded.def.suite.name.clone(),
+            source: loaded.source.clone(),
+            seeds,
+            methods,
+            toml: loaded.text.clone(),
+        });
     }
     let mut names_seen = std::collections::BTreeSet::new();
     for s in &suites {

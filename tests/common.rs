@@ -34,7 +34,12 @@ pub fn options(out: &Path, jobs: usize) -> RunOptions {
     }
 }
 
-pub fn run_spec(spec: &RunSpec, registry: &Registry, out: &Path, jobs: usize) -> Result<metarec::runner::RunOutcome, RunError> {
+pub fn run_spec(
+    spec: &RunSpec,
+    registry: &Registry,
+    out: &Path,
+    jobs: usize,
+) -> Result<metarec::runner::RunOutcome, RunError> {
     run(spec, registry, &options(out, jobs), &|_| {})
 }
 

@@ -26,13 +26,19 @@ fn every_registered_method_conforms() {
     let task = &m.split.tasks(Scenario::UserCold)[0];
     let items: Vec<u32> = task.query.iter().map(|r| r.item).collect();
     for info in registry.all() {
-        let defaults = (info.build)(&toml::Table::new()).unwrap_or_else(|e| panic!("{}: defaults rejected: {e}", info.name)).params();
+        let defaults = (info.build)(&toml::Table::new())
+            .unwrap_or_else(|e| panic!("{}: defaults rejected: {e}", info.name))
+            .params();
         // A wrongly typed value of every key is an error that names the key.
         for key in defaults.keys() {
             let mut bad = toml::Table::new();
             bad.insert(key.clone(), toml::Value::String("not-a-value".into()));
             match (info.build)(&bad) {
-                Err(e) => assert!(e.to_string().contains(key.as_str()), "{}: error for `{key}` does not name it: {e}", info.name),
+                Err(e) => assert!(
+                    e.to_string().contains(key.as_str()),
+                    "{}: error for `{key}` does not name it: {e}",
+                    info.name
+                ),
                 Ok(_) => panic!("{}: `{key}` = \"not-a-value\" was accepted", info.name),
             }
         }
@@ -51,7 +57,11 @@ fn every_registered_method_conforms() {
             let adapted = model.adapt(&s, &mut ctx).unwrap_or_else(|e| panic!("{}: adapt: {e}", info.name));
             let p = adapted.predict(&items).unwrap_or_else(|e| panic!("{}: predict: {e}", info.name));
             assert_eq!(p.mean.len(), items.len(), "{}", info.name);
-            assert!(p.mean.iter().chain(p.median.iter().flatten()).all(|x| x.is_finite()), "{}: non-finite prediction", info.name);
+            assert!(
+                p.mean.iter().chain(p.median.iter().flatten()).all(|x| x.is_finite()),
+                "{}: non-finite prediction",
+                info.name
+            );
             p.mean
         };
         let full = predict(&task.support);

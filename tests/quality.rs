@@ -13,7 +13,13 @@ fn oracle_is_best_and_finetuning_beats_the_global_mean() {
     let dir = temp_dir("quality");
     let req = BenchRequest {
         suites: vec!["synthetic".into()],
-        methods: Some(vec!["oracle".into(), "global-mean".into(), "item-mean".into(), "pooled".into(), "pooled-finetune".into()]),
+        methods: Some(vec![
+            "oracle".into(),
+            "global-mean".into(),
+            "item-mean".into(),
+            "pooled".into(),
+            "pooled-finetune".into(),
+        ]),
         seeds: Some(vec![0, 1]),
         ..Default::default()
     };

@@ -29,19 +29,29 @@ fn same_command_twice_and_any_jobs_give_identical_results() {
         for s in ["warm", "user-cold", "item-cold", "user-item-cold"] {
             for metric in ["mae", "rmse", "ndcg@3"] {
                 let needle = format!("synthetic-tiny,{s},{m},1,none,");
-                assert!(text.lines().any(|l| l.starts_with(&needle) && l.contains(&format!(",{metric},"))), "missing {m} {s} {metric}");
+                assert!(
+                    text.lines().any(|l| l.starts_with(&needle) && l.contains(&format!(",{metric},"))),
+                    "missing {m} {s} {metric}"
+                );
             }
         }
     }
     let md = String::from_utf8(read(&dir.join("a/leaderboard.md"))).unwrap();
     assert!(md.contains("oracle (bound)"));
     // Reports are a pure function of the run directory: rebuilding gives the same bytes.
-    let before: Vec<Vec<u8>> = ["leaderboard.md", "leaderboard.tex", "significance.csv"].iter().map(|f| read(&dir.join("a").join(f))).collect();
+    let before: Vec<Vec<u8>> = ["leaderboard.md", "leaderboard.tex", "significance.csv"]
+        .iter()
+        .map(|f| read(&dir.join("a").join(f)))
+        .collect();
     metarec::report::write_reports(&dir.join("a"), &Registry::default()).unwrap();
     for (f, b) in ["leaderboard.md", "leaderboard.tex", "significance.csv"].iter().zip(&before) {
         assert_eq!(&read(&dir.join("a").join(f)), b, "{f} changed when rebuilt");
     }
-    assert!(String::from_utf8(before[2].clone()).unwrap().starts_with("suite,scenario,metric,method_a,method_b,test,statistic,p_value,p_adjusted,effect\n"));
+    assert!(
+        String::from_utf8(before[2].clone())
+            .unwrap()
+            .starts_with("suite,scenario,metric,method_a,method_b,test,statistic,p_value,p_adjusted,effect\n")
+    );
     let m = Manifest::read(&dir.join("a")).unwrap();
     assert_eq!(m.run.status, "complete");
     assert_eq!(m.cells.len(), 8);
@@ -123,7 +133,11 @@ fn registry_with_broken() -> Registry {
             name,
             kind: MethodKind::Baseline,
             summary: "test",
-            build: if panic { |_| Ok(Box::new(Broken { panic: true })) } else { |_| Ok(Box::new(Broken { panic: false })) },
+            build: if panic {
+                |_| Ok(Box::new(Broken { panic: true }))
+            } else {
+                |_| Ok(Box::new(Broken { panic: false }))
+            },
             default_run: false,
         });
     }
@@ -167,7 +181,12 @@ fn bad_input_names_the_culprit_and_writes_nothing() {
     let registry = Registry::default();
     let err = |req: BenchRequest| resolve(&req, &registry).unwrap_err().to_string();
     let e = err(request(&["maml-typo"], &[0]));
-    assert!(e.starts_with("unknown method `maml-typo` (known: oracle, global-mean, item-mean, pooled, pooled-finetune, maml,"), "{e}");
+    assert!(
+        e.starts_with(
+            "unknown method `maml-typo` (known: oracle, global-mean, item-mean, pooled, pooled-finetune, maml,"
+        ),
+        "{e}"
+    );
     let e = err(BenchRequest { suites: vec!["nope".into()], ..Default::default() });
     assert!(e.starts_with("unknown suite `nope` (known: synthetic, synthetic-tiny"), "{e}");
     let e = err(BenchRequest { sets: vec!["pooled.lr=\"fast\"".into()], ..request(&["pooled"], &[0]) });
@@ -176,7 +195,10 @@ fn bad_input_names_the_culprit_and_writes_nothing() {
     assert_eq!(e, "method `pooled`: hyper-parameter `lr`: must be positive and finite, got -1");
     let e = err(BenchRequest { sets: vec!["pooled.lrr=1".into()], ..request(&["pooled"], &[0]) });
     assert!(e.starts_with("method `pooled`: hyper-parameter `lrr`: unknown key (known: "), "{e}");
-    let e = err(BenchRequest { sets: vec!["pooled-finetune.finetune_steps=0".into()], ..request(&["pooled-finetune"], &[0]) });
+    let e = err(BenchRequest {
+        sets: vec!["pooled-finetune.finetune_steps=0".into()],
+        ..request(&["pooled-finetune"], &[0])
+    });
     assert_eq!(e, "method `pooled-finetune`: hyper-parameter `finetune_steps`: must be at least 1, got 0");
 
     let dir = temp_dir("bad-input");

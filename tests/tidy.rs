@@ -50,7 +50,9 @@ fn every_embedded_suite_pins_its_data() {
 fn dependencies_point_one_way() {
     // reports knows nothing of candle or methods; methods and suites never reach up.
     let manifest = |crate_dir: &str| std::fs::read_to_string(root().join(crate_dir).join("Cargo.toml")).unwrap();
-    let deps = |text: &str| -> String { text.split("[dependencies]").nth(1).unwrap_or("").split("\n[").next().unwrap_or("").to_string() };
+    let deps = |text: &str| -> String {
+        text.split("[dependencies]").nth(1).unwrap_or("").split("\n[").next().unwrap_or("").to_string()
+    };
     let reports = deps(&manifest("reports"));
     for forbidden in ["candle", "metarec-methods", "metarec-suites", "metarec ="] {
         assert!(!reports.contains(forbidden), "reports depends on {forbidden}");

@@ -47,9 +47,10 @@ pub fn parse<P: DeserializeOwned + Serialize + Default + Check>(method: &str, ta
             return Err(MethodError::Params { method: method.to_string(), message });
         }
     };
-    params
-        .check()
-        .map_err(|(field, message)| MethodError::Params { method: method.to_string(), message: format!("`{field}`: {message}") })?;
+    params.check().map_err(|(field, message)| MethodError::Params {
+        method: method.to_string(),
+        message: format!("`{field}`: {message}"),
+    })?;
     Ok(params)
 }
 

@@ -43,7 +43,13 @@ pub struct Registry {
 
 impl Default for Registry {
     fn default() -> Self {
-        Registry { methods: baselines::infos().into_iter().chain(crate::gradient::infos()).chain(crate::metric_based::infos()).collect() }
+        Registry {
+            methods: baselines::infos()
+                .into_iter()
+                .chain(crate::gradient::infos())
+                .chain(crate::metric_based::infos())
+                .collect(),
+        }
     }
 }
 

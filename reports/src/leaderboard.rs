@@ -14,8 +14,7 @@ use std::fmt::Write;
 use crate::metrics::{Direction, direction};
 use crate::results::ResultRow;
 use crate::significance::{
-    RankSummary, SignificanceOptions, SignificanceRow, Skipped, Table, Test, analyze,
-    compare_table, group_rows,
+    RankSummary, SignificanceOptions, SignificanceRow, Skipped, Table, Test, analyze, compare_table, group_rows,
 };
 use crate::summary::{Summary, summarize};
 
@@ -52,17 +51,13 @@ const CI_NOTE: &str = "95% t-interval over users; values averaged over seeds per
 pub(crate) type Ordered<'a> = (usize, &'a str);
 
 pub(crate) fn ordered<'a>(name: &'a str, first: &[&str]) -> Ordered<'a> {
-    (
-        first.iter().position(|f| *f == name).unwrap_or(first.len()),
-        name,
-    )
+    (first.iter().position(|f| *f == name).unwrap_or(first.len()), name)
 }
 
 /// (seed, user, value) of one method in one table.
 pub(crate) type Values = Vec<(u64, u64, f64)>;
 /// suite -> scenario -> metric -> method -> values.
-pub(crate) type Cells<'a> =
-    BTreeMap<&'a str, BTreeMap<Ordered<'a>, BTreeMap<Ordered<'a>, BTreeMap<&'a str, Values>>>>;
+pub(crate) type Cells<'a> = BTreeMap<&'a str, BTreeMap<Ordered<'a>, BTreeMap<Ordered<'a>, BTreeMap<&'a str, Values>>>>;
 
 /// Significance marks and the rank summary of the rendered leaderboards.
 #[derive(Clone, Debug, PartialEq)]
@@ -87,13 +82,7 @@ pub struct MarkOptions {
 
 impl Default for MarkOptions {
     fn default() -> Self {
-        MarkOptions {
-            test: Some(Test::Wilcoxon),
-            alpha: 0.05,
-            aso_threshold: 0.2,
-            seed: 0,
-            rank_summary: true,
-        }
+        MarkOptions { test: Some(Test::Wilcoxon), alpha: 0.05, aso_threshold: 0.2, seed: 0, rank_summary: true }
     }
 }
 
@@ -142,11 +131,7 @@ pub fn render_markdown_with(
         for ((_, scenario), metrics) in scenarios {
             let _ = write!(out, "\n### {suite} / {scenario}\n");
             for ((_, metric), methods) in metrics {
-                let t = Table {
-                    suite,
-                    scenario,
-                    metric,
-                };
+                let t = Table { suite, scenario, metric };
                 markdown_table(&mut out, &view(&t, methods, opts, marks));
             }
         }
@@ -213,10 +198,7 @@ fn view<'a>(
 ) -> View<'a> {
     let dir = direction(t.metric);
     // `methods` iterates by name, and the sort is stable: ties stay in name order.
-    let mut sorted: Vec<(&str, Summary)> = methods
-        .iter()
-        .filter_map(|(m, v)| Some((*m, summarize(v)?)))
-        .collect();
+    let mut sorted: Vec<(&str, Summary)> = methods.iter().filter_map(|(m, v)| Some((*m, summarize(v)?))).collect();
     if let Some(d) = dir {
         sorted.sort_by(|a, b| better_first(a.1.mean, b.1.mean, d));
     }
@@ -231,13 +213,7 @@ fn view<'a>(
                 rank += 1;
                 Some(rank)
             };
-            Line {
-                rank,
-                method,
-                bound,
-                summary,
-                marked: false,
-            }
+            Line { rank, method, bound, summary, marked: false }
         })
         .collect();
 
@@ -256,34 +232,14 @@ fn view<'a>(
             Test::Aso => r.effect.is_some_and(|e| e < marks.aso_threshold),
             _ => r.p_adjusted.is_some_and(|p| p < marks.alpha),
         };
-        let marked: BTreeSet<&str> = rows
-            .iter()
-            .filter(|r| significant(r))
-            .map(|r| r.method_b.as_str())
-            .collect();
+        let marked: BTreeSet<&str> = rows.iter().filter(|r| significant(r)).map(|r| r.method_b.as_str()).collect();
         for l in &mut lines {
             l.marked = l.rank.is_some() && marked.contains(l.method);
         }
-        let best = lines
-            .iter()
-            .find(|l| l.rank == Some(1))
-            .map_or_else(String::new, |l| l.method.to_owned());
-        note = Some(MarkNote {
-            test,
-            best,
-            tested: rows.len(),
-            any_marked: !marked.is_empty(),
-            skipped,
-        });
+        let best = lines.iter().find(|l| l.rank == Some(1)).map_or_else(String::new, |l| l.method.to_owned());
+        note = Some(MarkNote { test, best, tested: rows.len(), any_marked: !marked.is_empty(), skipped });
     }
-    View {
-        metric: t.metric,
-        dir,
-        lines,
-        note,
-        alpha: marks.alpha,
-        aso_threshold: marks.aso_threshold,
-    }
+    View { metric: t.metric, dir, lines, note, alpha: marks.alpha, aso_threshold: marks.aso_threshold }
 }
 
 fn direction_label(dir: Option<Direction>) -> &'static str {
@@ -302,17 +258,9 @@ fn markdown_table(out: &mut String, v: &View) {
         let s = &l.summary;
         let rank_cell = l.rank.map_or_else(|| "—".to_owned(), |r| r.to_string());
         let bound = if l.bound { " (bound)" } else { "" };
-        let mark = if l.marked {
-            format!(" {MARK}")
-        } else {
-            String::new()
-        };
+        let mark = if l.marked { format!(" {MARK}") } else { String::new() };
         let name = format!("{}{bound}{mark}", escape(l.method));
-        let mean = if l.rank == Some(1) {
-            format!("**{}**", num(s.mean))
-        } else {
-            num(s.mean)
-        };
+        let mean = if l.rank == Some(1) { format!("**{}**", num(s.mean)) } else { num(s.mean) };
         let _ = writeln!(
             out,
             "| {rank_cell} | {name} | {mean} | [{}, {}] | {} | {} |",
@@ -324,10 +272,7 @@ fn markdown_table(out: &mut String, v: &View) {
     }
     out.push('\n');
     if v.dir.is_none() {
-        let _ = writeln!(
-            out,
-            "Direction of `{metric}` is unknown: methods are listed by name, not ranked."
-        );
+        let _ = writeln!(out, "Direction of `{metric}` is unknown: methods are listed by name, not ranked.");
     }
     let _ = writeln!(out, "{CI_NOTE}");
     if let Some(note) = &v.note {
@@ -343,10 +288,7 @@ fn mark_sentence(note: &MarkNote, v: &View, code: impl Fn(&str) -> String) -> St
     let best = code(&note.best);
     let n = note.tested;
     if n == 0 {
-        return format!(
-            "No difference from the best method ({best}) could be tested by the {}.",
-            note.test.describe()
-        );
+        return format!("No difference from the best method ({best}) could be tested by the {}.", note.test.describe());
     }
     let s = if n == 1 { "" } else { "s" };
     match note.test {
@@ -406,21 +348,13 @@ fn rank_summary(
         ..SignificanceOptions::default()
     };
     let report = analyze(rows, &sig);
-    let skipped = report
-        .skipped
-        .into_iter()
-        .filter(|s| s.suite.is_empty())
-        .collect();
+    let skipped = report.skipped.into_iter().filter(|s| s.suite.is_empty()).collect();
     (report.ranks, skipped)
 }
 
 /// p-value with 4 decimals, or "< 0.0001".
 fn p_text(p: f64) -> String {
-    if p < 0.0001 {
-        "< 0.0001".to_owned()
-    } else {
-        format!("{p:.4}")
-    }
+    if p < 0.0001 { "< 0.0001".to_owned() } else { format!("{p:.4}") }
 }
 
 fn markdown_ranks(out: &mut String, ranks: &[RankSummary], skipped: &[Skipped]) {
@@ -430,11 +364,7 @@ fn markdown_ranks(out: &mut String, ranks: &[RankSummary], skipped: &[Skipped]) 
     out.push_str("\n## Average ranks across tables\n");
     for r in ranks {
         let label = direction_label(direction(&r.metric));
-        let _ = write!(
-            out,
-            "\n#### {} ({label})\n\n| method | average rank |\n|---|---:|\n",
-            r.metric
-        );
+        let _ = write!(out, "\n#### {} ({label})\n\n| method | average rank |\n|---|---:|\n", r.metric);
         for (m, rank) in &r.average_ranks {
             let _ = writeln!(out, "| {} | {} |", escape(m), num(*rank));
         }
@@ -448,13 +378,7 @@ fn markdown_ranks(out: &mut String, ranks: &[RankSummary], skipped: &[Skipped]) 
         let k = r.average_ranks.len();
         match r.friedman {
             Some((chi2, p)) => {
-                let _ = writeln!(
-                    out,
-                    "Friedman test: chi-square = {} (df {}), p = {}.",
-                    num(chi2),
-                    k - 1,
-                    p_text(p)
-                );
+                let _ = writeln!(out, "Friedman test: chi-square = {} (df {}), p = {}.", num(chi2), k - 1, p_text(p));
             }
             None => {
                 let why = skipped
@@ -471,16 +395,8 @@ fn markdown_ranks(out: &mut String, ranks: &[RankSummary], skipped: &[Skipped]) 
             r.alpha,
             num(r.critical_difference)
         );
-        for s in skipped
-            .iter()
-            .filter(|s| s.metric == r.metric && s.what.starts_with("rank summary: "))
-        {
-            let _ = writeln!(
-                out,
-                "Not ranked: {} ({}).",
-                s.what.trim_start_matches("rank summary: "),
-                s.reason
-            );
+        for s in skipped.iter().filter(|s| s.metric == r.metric && s.what.starts_with("rank summary: ")) {
+            let _ = writeln!(out, "Not ranked: {} ({}).", s.what.trim_start_matches("rank summary: "), s.reason);
         }
     }
 }
@@ -490,12 +406,7 @@ fn markdown_ranks(out: &mut String, ranks: &[RankSummary], skipped: &[Skipped]) 
 /// the interval, the bold best mean, "(bound)" and [`MARK`] (typeset
 /// `$^\dagger$`), plus the rank summary tables. Needs only the `booktabs`
 /// package; method names are escaped.
-pub fn render_latex(
-    rows: &[ResultRow],
-    prov: &Provenance,
-    opts: &LeaderboardOptions,
-    marks: &MarkOptions,
-) -> String {
+pub fn render_latex(rows: &[ResultRow], prov: &Provenance, opts: &LeaderboardOptions, marks: &MarkOptions) -> String {
     let cells = group_rows(rows);
     let mut out = String::from(
         "\\documentclass{article}\n\\usepackage[T1]{fontenc}\n\\usepackage{booktabs}\n\
@@ -504,21 +415,14 @@ pub fn render_latex(
     let dirty = if prov.dirty { " (dirty)" } else { "" };
     let mut data: Vec<_> = prov.data_hashes.iter().collect();
     data.sort();
-    let data: Vec<String> = data
-        .iter()
-        .map(|(n, h)| format!("{}: \\texttt{{{}}}", tex(n), tex(h)))
-        .collect();
+    let data: Vec<String> = data.iter().map(|(n, h)| format!("{}: \\texttt{{{}}}", tex(n), tex(h))).collect();
     let _ = writeln!(
         out,
         "Commit \\texttt{{{}}}{dirty}; config \\texttt{{{}}}; run \\texttt{{{}}}; data (sha256): {}.\n",
         tex(&prov.commit),
         tex(&prov.config_hash),
         tex(&prov.run_id),
-        if data.is_empty() {
-            "none".to_owned()
-        } else {
-            data.join(", ")
-        }
+        if data.is_empty() { "none".to_owned() } else { data.join(", ") }
     );
     if cells.is_empty() {
         out.push_str("No results with perturbation \\texttt{none}.\n");
@@ -527,11 +431,7 @@ pub fn render_latex(
         let _ = writeln!(out, "\\subsection*{{Suite \\texttt{{{}}}}}", tex(suite));
         for ((_, scenario), metrics) in scenarios {
             for ((_, metric), methods) in metrics {
-                let t = Table {
-                    suite,
-                    scenario,
-                    metric,
-                };
+                let t = Table { suite, scenario, metric };
                 latex_table(&mut out, &t, &view(&t, methods, opts, marks));
             }
             out.push_str("\\clearpage\n");
@@ -559,9 +459,7 @@ fn latex_table(out: &mut String, t: &Table, v: &View) {
     if v.dir.is_some() {
         caption.push_str(" The best ranked mean is bold.");
     } else {
-        caption.push_str(
-            " The direction of this metric is unknown: methods are listed by name, not ranked.",
-        );
+        caption.push_str(" The direction of this metric is unknown: methods are listed by name, not ranked.");
     }
     if v.lines.iter().any(|l| l.bound) {
         caption.push_str(" (bound): a reference method, not ranked.");
@@ -573,12 +471,7 @@ fn latex_table(out: &mut String, t: &Table, v: &View) {
             .replace("p < ", "$p <$ ");
         let _ = write!(caption, " {sentence}");
         for s in &note.skipped {
-            let _ = write!(
-                caption,
-                " Not tested: {} ({}).",
-                tex(&s.what),
-                tex(&s.reason)
-            );
+            let _ = write!(caption, " Not tested: {} ({}).", tex(&s.what), tex(&s.reason));
         }
     }
     let _ = write!(
@@ -592,11 +485,7 @@ fn latex_table(out: &mut String, t: &Table, v: &View) {
         let rank = l.rank.map_or_else(|| "--".to_owned(), |r| r.to_string());
         let bound = if l.bound { " (bound)" } else { "" };
         let mark = if l.marked { "$^\\dagger$" } else { "" };
-        let mean = if l.rank == Some(1) {
-            format!("\\textbf{{{}}}", num(s.mean))
-        } else {
-            num(s.mean)
-        };
+        let mean = if l.rank == Some(1) { format!("\\textbf{{{}}}", num(s.mean)) } else { num(s.mean) };
         let _ = writeln!(
             out,
             "{rank} & {}{bound}{mark} & {mean} & [{}, {}] & {} & {} \\\\",
@@ -617,11 +506,7 @@ fn latex_ranks(out: &mut String, r: &RankSummary, skipped: &[Skipped]) {
             "Friedman test: $\\chi^2 = {}$ (df {}), $p$ {}.",
             num(chi2),
             k - 1,
-            if p < 0.0001 {
-                "$< 0.0001$".to_owned()
-            } else {
-                format!("$= {p:.4}$")
-            }
+            if p < 0.0001 { "$< 0.0001$".to_owned() } else { format!("$= {p:.4}$") }
         ),
         None => {
             let why = skipped
@@ -676,9 +561,7 @@ pub(crate) fn better_first(a: f64, b: f64, dir: Direction) -> Ordering {
         Direction::LowerIsBetter => a.partial_cmp(&b),
         Direction::HigherIsBetter => b.partial_cmp(&a),
     };
-    a.is_nan()
-        .cmp(&b.is_nan())
-        .then(by_value.unwrap_or(Ordering::Equal))
+    a.is_nan().cmp(&b.is_nan()).then(by_value.unwrap_or(Ordering::Equal))
 }
 
 fn num(x: f64) -> String {
@@ -694,14 +577,7 @@ fn escape(name: &str) -> String {
 mod tests {
     use super::*;
 
-    fn row(
-        scenario: &str,
-        method: &str,
-        metric: &str,
-        seed: u64,
-        user: u64,
-        value: f64,
-    ) -> ResultRow {
+    fn row(scenario: &str, method: &str, metric: &str, seed: u64, user: u64, value: f64) -> ResultRow {
         ResultRow {
             suite: "ml".into(),
             scenario: scenario.into(),
@@ -718,16 +594,7 @@ mod tests {
     fn cell(method: &str, metric: &str, values: [[f64; 3]; 2]) -> Vec<ResultRow> {
         (0..2)
             .flat_map(|s| (0..3).map(move |u| (s, u)))
-            .map(|(s, u)| {
-                row(
-                    "warm",
-                    method,
-                    metric,
-                    s as u64 + 1,
-                    u as u64 + 1,
-                    values[s][u],
-                )
-            })
+            .map(|(s, u)| row("warm", method, metric, s as u64 + 1, u as u64 + 1, values[s][u]))
             .collect()
     }
 
@@ -736,18 +603,13 @@ mod tests {
             commit: "abc1234".into(),
             dirty,
             config_hash: "cfg9".into(),
-            data_hashes: data
-                .iter()
-                .map(|(n, h)| (n.to_string(), h.to_string()))
-                .collect(),
+            data_hashes: data.iter().map(|(n, h)| (n.to_string(), h.to_string())).collect(),
             run_id: "run-7".into(),
         }
     }
 
     fn oracle() -> LeaderboardOptions {
-        LeaderboardOptions {
-            reference_methods: vec!["oracle".into()],
-        }
+        LeaderboardOptions { reference_methods: vec!["oracle".into()] }
     }
 
     /// 2 methods + oracle, 3 users, 2 seeds, plus a perturbed row to ignore.
@@ -830,16 +692,9 @@ mod tests {
         };
         let ci = "95% t-interval over users; values averaged over seeds per user.\n";
         let mut parts = EXPECTED_PLAIN.split(ci);
-        let (head, mid, tail) = (
-            parts.next().unwrap_or_default(),
-            parts.next().unwrap_or_default(),
-            parts.next().unwrap_or_default(),
-        );
-        format!(
-            "{head}{ci}{}{mid}{ci}{}{tail}",
-            note("maml"),
-            note("protonet")
-        )
+        let (head, mid, tail) =
+            (parts.next().unwrap_or_default(), parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+        format!("{head}{ci}{}{mid}{ci}{}{tail}", note("maml"), note("protonet"))
     }
 
     #[test]
@@ -847,15 +702,8 @@ mod tests {
         let p = prov(true, &[("netflix", "9f86"), ("movielens-1m", "e3b0")]);
         assert_eq!(render_markdown(&example_rows(), &p, &oracle()), expected());
         // without marks and rank summary: the table-only leaderboard
-        let plain = MarkOptions {
-            test: None,
-            rank_summary: false,
-            ..MarkOptions::default()
-        };
-        assert_eq!(
-            render_markdown_with(&example_rows(), &p, &oracle(), &plain),
-            EXPECTED_PLAIN
-        );
+        let plain = MarkOptions { test: None, rank_summary: false, ..MarkOptions::default() };
+        assert_eq!(render_markdown_with(&example_rows(), &p, &oracle(), &plain), EXPECTED_PLAIN);
     }
 
     #[test]
@@ -873,39 +721,20 @@ mod tests {
     }
 
     fn headings(md: &str, prefix: &str) -> Vec<String> {
-        md.lines()
-            .filter(|l| l.starts_with(prefix))
-            .map(str::to_owned)
-            .collect()
+        md.lines().filter(|l| l.starts_with(prefix)).map(str::to_owned).collect()
     }
 
     #[test]
     fn scenario_and_metric_order() {
-        let scenarios = [
-            "zeta",
-            "user-item-cold",
-            "alpha",
-            "item-cold",
-            "user-cold",
-            "warm",
-        ];
+        let scenarios = ["zeta", "user-item-cold", "alpha", "item-cold", "user-cold", "warm"];
         let metrics = ["ndcg@5", "rmse", "loss", "mae", "auc"];
-        let rows: Vec<ResultRow> = scenarios
-            .iter()
-            .flat_map(|s| metrics.iter().map(move |m| row(s, "a", m, 1, 1, 0.5)))
-            .collect();
+        let rows: Vec<ResultRow> =
+            scenarios.iter().flat_map(|s| metrics.iter().map(move |m| row(s, "a", m, 1, 1, 0.5))).collect();
         let md = render_markdown(&rows, &prov(false, &[]), &LeaderboardOptions::default());
-        let want: Vec<String> = [
-            "warm",
-            "user-cold",
-            "item-cold",
-            "user-item-cold",
-            "alpha",
-            "zeta",
-        ]
-        .iter()
-        .map(|s| format!("### ml / {s}"))
-        .collect();
+        let want: Vec<String> = ["warm", "user-cold", "item-cold", "user-item-cold", "alpha", "zeta"]
+            .iter()
+            .map(|s| format!("### ml / {s}"))
+            .collect();
         assert_eq!(headings(&md, "### "), want);
         let per_scenario = [
             "#### mae (lower is better)",
@@ -915,9 +744,7 @@ mod tests {
             "#### ndcg@5 (higher is better)",
         ];
         assert_eq!(headings(&md, "#### "), per_scenario.repeat(6));
-        assert!(
-            md.contains("- commit: `abc1234`\n- config: `cfg9`\n- run: `run-7`\n- data: none\n")
-        );
+        assert!(md.contains("- commit: `abc1234`\n- config: `cfg9`\n- run: `run-7`\n- data: none\n"));
     }
 
     #[test]
@@ -949,10 +776,7 @@ mod tests {
         let mut r = row("warm", "a", "mae", 1, 1, 0.5);
         r.perturbation = "drop".into();
         let md = render_markdown(&[r], &prov(false, &[]), &oracle());
-        assert!(
-            md.ends_with("- data: none\n\n_No results with perturbation `none`._\n"),
-            "{md}"
-        );
+        assert!(md.ends_with("- data: none\n\n_No results with perturbation `none`._\n"), "{md}");
     }
 
     /// 12 users, one seed: `bad` is worse than `good` for every user, `mixed`
@@ -963,17 +787,8 @@ mod tests {
             let good = 0.5 + 0.01 * u as f64;
             let bad = good + 0.1 + 0.001 * u as f64;
             let step = 0.02 + 0.001 * u as f64;
-            let mixed = if u % 2 == 0 {
-                good + step
-            } else {
-                good - step + 0.001
-            };
-            for (m, v) in [
-                ("good", good),
-                ("bad", bad),
-                ("mixed", mixed),
-                ("oracle", 0.0),
-            ] {
+            let mixed = if u % 2 == 0 { good + step } else { good - step + 0.001 };
+            for (m, v) in [("good", good), ("bad", bad), ("mixed", mixed), ("oracle", 0.0)] {
                 rows.push(row(scenario, m, "mae", 1, u, v));
             }
         }
@@ -1003,28 +818,16 @@ mod tests {
         );
         // t-test: ttest_rel(good, bad) -> p 9.706824575384145e-18 (marked);
         // ttest_rel(good, mixed) -> p 0.9016375191609917 (not marked)
-        let t = MarkOptions {
-            test: Some(Test::TTest),
-            ..MarkOptions::default()
-        };
+        let t = MarkOptions { test: Some(Test::TTest), ..MarkOptions::default() };
         let md_t = render_markdown_with(&marked_rows("warm"), &prov(false, &[]), &oracle(), &t);
-        assert!(
-            md_t.contains("| 3 | bad † | ") && md_t.contains("| 2 | mixed | "),
-            "{md_t}"
-        );
-        assert!(
-            md_t.contains("two-sided paired t-test over the users"),
-            "{md_t}"
-        );
+        assert!(md_t.contains("| 3 | bad † | ") && md_t.contains("| 2 | mixed | "), "{md_t}");
+        assert!(md_t.contains("two-sided paired t-test over the users"), "{md_t}");
     }
 
     #[test]
     fn untestable_comparisons_are_listed() {
         // ASO needs 2 seeds per method; these rows have one
-        let aso = MarkOptions {
-            test: Some(Test::Aso),
-            ..MarkOptions::default()
-        };
+        let aso = MarkOptions { test: Some(Test::Aso), ..MarkOptions::default() };
         let md = render_markdown_with(&marked_rows("warm"), &prov(false, &[]), &oracle(), &aso);
         assert!(!md.contains(" † |"), "{md}");
         assert!(
@@ -1062,10 +865,7 @@ mod tests {
         // CD = 2.343700586378409 * sqrt(3*4 / (6*2)) = 2.343700586378409
         let rows = [marked_rows("warm"), marked_rows("user-cold")].concat();
         let md = render_markdown(&rows, &prov(false, &[]), &oracle());
-        let section = md
-            .split("\n## Average ranks across tables\n")
-            .nth(1)
-            .unwrap_or_default();
+        let section = md.split("\n## Average ranks across tables\n").nth(1).unwrap_or_default();
         assert_eq!(
             section,
             "\n#### mae (lower is better)\n\n\
@@ -1085,10 +885,7 @@ mod tests {
         let tex_out = render_latex(&rows, &p, &oracle(), &MarkOptions::default());
         assert!(tex_out.starts_with("\\documentclass{article}\n"));
         assert!(tex_out.ends_with("\\end{document}\n"));
-        assert!(
-            tex_out.contains("data (sha256): net\\_flix: \\texttt{9f86}"),
-            "{tex_out}"
-        );
+        assert!(tex_out.contains("data (sha256): net\\_flix: \\texttt{9f86}"), "{tex_out}");
         assert!(
             tex_out.contains(
                 "Rank & Method & Mean & 95\\% CI & Seed sd & Users \\\\\n\\midrule\n\
@@ -1097,15 +894,8 @@ mod tests {
             ),
             "{tex_out}"
         );
-        assert!(
-            tex_out.contains("3 & bad$^\\dagger$ & 0.6715 & "),
-            "{tex_out}"
-        );
-        assert!(
-            tex_out.contains(
-                "$^\\dagger$: differs significantly from the best method (\\texttt{good})"
-            )
-        );
+        assert!(tex_out.contains("3 & bad$^\\dagger$ & 0.6715 & "), "{tex_out}");
+        assert!(tex_out.contains("$^\\dagger$: differs significantly from the best method (\\texttt{good})"));
         assert_eq!(tex_out.matches("\\begin{table}").count(), 3); // 2 tables + ranks
         assert_eq!(tex_out.matches('{').count(), tex_out.matches('}').count());
         assert_eq!(

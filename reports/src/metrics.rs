@@ -51,11 +51,7 @@ pub fn ndcg_at(k: usize, scores: &[f64], truth: &[f64]) -> f64 {
 
     let mut ideal = truth.to_vec();
     ideal.sort_by(|a, b| b.total_cmp(a));
-    let idcg: f64 = ideal[..k]
-        .iter()
-        .enumerate()
-        .map(|(i, g)| g * discount(i))
-        .sum();
+    let idcg: f64 = ideal[..k].iter().enumerate().map(|(i, g)| g * discount(i)).sum();
     if idcg == 0.0 {
         return 0.0;
     }
@@ -69,10 +65,7 @@ pub fn ndcg_at(k: usize, scores: &[f64], truth: &[f64]) -> f64 {
     let mut start = 0;
     while start < k {
         let head = scores[order[start]];
-        let len = order[start..]
-            .iter()
-            .take_while(|&&i| scores[i] == head)
-            .count();
+        let len = order[start..].iter().take_while(|&&i| scores[i] == head).count();
         let end = start + len;
         let mean_gain = order[start..end].iter().map(|&i| truth[i]).sum::<f64>() / len as f64;
         let discounts: f64 = (start..end.min(k)).map(discount).sum();
@@ -100,9 +93,7 @@ pub enum Direction {
 pub fn direction(metric: &str) -> Option<Direction> {
     match metric {
         "mae" | "rmse" => Some(Direction::LowerIsBetter),
-        m if ["ndcg@", "hr@", "auc"].iter().any(|p| m.starts_with(p)) => {
-            Some(Direction::HigherIsBetter)
-        }
+        m if ["ndcg@", "hr@", "auc"].iter().any(|p| m.starts_with(p)) => Some(Direction::HigherIsBetter),
         _ => None,
     }
 }

@@ -25,16 +25,7 @@ pub struct ResultRow {
 }
 
 /// The header line of `results.csv`, in column order.
-pub const HEADER: [&str; 8] = [
-    "suite",
-    "scenario",
-    "method",
-    "seed",
-    "perturbation",
-    "user",
-    "metric",
-    "value",
-];
+pub const HEADER: [&str; 8] = ["suite", "scenario", "method", "seed", "perturbation", "user", "metric", "value"];
 
 /// Errors of reading or writing `results.csv`. `path` is the file name (or the
 /// `source` name given to [`read_rows_from`], `<writer>` when writing); `line`
@@ -50,18 +41,9 @@ pub enum ReportError {
     #[error("{path}:1: header is {found:?}, expected {HEADER:?}")]
     Header { path: String, found: Vec<String> },
     #[error("{path}:{line}: {message}")]
-    Row {
-        path: String,
-        line: u64,
-        message: String,
-    },
+    Row { path: String, line: u64, message: String },
     #[error("{path}:{line}: value {value} of metric {metric:?} is not finite")]
-    NonFinite {
-        path: String,
-        line: u64,
-        metric: String,
-        value: f64,
-    },
+    NonFinite { path: String, line: u64, metric: String, value: f64 },
 }
 
 /// Name used for `path` in errors of [`write_rows`].
@@ -82,31 +64,16 @@ pub fn write_rows<W: Write>(w: W, rows: &[ResultRow], header: bool) -> Result<()
     }
     for r in rows {
         let (seed, user, value) = (r.seed.to_string(), r.user.to_string(), r.value.to_string());
-        out.write_record([
-            r.suite.as_str(),
-            &r.scenario,
-            &r.method,
-            &seed,
-            &r.perturbation,
-            &user,
-            &r.metric,
-            &value,
-        ])
-        .map_err(io)?;
+        out.write_record([r.suite.as_str(), &r.scenario, &r.method, &seed, &r.perturbation, &user, &r.metric, &value])
+            .map_err(io)?;
     }
-    out.flush().map_err(|source| ReportError::Io {
-        path: WRITER.to_owned(),
-        source,
-    })
+    out.flush().map_err(|source| ReportError::Io { path: WRITER.to_owned(), source })
 }
 
 /// Reads `results.csv` at `path`; see [`read_rows_from`].
 pub fn read_rows(path: &Path) -> Result<Vec<ResultRow>, ReportError> {
     let name = path.display().to_string();
-    let file = std::fs::File::open(path).map_err(|source| ReportError::Io {
-        path: name.clone(),
-        source,
-    })?;
+    let file = std::fs::File::open(path).map_err(|source| ReportError::Io { path: name.clone(), source })?;
     read_rows_from(file, &name)
 }
 
@@ -119,28 +86,17 @@ pub fn read_rows_from<R: Read>(r: R, source: &str) -> Result<Vec<ResultRow>, Rep
     let mut records = reader.records();
     let header = match records.next() {
         None => Vec::new(),
-        Some(rec) => rec
-            .map_err(|e| csv_error(e, source, 1))?
-            .iter()
-            .map(str::to_owned)
-            .collect(),
+        Some(rec) => rec.map_err(|e| csv_error(e, source, 1))?.iter().map(str::to_owned).collect(),
     };
     if header != HEADER {
-        return Err(ReportError::Header {
-            path: source.to_owned(),
-            found: header,
-        });
+        return Err(ReportError::Header { path: source.to_owned(), found: header });
     }
     let mut rows = Vec::new();
     let mut seen: BTreeMap<ResultKey, u64> = BTreeMap::new();
     for rec in records {
         let rec = rec.map_err(|e| csv_error(e, source, 0))?;
         let line = rec.position().map_or(0, |p| p.line());
-        let row = parse_row(&rec).map_err(|message| ReportError::Row {
-            path: source.to_owned(),
-            line,
-            message,
-        })?;
+        let row = parse_row(&rec).map_err(|message| ReportError::Row { path: source.to_owned(), line, message })?;
         check_finite(&row, source, line)?;
         if let Some(first) = seen.insert(key(&row), line) {
             return Err(ReportError::Row {
@@ -158,27 +114,16 @@ pub fn read_rows_from<R: Read>(r: R, source: &str) -> Result<Vec<ResultRow>, Rep
 type ResultKey = (String, String, String, u64, String, u64, String);
 
 fn key(r: &ResultRow) -> ResultKey {
-    (
-        r.suite.clone(),
-        r.scenario.clone(),
-        r.method.clone(),
-        r.seed,
-        r.perturbation.clone(),
-        r.user,
-        r.metric.clone(),
-    )
+    (r.suite.clone(), r.scenario.clone(), r.method.clone(), r.seed, r.perturbation.clone(), r.user, r.metric.clone())
 }
 
 /// Parses one record whose length the CSV reader has already matched to the header.
 fn parse_row(rec: &csv::StringRecord) -> Result<ResultRow, String> {
     let text = |i: usize| rec[i].to_owned();
     let number = |i: usize| {
-        rec[i].parse::<u64>().map_err(|e| {
-            format!(
-                "column {}: {:?} is not an unsigned integer: {e}",
-                HEADER[i], &rec[i]
-            )
-        })
+        rec[i]
+            .parse::<u64>()
+            .map_err(|e| format!("column {}: {:?} is not an unsigned integer: {e}", HEADER[i], &rec[i]))
     };
     Ok(ResultRow {
         suite: text(0),
@@ -188,9 +133,7 @@ fn parse_row(rec: &csv::StringRecord) -> Result<ResultRow, String> {
         perturbation: text(4),
         user: number(5)?,
         metric: text(6),
-        value: rec[7]
-            .parse::<f64>()
-            .map_err(|e| format!("column value: {:?} is not a number: {e}", &rec[7]))?,
+        value: rec[7].parse::<f64>().map_err(|e| format!("column value: {:?} is not a number: {e}", &rec[7]))?,
     })
 }
 
@@ -198,12 +141,7 @@ fn check_finite(row: &ResultRow, path: &str, line: u64) -> Result<(), ReportErro
     if row.value.is_finite() {
         return Ok(());
     }
-    Err(ReportError::NonFinite {
-        path: path.to_owned(),
-        line,
-        metric: row.metric.clone(),
-        value: row.value,
-    })
+    Err(ReportError::NonFinite { path: path.to_owned(), line, metric: row.metric.clone(), value: row.value })
 }
 
 /// Maps a csv error to ours, taking the line from the error when it has one
@@ -212,15 +150,8 @@ fn csv_error(e: csv::Error, path: &str, fallback: u64) -> ReportError {
     let line = e.position().map_or(fallback, |p| p.line());
     let message = e.to_string();
     match e.into_kind() {
-        csv::ErrorKind::Io(source) => ReportError::Io {
-            path: path.to_owned(),
-            source,
-        },
-        _ => ReportError::Row {
-            path: path.to_owned(),
-            line,
-            message,
-        },
+        csv::ErrorKind::Io(source) => ReportError::Io { path: path.to_owned(), source },
+        _ => ReportError::Row { path: path.to_owned(), line, message },
     }
 }
 
@@ -291,10 +222,8 @@ mod tests {
     fn file_round_trip_and_missing_file() -> Result<(), ReportError> {
         let path = std::env::temp_dir().join(format!("metarec-reports-{}.csv", std::process::id()));
         let rows = vec![row("maml", 1, 1, 0.25)];
-        let file = std::fs::File::create(&path).map_err(|source| ReportError::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let file = std::fs::File::create(&path)
+            .map_err(|source| ReportError::Io { path: path.display().to_string(), source })?;
         write_rows(file, &rows, true)?;
         let back = read_rows(&path);
         let _ = std::fs::remove_file(&path);
@@ -303,10 +232,7 @@ mod tests {
         let missing = std::env::temp_dir().join("metarec-reports-no-such-dir/results.csv");
         let err = read_rows(&missing).map(|_| ()).unwrap_err();
         assert!(matches!(err, ReportError::Io { .. }), "{err:?}");
-        assert!(
-            err.to_string()
-                .starts_with(&format!("{}: I/O error: ", missing.display()))
-        );
+        assert!(err.to_string().starts_with(&format!("{}: I/O error: ", missing.display())));
         Ok(())
     }
 
@@ -316,16 +242,10 @@ mod tests {
         let rows = [row("m", 1, 1, 0.5), row("m", 1, 2, f64::NAN)];
         let err = write_rows(&mut buf, &rows, true).unwrap_err();
         // header is line 1, so the second row is line 3
-        assert_eq!(
-            err.to_string(),
-            "<writer>:3: value NaN of metric \"mae\" is not finite"
-        );
+        assert_eq!(err.to_string(), "<writer>:3: value NaN of metric \"mae\" is not finite");
         assert!(buf.is_empty());
         let err = write_rows(&mut buf, &[row("m", 1, 1, f64::INFINITY)], false).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "<writer>:1: value inf of metric \"mae\" is not finite"
-        );
+        assert_eq!(err.to_string(), "<writer>:1: value inf of metric \"mae\" is not finite");
     }
 
     #[test]
@@ -336,15 +256,9 @@ mod tests {
 
         assert_eq!(
             msg(format!("{ok}{ok}")),
-            format!(
-                "r.csv:1: header is {:?}, expected {HEADER:?}",
-                ok.trim_end().split(',').collect::<Vec<_>>()
-            )
+            format!("r.csv:1: header is {:?}, expected {HEADER:?}", ok.trim_end().split(',').collect::<Vec<_>>())
         );
-        assert_eq!(
-            msg(String::new()),
-            format!("r.csv:1: header is [], expected {HEADER:?}")
-        );
+        assert_eq!(msg(String::new()), format!("r.csv:1: header is [], expected {HEADER:?}"));
         assert_eq!(
             msg(format!("{head}{ok}ml,warm,m,x,none,1,mae,0.5\n")),
             "r.csv:3: column seed: \"x\" is not an unsigned integer: invalid digit found in string"
@@ -369,18 +283,14 @@ mod tests {
             msg(format!("{head}{ok}ml,warm,m,1,none,2,mae,0.7\n{ok}")),
             "r.csv:4: duplicate of line 2 (same columns except value)"
         );
-        let err = read_str(&format!("{head}{ok}ml,warm,m,1\n"))
-            .map(|_| ())
-            .unwrap_err();
+        let err = read_str(&format!("{head}{ok}ml,warm,m,1\n")).map(|_| ()).unwrap_err();
         assert!(matches!(err, ReportError::Row { line: 3, .. }), "{err:?}");
         assert!(err.to_string().starts_with("r.csv:3: CSV error"), "{err}");
     }
 
     #[test]
     fn header_only_is_empty() -> Result<(), ReportError> {
-        assert!(
-            read_str("suite,scenario,method,seed,perturbation,user,metric,value\n")?.is_empty()
-        );
+        assert!(read_str("suite,scenario,method,seed,perturbation,user,metric,value\n")?.is_empty());
         Ok(())
     }
 }

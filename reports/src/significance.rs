@@ -60,13 +60,7 @@ pub enum Test {
 
 impl Test {
     /// Every test, in the order rows are written.
-    pub const ALL: [Test; 5] = [
-        Test::TTest,
-        Test::Wilcoxon,
-        Test::Sign,
-        Test::Permutation,
-        Test::Aso,
-    ];
+    pub const ALL: [Test; 5] = [Test::TTest, Test::Wilcoxon, Test::Sign, Test::Permutation, Test::Aso];
 
     /// Name in the `test` column.
     pub fn name(self) -> &'static str {
@@ -187,18 +181,8 @@ pub struct SignificanceReport {
 }
 
 /// Header of the significance CSV, in column order.
-pub const SIGNIFICANCE_HEADER: [&str; 10] = [
-    "suite",
-    "scenario",
-    "metric",
-    "method_a",
-    "method_b",
-    "test",
-    "statistic",
-    "p_value",
-    "p_adjusted",
-    "effect",
-];
+pub const SIGNIFICANCE_HEADER: [&str; 10] =
+    ["suite", "scenario", "metric", "method_a", "method_b", "test", "statistic", "p_value", "p_adjusted", "effect"];
 
 /// Groups the `"none"`-perturbation rows into leaderboard tables.
 pub(crate) fn group_rows(rows: &[ResultRow]) -> Cells<'_> {
@@ -228,11 +212,7 @@ pub fn analyze(rows: &[ResultRow], opts: &SignificanceOptions) -> SignificanceRe
     for (suite, scenarios) in &cells {
         for ((_, scenario), metrics) in scenarios {
             for ((_, metric), methods) in metrics {
-                let table = Table {
-                    suite,
-                    scenario,
-                    metric,
-                };
+                let table = Table { suite, scenario, metric };
                 let (r, s) = compare_table(&table, methods, opts);
                 report.rows.extend(r);
                 report.skipped.extend(s);
@@ -314,9 +294,7 @@ fn user_means(values: &Values) -> BTreeMap<u64, f64> {
         e.0 += v;
         e.1 += 1;
     }
-    sums.into_iter()
-        .map(|(u, (s, n))| (u, s / n as f64))
-        .collect()
+    sums.into_iter().map(|(u, (s, n))| (u, s / n as f64)).collect()
 }
 
 /// Per-seed means over the users in `users`, by seed.
@@ -347,10 +325,7 @@ pub(crate) fn compare_table(
     let Some(lines) = ranked(table.metric, methods, &opts.reference_methods) else {
         skipped.push(table.skipped(
             "comparisons with the best",
-            format!(
-                "the direction of metric `{}` is unknown, so there is no best method",
-                table.metric
-            ),
+            format!("the direction of metric `{}` is unknown, so there is no best method", table.metric),
         ));
         return (rows, skipped);
     };
@@ -358,10 +333,7 @@ pub(crate) fn compare_table(
         return (rows, skipped); // only reference methods
     };
     if lines.len() < 2 {
-        skipped.push(table.skipped(
-            "comparisons with the best",
-            format!("`{best}` is the only ranked method"),
-        ));
+        skipped.push(table.skipped("comparisons with the best", format!("`{best}` is the only ranked method")));
         return (rows, skipped);
     }
     let higher_better = direction(table.metric) == Some(Direction::HigherIsBetter);
@@ -372,19 +344,11 @@ pub(crate) fn compare_table(
     for &(other, _) in &lines[1..] {
         let pair = format!("{best} vs {other}");
         let other_users = user_means(&methods[other]);
-        let common: BTreeSet<u64> = best_users
-            .keys()
-            .filter(|u| other_users.contains_key(u))
-            .copied()
-            .collect();
+        let common: BTreeSet<u64> = best_users.keys().filter(|u| other_users.contains_key(u)).copied().collect();
         if common.len() < opts.min_users.max(1) {
             skipped.push(table.skipped(
                 pair,
-                format!(
-                    "{} user(s) present for both methods, fewer than {}",
-                    common.len(),
-                    opts.min_users.max(1)
-                ),
+                format!("{} user(s) present for both methods, fewer than {}", common.len(), opts.min_users.max(1)),
             ));
             continue;
         }
@@ -392,34 +356,17 @@ pub(crate) fn compare_table(
         let b: Vec<f64> = common.iter().map(|u| other_users[u]).collect();
         let d = stats::cohens_d_paired(&a, &b).ok();
         for &test in &tests {
-            let labels = [
-                table.suite,
-                table.scenario,
-                table.metric,
-                best,
-                other,
-                test.name(),
-            ];
+            let labels = [table.suite, table.scenario, table.metric, best, other, test.name()];
             let result: Result<(f64, Option<f64>, Option<f64>), StatsError> = match test {
                 Test::TTest => stats::ttest_rel(&a, &b).map(|r| (r.statistic, Some(r.p_value), d)),
-                Test::Wilcoxon => {
-                    stats::wilcoxon(&a, &b).map(|r| (r.statistic, Some(r.p_value), d))
-                }
-                Test::Sign => {
-                    stats::sign_test(&a, &b).map(|r| (r.positives as f64, Some(r.p_value), d))
-                }
-                Test::Permutation => {
-                    stats::permutation_test(&a, &b, derive_seed(opts.seed, &labels))
-                        .map(|r| (r.statistic, Some(r.p_value), d))
-                }
+                Test::Wilcoxon => stats::wilcoxon(&a, &b).map(|r| (r.statistic, Some(r.p_value), d)),
+                Test::Sign => stats::sign_test(&a, &b).map(|r| (r.positives as f64, Some(r.p_value), d)),
+                Test::Permutation => stats::permutation_test(&a, &b, derive_seed(opts.seed, &labels))
+                    .map(|r| (r.statistic, Some(r.p_value), d)),
                 Test::Aso => {
                     // oriented so that higher is better, A = the best method
                     let orient = |v: Vec<f64>| -> Vec<f64> {
-                        if higher_better {
-                            v
-                        } else {
-                            v.into_iter().map(|x| -x).collect()
-                        }
+                        if higher_better { v } else { v.into_iter().map(|x| -x).collect() }
                     };
                     let sa = orient(seed_means(&methods[best], &common));
                     let sb = orient(seed_means(&methods[other], &common));
@@ -428,33 +375,23 @@ pub(crate) fn compare_table(
                         seed: derive_seed(opts.seed, &labels),
                         ..AsoOptions::default()
                     };
-                    stats::aso(&sa, &sb, &aso_opts)
-                        .map(|r| (r.epsilon_min, None, Some(r.epsilon_min)))
+                    stats::aso(&sa, &sb, &aso_opts).map(|r| (r.epsilon_min, None, Some(r.epsilon_min)))
                 }
             };
             match result {
                 Ok((statistic, p, effect))
-                    if statistic.is_finite()
-                        && p.is_none_or(f64::is_finite)
-                        && effect.is_none_or(f64::is_finite) =>
+                    if statistic.is_finite() && p.is_none_or(f64::is_finite) && effect.is_none_or(f64::is_finite) =>
                 {
                     rows.push(table.row(best, other, test, statistic, p, effect));
                 }
-                Ok(_) => skipped.push(table.skipped(
-                    format!("{test}: {pair}"),
-                    "the test gave a non-finite value",
-                )),
+                Ok(_) => skipped.push(table.skipped(format!("{test}: {pair}"), "the test gave a non-finite value")),
                 Err(e) => skipped.push(table.skipped(format!("{test}: {pair}"), e.to_string())),
             }
         }
     }
     holm_per_test(&mut rows);
     // rows in method rank order, then test order
-    let rank: BTreeMap<&str, usize> = lines
-        .iter()
-        .enumerate()
-        .map(|(i, (m, _))| (*m, i))
-        .collect();
+    let rank: BTreeMap<&str, usize> = lines.iter().enumerate().map(|(i, (m, _))| (*m, i)).collect();
     rows.sort_by_key(|r| (rank.get(r.method_b.as_str()).copied(), r.test));
     (rows, skipped)
 }
@@ -463,9 +400,7 @@ pub(crate) fn compare_table(
 fn holm_per_test(rows: &mut [SignificanceRow]) {
     let tests: BTreeSet<Test> = rows.iter().map(|r| r.test).collect();
     for test in tests {
-        let idx: Vec<usize> = (0..rows.len())
-            .filter(|&i| rows[i].test == test && rows[i].p_value.is_some())
-            .collect();
+        let idx: Vec<usize> = (0..rows.len()).filter(|&i| rows[i].test == test && rows[i].p_value.is_some()).collect();
         let p: Vec<f64> = idx.iter().filter_map(|&i| rows[i].p_value).collect();
         if let Ok(adjusted) = stats::holm(&p) {
             for (&i, q) in idx.iter().zip(adjusted) {
@@ -486,11 +421,7 @@ fn rank_summaries(cells: &Cells, opts: &SignificanceOptions) -> (Vec<RankSummary
                 let Some(lines) = ranked(metric_key.1, methods, &opts.reference_methods) else {
                     continue; // direction unknown: the table's own skip says so
                 };
-                by_metric.entry(*metric_key).or_default().push((
-                    suite,
-                    scenario,
-                    lines.into_iter().collect(),
-                ));
+                by_metric.entry(*metric_key).or_default().push((suite, scenario, lines.into_iter().collect()));
             }
         }
     }
@@ -506,10 +437,7 @@ fn rank_summaries(cells: &Cells, opts: &SignificanceOptions) -> (Vec<RankSummary
         if blocks.len() < 2 {
             skipped.push(skip(
                 "rank summary".into(),
-                format!(
-                    "only {} (suite, scenario) block has this metric",
-                    blocks.len()
-                ),
+                format!("only {} (suite, scenario) block has this metric", blocks.len()),
             ));
             continue;
         }
@@ -522,20 +450,14 @@ fn rank_summaries(cells: &Cells, opts: &SignificanceOptions) -> (Vec<RankSummary
             } else {
                 skipped.push(skip(
                     format!("rank summary: {m}"),
-                    format!(
-                        "absent from {missing} of {} (suite, scenario) blocks",
-                        blocks.len()
-                    ),
+                    format!("absent from {missing} of {} (suite, scenario) blocks", blocks.len()),
                 ));
             }
         }
         if common.len() < 2 {
             skipped.push(skip(
                 "rank summary".into(),
-                format!(
-                    "{} method(s) present in every block, fewer than 2",
-                    common.len()
-                ),
+                format!("{} method(s) present in every block, fewer than 2", common.len()),
             ));
             continue;
         }
@@ -543,14 +465,9 @@ fn rank_summaries(cells: &Cells, opts: &SignificanceOptions) -> (Vec<RankSummary
             Some(Direction::HigherIsBetter) => -1.0,
             _ => 1.0,
         };
-        let matrix: Vec<Vec<f64>> = blocks
-            .iter()
-            .map(|b| common.iter().map(|m| sign * b.2[m]).collect())
-            .collect();
-        let (avg, cd) = match (
-            stats::average_ranks(&matrix),
-            stats::nemenyi_cd(common.len(), blocks.len(), opts.alpha),
-        ) {
+        let matrix: Vec<Vec<f64>> = blocks.iter().map(|b| common.iter().map(|m| sign * b.2[m]).collect()).collect();
+        let (avg, cd) = match (stats::average_ranks(&matrix), stats::nemenyi_cd(common.len(), blocks.len(), opts.alpha))
+        {
             (Ok(avg), Ok(cd)) => (avg, cd),
             (Err(e), _) | (_, Err(e)) => {
                 skipped.push(skip("rank summary".into(), e.to_string()));
@@ -572,18 +489,11 @@ fn rank_summaries(cells: &Cells, opts: &SignificanceOptions) -> (Vec<RankSummary
                 }
             }
         };
-        let mut average_ranks: Vec<(String, f64)> = common
-            .iter()
-            .zip(avg)
-            .map(|(m, r)| (m.to_string(), r))
-            .collect();
+        let mut average_ranks: Vec<(String, f64)> = common.iter().zip(avg).map(|(m, r)| (m.to_string(), r)).collect();
         average_ranks.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
         out.push(RankSummary {
             metric: metric.to_owned(),
-            blocks: blocks
-                .iter()
-                .map(|b| (b.0.to_owned(), b.1.to_owned()))
-                .collect(),
+            blocks: blocks.iter().map(|b| (b.0.to_owned(), b.1.to_owned())).collect(),
             average_ranks,
             friedman,
             critical_difference: cd,
@@ -602,12 +512,7 @@ pub fn write_significance_csv<W: Write>(w: W, rows: &[SignificanceRow]) -> Resul
     for (line, r) in (2..).zip(rows) {
         let values = [Some(r.statistic), r.p_value, r.p_adjusted, r.effect];
         if let Some(value) = values.into_iter().flatten().find(|v| !v.is_finite()) {
-            return Err(ReportError::NonFinite {
-                path: WRITER.to_owned(),
-                line,
-                metric: r.metric.clone(),
-                value,
-            });
+            return Err(ReportError::NonFinite { path: WRITER.to_owned(), line, metric: r.metric.clone(), value });
         }
     }
     let err = |e: csv::Error| ReportError::Row {
@@ -633,24 +538,14 @@ pub fn write_significance_csv<W: Write>(w: W, rows: &[SignificanceRow]) -> Resul
         ])
         .map_err(err)?;
     }
-    out.flush().map_err(|source| ReportError::Io {
-        path: WRITER.to_owned(),
-        source,
-    })
+    out.flush().map_err(|source| ReportError::Io { path: WRITER.to_owned(), source })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn row(
-        scenario: &str,
-        method: &str,
-        metric: &str,
-        seed: u64,
-        user: u64,
-        value: f64,
-    ) -> ResultRow {
+    fn row(scenario: &str, method: &str, metric: &str, seed: u64, user: u64, value: f64) -> ResultRow {
         ResultRow {
             suite: "s".into(),
             scenario: scenario.into(),
@@ -674,18 +569,12 @@ mod tests {
         out
     }
 
-    const A: [&[f64]; 2] = [
-        &[0.80, 0.92, 0.75, 1.01, 0.88, 0.79, 0.95, 0.83],
-        &[0.82, 0.90, 0.79, 0.99, 0.86, 0.81, 0.97, 0.85],
-    ];
-    const B: [&[f64]; 2] = [
-        &[0.85, 0.97, 0.80, 1.00, 0.95, 0.84, 1.02, 0.86],
-        &[0.87, 0.95, 0.78, 1.06, 0.93, 0.88, 1.00, 0.90],
-    ];
-    const C: [&[f64]; 2] = [
-        &[0.81, 0.95, 0.74, 1.04, 0.87, 0.83, 0.94, 0.86],
-        &[0.83, 0.91, 0.80, 1.00, 0.89, 0.80, 0.99, 0.84],
-    ];
+    const A: [&[f64]; 2] =
+        [&[0.80, 0.92, 0.75, 1.01, 0.88, 0.79, 0.95, 0.83], &[0.82, 0.90, 0.79, 0.99, 0.86, 0.81, 0.97, 0.85]];
+    const B: [&[f64]; 2] =
+        [&[0.85, 0.97, 0.80, 1.00, 0.95, 0.84, 1.02, 0.86], &[0.87, 0.95, 0.78, 1.06, 0.93, 0.88, 1.00, 0.90]];
+    const C: [&[f64]; 2] =
+        [&[0.81, 0.95, 0.74, 1.04, 0.87, 0.83, 0.94, 0.86], &[0.83, 0.91, 0.80, 1.00, 0.89, 0.80, 0.99, 0.84]];
 
     fn warm_rows() -> Vec<ResultRow> {
         let mut rows = [
@@ -702,10 +591,7 @@ mod tests {
     }
 
     fn opts() -> SignificanceOptions {
-        SignificanceOptions {
-            reference_methods: vec!["oracle".into()],
-            ..SignificanceOptions::default()
-        }
+        SignificanceOptions { reference_methods: vec!["oracle".into()], ..SignificanceOptions::default() }
     }
 
     fn close(got: Option<f64>, want: f64) -> bool {
@@ -729,11 +615,7 @@ mod tests {
     #[test]
     fn comparisons_match_scipy_and_holm() {
         let report = analyze(&warm_rows(), &opts());
-        let got: Vec<(&str, Test)> = report
-            .rows
-            .iter()
-            .map(|r| (r.method_b.as_str(), r.test))
-            .collect();
+        let got: Vec<(&str, Test)> = report.rows.iter().map(|r| (r.method_b.as_str(), r.test)).collect();
         let mut want = Vec::new();
         for m in ["c", "b"] {
             // c (0.88125) ranks before b (0.91625)
@@ -742,67 +624,28 @@ mod tests {
             }
         }
         assert_eq!(got, want);
-        assert!(
-            report
-                .rows
-                .iter()
-                .all(|r| r.method_a == "a" && r.metric == "mae")
-        );
+        assert!(report.rows.iter().all(|r| r.method_a == "a" && r.metric == "mae"));
         let find = |m: &str, t: Test| {
-            report
-                .rows
-                .iter()
-                .find(|r| r.method_b == m && r.test == t)
-                .cloned()
-                .ok_or(format!("no row {m} {t}"))
+            report.rows.iter().find(|r| r.method_b == m && r.test == t).cloned().ok_or(format!("no row {m} {t}"))
         };
-        let check =
-            |m: &str, t: Test, stat: f64, p: f64, adj: f64, effect: f64| -> Result<(), String> {
-                let r = find(m, t)?;
-                let ok = (r.statistic - stat).abs() < 1e-9
-                    && close(r.p_value, p)
-                    && close(r.p_adjusted, adj)
-                    && close(r.effect, effect);
-                if ok { Ok(()) } else { Err(format!("{r:?}")) }
-            };
+        let check = |m: &str, t: Test, stat: f64, p: f64, adj: f64, effect: f64| -> Result<(), String> {
+            let r = find(m, t)?;
+            let ok = (r.statistic - stat).abs() < 1e-9
+                && close(r.p_value, p)
+                && close(r.p_adjusted, adj)
+                && close(r.effect, effect);
+            if ok { Ok(()) } else { Err(format!("{r:?}")) }
+        };
         let (db, dc) = (-2.8942612618331953, -1.6201851746019678);
         let cases = [
-            (
-                "b",
-                Test::TTest,
-                -8.186207059071144,
-                7.8672109863843e-05,
-                0.000157344219727686,
-                db,
-            ),
-            (
-                "c",
-                Test::TTest,
-                -4.582575694955848,
-                0.0025359960802580775,
-                0.0025359960802580775,
-                dc,
-            ),
+            ("b", Test::TTest, -8.186207059071144, 7.8672109863843e-05, 0.000157344219727686, db),
+            ("c", Test::TTest, -4.582575694955848, 0.0025359960802580775, 0.0025359960802580775, dc),
             ("b", Test::Wilcoxon, 0.0, 0.0078125, 0.015625, db),
             ("c", Test::Wilcoxon, 0.0, 0.015625, 0.015625, dc),
             ("b", Test::Sign, 0.0, 0.0078125, 0.015625, db),
             ("c", Test::Sign, 0.0, 0.015625, 0.015625, dc),
-            (
-                "b",
-                Test::Permutation,
-                -0.046249999999999986,
-                0.0078125,
-                0.015625,
-                db,
-            ),
-            (
-                "c",
-                Test::Permutation,
-                -0.011249999999999982,
-                0.015625,
-                0.015625,
-                dc,
-            ),
+            ("b", Test::Permutation, -0.046249999999999986, 0.0078125, 0.015625, db),
+            ("c", Test::Permutation, -0.011249999999999982, 0.015625, 0.015625, dc),
         ];
         for (m, t, stat, p, adj, effect) in cases {
             assert_eq!(check(m, t, stat, p, adj, effect), Ok(()), "{m} {t}");
@@ -810,36 +653,21 @@ mod tests {
         // ASO: eps_min of the best over each other method (negated mae), no p
         for m in ["b", "c"] {
             let r = find(m, Test::Aso).expect("aso row");
-            assert_eq!(
-                (r.p_value, r.p_adjusted, r.effect),
-                (None, None, Some(r.statistic))
-            );
+            assert_eq!((r.p_value, r.p_adjusted, r.effect), (None, None, Some(r.statistic)));
             assert!((0.0..=1.0).contains(&r.statistic));
         }
         // the per-seed means of a are below b's in both seeds: a dominates b
         assert_eq!(find("b", Test::Aso).map(|r| r.statistic < 0.5), Ok(true));
         // one (suite, scenario) block only: no rank summary, and it says so
         assert!(report.ranks.is_empty());
-        let skipped: Vec<(&str, &str)> = report
-            .skipped
-            .iter()
-            .map(|s| (s.what.as_str(), s.reason.as_str()))
-            .collect();
-        assert_eq!(
-            skipped,
-            [(
-                "rank summary",
-                "only 1 (suite, scenario) block has this metric"
-            )]
-        );
+        let skipped: Vec<(&str, &str)> = report.skipped.iter().map(|s| (s.what.as_str(), s.reason.as_str())).collect();
+        assert_eq!(skipped, [("rank summary", "only 1 (suite, scenario) block has this metric")]);
     }
 
     #[test]
     fn result_ignores_row_order() {
         let rows = warm_rows();
-        let mut shuffled: Vec<ResultRow> = (0..rows.len())
-            .map(|i| rows[i * 7 % rows.len()].clone())
-            .collect();
+        let mut shuffled: Vec<ResultRow> = (0..rows.len()).map(|i| rows[i * 7 % rows.len()].clone()).collect();
         shuffled.reverse();
         assert_ne!(shuffled, rows);
         assert_eq!(analyze(&shuffled, &opts()), analyze(&rows, &opts()));
@@ -853,18 +681,8 @@ mod tests {
             .into_iter()
             .filter(|r| r.method != "b" || (r.user != 1 && !(r.seed == 2 && r.user >= 7)))
             .collect();
-        let report = analyze(
-            &rows,
-            &SignificanceOptions {
-                tests: vec![Test::TTest],
-                ..opts()
-            },
-        );
-        let r = report
-            .rows
-            .iter()
-            .find(|r| r.method_b == "b")
-            .expect("b row");
+        let report = analyze(&rows, &SignificanceOptions { tests: vec![Test::TTest], ..opts() });
+        let r = report.rows.iter().find(|r| r.method_b == "b").expect("b row");
         // by hand: a = um_a[1..8], b = [0.96, 0.79, 1.03, 0.94, 0.86, 1.02, 0.86]
         let a: Vec<f64> = (1..8).map(|i| (A[0][i] + A[1][i]) / 2.0).collect();
         let mut b: Vec<f64> = (1..6).map(|i| (B[0][i] + B[1][i]) / 2.0).collect();
@@ -894,19 +712,10 @@ mod tests {
         let got: Vec<(String, String, String, String)> = report
             .skipped
             .iter()
-            .map(|s| {
-                (
-                    s.scenario.clone(),
-                    s.metric.clone(),
-                    s.what.clone(),
-                    s.reason.clone(),
-                )
-            })
+            .map(|s| (s.scenario.clone(), s.metric.clone(), s.what.clone(), s.reason.clone()))
             .collect();
         let zero = "all 3 paired differences are zero: there is nothing to test";
-        let s = |sc: &str, m: &str, w: &str, r: &str| {
-            (sc.to_owned(), m.to_owned(), w.to_owned(), r.to_owned())
-        };
+        let s = |sc: &str, m: &str, w: &str, r: &str| (sc.to_owned(), m.to_owned(), w.to_owned(), r.to_owned());
         // c ranks first at 0.1 (one user) and is the best here
         let want = vec![
             s(
@@ -915,42 +724,12 @@ mod tests {
                 "comparisons with the best",
                 "the direction of metric `loss` is unknown, so there is no best method",
             ),
-            s(
-                "user-cold",
-                "mae",
-                "c vs a",
-                "0 user(s) present for both methods, fewer than 2",
-            ),
-            s(
-                "user-cold",
-                "mae",
-                "c vs b",
-                "0 user(s) present for both methods, fewer than 2",
-            ),
-            s(
-                "item-cold",
-                "mae",
-                "comparisons with the best",
-                "`a` is the only ranked method",
-            ),
-            s(
-                "",
-                "mae",
-                "rank summary: b",
-                "absent from 1 of 2 (suite, scenario) blocks",
-            ),
-            s(
-                "",
-                "mae",
-                "rank summary: c",
-                "absent from 1 of 2 (suite, scenario) blocks",
-            ),
-            s(
-                "",
-                "mae",
-                "rank summary",
-                "1 method(s) present in every block, fewer than 2",
-            ),
+            s("user-cold", "mae", "c vs a", "0 user(s) present for both methods, fewer than 2"),
+            s("user-cold", "mae", "c vs b", "0 user(s) present for both methods, fewer than 2"),
+            s("item-cold", "mae", "comparisons with the best", "`a` is the only ranked method"),
+            s("", "mae", "rank summary: b", "absent from 1 of 2 (suite, scenario) blocks"),
+            s("", "mae", "rank summary: c", "absent from 1 of 2 (suite, scenario) blocks"),
+            s("", "mae", "rank summary", "1 method(s) present in every block, fewer than 2"),
         ];
         assert_eq!(got, want);
         // without c, a is the best and b is all-zero differences with one seed
@@ -970,10 +749,7 @@ mod tests {
                 pair("wilcoxon", zero),
                 pair("sign", zero),
                 pair("permutation", zero),
-                pair(
-                    "aso",
-                    "ASO needs at least 2 per-seed scores for each method; A has 1"
-                ),
+                pair("aso", "ASO needs at least 2 per-seed scores for each method; A has 1"),
             ]
         );
     }
@@ -1005,14 +781,7 @@ mod tests {
         assert_eq!(r.metric, "ndcg@5");
         let blocks: Vec<&str> = r.blocks.iter().map(|b| b.1.as_str()).collect();
         assert_eq!(blocks, ["warm", "user-cold", "item-cold", "user-item-cold"]);
-        assert_eq!(
-            r.average_ranks,
-            vec![
-                ("x".to_owned(), 1.375),
-                ("y".to_owned(), 2.125),
-                ("z".to_owned(), 2.5)
-            ]
-        );
+        assert_eq!(r.average_ranks, vec![("x".to_owned(), 1.375), ("y".to_owned(), 2.125), ("z".to_owned(), 2.5)]);
         let (chi2, p) = r.friedman.expect("3 methods");
         assert!((chi2 - 2.8).abs() < 1e-9 && (p - 0.24659696394160646).abs() < 1e-9);
         assert!((r.critical_difference - 1.657246577699061).abs() < 1e-8);
@@ -1050,13 +819,8 @@ mod tests {
         let mut bad = report.rows[0].clone();
         bad.effect = Some(f64::NAN);
         let mut buf = Vec::new();
-        let err = write_significance_csv(&mut buf, &[bad])
-            .map(|_| ())
-            .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "<writer>:2: value NaN of metric \"mae\" is not finite"
-        );
+        let err = write_significance_csv(&mut buf, &[bad]).map(|_| ()).unwrap_err();
+        assert_eq!(err.to_string(), "<writer>:2: value NaN of metric \"mae\" is not finite");
         assert!(buf.is_empty());
         Ok(())
     }

@@ -43,19 +43,8 @@ pub fn summarize(values: &[(u64, u64, f64)]) -> Option<Summary> {
     let per_user = group_means(sorted.iter().map(|&(_, user, v)| (user, v)));
     let per_seed = group_means(sorted.iter().map(|&(seed, _, v)| (seed, v)));
     let (mean, ci_low, ci_high) = t_interval(&per_user, 0.95);
-    let seed_sd = if per_seed.len() > 1 {
-        sample_sd(&per_seed)
-    } else {
-        0.0
-    };
-    Some(Summary {
-        mean,
-        ci_low,
-        ci_high,
-        n_units: per_user.len(),
-        seed_sd,
-        n_seeds: per_seed.len(),
-    })
+    let seed_sd = if per_seed.len() > 1 { sample_sd(&per_seed) } else { 0.0 };
+    Some(Summary { mean, ci_low, ci_high, n_units: per_user.len(), seed_sd, n_seeds: per_seed.len() })
 }
 
 /// Two-sided Student-t interval for the mean of `values` at confidence
@@ -92,10 +81,7 @@ fn group_means(pairs: impl Iterator<Item = (u64, f64)>) -> Vec<f64> {
         *sum += v;
         *count += 1;
     }
-    groups
-        .values()
-        .map(|&(sum, count)| sum / count as f64)
-        .collect()
+    groups.values().map(|&(sum, count)| sum / count as f64).collect()
 }
 
 fn mean(values: &[f64]) -> f64 {
@@ -160,14 +146,7 @@ mod tests {
     #[test]
     fn summarize_averages_seeds_per_user_first() {
         // seed 1: users 1..3 -> 1.0, 1.1, 1.5; seed 2 -> 1.2, 1.3, 1.9
-        let v = [
-            (1, 1, 1.0),
-            (1, 2, 1.1),
-            (1, 3, 1.5),
-            (2, 1, 1.2),
-            (2, 2, 1.3),
-            (2, 3, 1.9),
-        ];
+        let v = [(1, 1, 1.0), (1, 2, 1.1), (1, 3, 1.5), (2, 1, 1.2), (2, 2, 1.3), (2, 3, 1.9)];
         let s = summarize(&v).expect("non-empty input");
         // per-user means 1.1, 1.2, 1.7; mean 4.0 / 3 = 1.3333333333333333
         assert!(close(s.mean, 4.0 / 3.0, 1e-15), "{}", s.mean);
@@ -178,11 +157,7 @@ mod tests {
         assert!(close(s.ci_high, 2.131871884477746, 1e-12), "{}", s.ci_high);
         // per-seed means 3.6/3 = 1.2 and 4.4/3 = 1.4666..; sd of two values is
         // |a - b| / sqrt(2) = 0.26666666666666666 / sqrt(2) = 0.18856180831641264
-        assert!(
-            close(s.seed_sd, 0.18856180831641264, 1e-14),
-            "{}",
-            s.seed_sd
-        );
+        assert!(close(s.seed_sd, 0.18856180831641264, 1e-14), "{}", s.seed_sd);
         assert_eq!((s.n_units, s.n_seeds), (3, 2));
 
         let mut shuffled = v;
@@ -197,10 +172,7 @@ mod tests {
         // one user, two seeds: interval collapses to the mean (0.2 + 0.4) / 2
         // = 0.30000000000000004 (float); seed sd = |0.2 - 0.4| / sqrt(2) = 0.1414213562373095
         let s = summarize(&[(1, 9, 0.2), (2, 9, 0.4)]).expect("non-empty input");
-        assert_eq!(
-            (s.mean, s.ci_low, s.ci_high),
-            (0.30000000000000004, s.mean, s.mean)
-        );
+        assert_eq!((s.mean, s.ci_low, s.ci_high), (0.30000000000000004, s.mean, s.mean));
         assert!(close(s.seed_sd, 0.1414213562373095, 1e-15), "{}", s.seed_sd);
         assert_eq!((s.n_units, s.n_seeds), (1, 2));
         // one seed: seed sd is 0

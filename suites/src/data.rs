@@ -115,11 +115,7 @@ impl Truth {
 
     /// Conditional mean of the rating (Bayes-optimal for squared error).
     pub fn expected_rating(&self, user: u32, item: u32) -> f64 {
-        self.rating_distribution(user, item)
-            .iter()
-            .zip(self.rating_min..)
-            .map(|(p, k)| p * k as f64)
-            .sum()
+        self.rating_distribution(user, item).iter().zip(self.rating_min..).map(|(p, k)| p * k as f64).sum()
     }
 
     /// Conditional median of the rating (Bayes-optimal for absolute error): the smallest `k`
@@ -145,15 +141,16 @@ pub fn normal_cdf(z: f64) -> f64 {
 fn erfc(x: f64) -> f64 {
     let z = x.abs();
     let t = 1.0 / (1.0 + 0.5 * z);
-    let r = t * (-z * z - 1.265_512_23
-        + t * (1.000_023_68
-            + t * (0.374_091_96
-                + t * (0.096_784_18
-                    + t * (-0.186_288_06
-                        + t * (0.278_868_07
-                            + t * (-1.135_203_98
-                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
-        .exp();
+    let r = t
+        * (-z * z - 1.265_512_23
+            + t * (1.000_023_68
+                + t * (0.374_091_96
+                    + t * (0.096_784_18
+                        + t * (-0.186_288_06
+                            + t * (0.278_868_07
+                                + t * (-1.135_203_98
+                                    + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
+            .exp();
     if x >= 0.0 { r } else { 2.0 - r }
 }
 
@@ -182,7 +179,12 @@ mod tests {
     fn normal_cdf_matches_known_values() {
         // scipy.stats.norm.cdf([0, 1, -1.96, 2.5]) = [0.5, 0.8413447460685429,
         // 0.024997895148220435, 0.9937903346742238]
-        for (z, want) in [(0.0, 0.5), (1.0, 0.841_344_746_068_542_9), (-1.96, 0.024_997_895_148_220_435), (2.5, 0.993_790_334_674_223_8)] {
+        for (z, want) in [
+            (0.0, 0.5),
+            (1.0, 0.841_344_746_068_542_9),
+            (-1.96, 0.024_997_895_148_220_435),
+            (2.5, 0.993_790_334_674_223_8),
+        ] {
             assert!((normal_cdf(z) - want).abs() < 2e-7, "z={z}: {} vs {want}", normal_cdf(z));
         }
     }

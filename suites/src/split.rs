@@ -32,8 +32,7 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 4] =
-        [Scenario::Warm, Scenario::UserCold, Scenario::ItemCold, Scenario::UserItemCold];
+    pub const ALL: [Scenario; 4] = [Scenario::Warm, Scenario::UserCold, Scenario::ItemCold, Scenario::UserItemCold];
 
     /// The name used in results.csv and suite files.
     pub fn name(self) -> &'static str {
@@ -263,16 +262,18 @@ pub fn make_split(
     for sc in scenarios {
         let tasks = match sc {
             Scenario::Warm => std::mem::take(&mut warm_tasks),
-            Scenario::UserCold => {
-                new_users.iter().filter_map(|u| take_task(*u, &old_items[*u as usize], &mut task_rng).map(|x| x.0)).collect()
-            }
+            Scenario::UserCold => new_users
+                .iter()
+                .filter_map(|u| take_task(*u, &old_items[*u as usize], &mut task_rng).map(|x| x.0))
+                .collect(),
             Scenario::ItemCold => train_sorted
                 .iter()
                 .filter_map(|u| take_task(*u, &new_items[*u as usize], &mut task_rng).map(|x| x.0))
                 .collect(),
-            Scenario::UserItemCold => {
-                new_users.iter().filter_map(|u| take_task(*u, &new_items[*u as usize], &mut task_rng).map(|x| x.0)).collect()
-            }
+            Scenario::UserItemCold => new_users
+                .iter()
+                .filter_map(|u| take_task(*u, &new_items[*u as usize], &mut task_rng).map(|x| x.0))
+                .collect(),
         };
         test.push((sc, tasks));
     }

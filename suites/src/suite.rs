@@ -124,7 +124,11 @@ pub fn parse_suite(text: &str, source: &str) -> Result<LoadedSuite, SuiteError> 
     }
     match def.data.kind.as_str() {
         "synthetic" => {
-            def.world.clone().unwrap_or_default().check().map_err(|e| SuiteError::World { path: source.to_string(), source: e })?;
+            def.world
+                .clone()
+                .unwrap_or_default()
+                .check()
+                .map_err(|e| SuiteError::World { path: source.to_string(), source: e })?;
         }
         other => return Err(SuiteError::Kind { path: source.to_string(), kind: other.to_string() }),
     }
@@ -133,7 +137,11 @@ pub fn parse_suite(text: &str, source: &str) -> Result<LoadedSuite, SuiteError> 
 
 /// Collapses a multi-line parser message (toml prints a source excerpt) to one line.
 pub fn one_line(s: &str) -> String {
-    s.lines().map(str::trim).filter(|l| !l.is_empty() && !l.chars().all(|c| c == '|' || c == '^' || c == ' ')).collect::<Vec<_>>().join(" ")
+    s.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.chars().all(|c| c == '|' || c == '^' || c == ' '))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// A suite made concrete: its dataset and split.
@@ -168,10 +176,20 @@ impl LoadedSuite {
                 if let Some(pin) = &self.def.data.sha256
                     && *pin != world.dataset.sha256
                 {
-                    return Err(SuiteError::Checksum { path, pinned: pin.clone(), actual: world.dataset.sha256.clone() });
+                    return Err(SuiteError::Checksum {
+                        path,
+                        pinned: pin.clone(),
+                        actual: world.dataset.sha256.clone(),
+                    });
                 }
-                let split = make_split(&world.dataset, world.user_is_new, world.item_is_new, &self.def.protocol, self.def.data.seed)
-                    .map_err(|e| SuiteError::Protocol { path, source: e })?;
+                let split = make_split(
+                    &world.dataset,
+                    world.user_is_new,
+                    world.item_is_new,
+                    &self.def.protocol,
+                    self.def.data.seed,
+                )
+                .map_err(|e| SuiteError::Protocol { path, source: e })?;
                 Ok(Materialized { dataset: world.dataset, split })
             }
             other => Err(SuiteError::Kind { path, kind: other.to_string() }),

@@ -133,10 +133,7 @@ impl WorldConfig {
                 return bad(key, format!("{v} is not in [0, 1]"));
             }
         }
-        for (key, v) in [
-            ("noise_sd", self.noise_sd),
-            ("new_item_boost", self.new_item_boost),
-        ] {
+        for (key, v) in [("noise_sd", self.noise_sd), ("new_item_boost", self.new_item_boost)] {
             if !(v > 0.0 && v.is_finite()) {
                 return bad(key, format!("{v} must be positive"));
             }
@@ -240,8 +237,9 @@ pub fn generate(cfg: &WorldConfig, seed: u64, name: &str) -> Result<World, World
         let gr = usize::from(rng_users.uniform() < cfg.minority_fraction);
         let ag = rng_users.below(cfg.n_ages);
         let oc = rng_users.below(cfg.n_occupations);
-        let w: Vec<f64> =
-            (0..cfg.n_clusters).map(|k| (theta[gr * cfg.n_clusters + k] + phi[ag * cfg.n_clusters + k]).exp()).collect();
+        let w: Vec<f64> = (0..cfg.n_clusters)
+            .map(|k| (theta[gr * cfg.n_clusters + k] + phi[ag * cfg.n_clusters + k]).exp())
+            .collect();
         let k = rng_users.categorical(&w);
         let spread = if gr == 1 { cfg.minority_spread } else { cfg.majority_spread };
         for j in 0..d {
@@ -331,7 +329,10 @@ pub fn generate(cfg: &WorldConfig, seed: u64, name: &str) -> Result<World, World
     let canonical = canonical(cfg, seed, &features, &truth, &ratings, &user_is_new, &item_is_new);
     let sha256 = hex(&Sha256::digest(canonical.as_bytes()));
     let user_groups = vec![
-        ("group".to_string(), group.iter().map(|g| if *g == 1 { "minority" } else { "majority" }.to_string()).collect()),
+        (
+            "group".to_string(),
+            group.iter().map(|g| if *g == 1 { "minority" } else { "majority" }.to_string()).collect(),
+        ),
         ("age".to_string(), age.iter().map(|a| format!("age{a}")).collect()),
     ];
     let dataset = Dataset {
@@ -362,7 +363,13 @@ fn canonical(
     let _ = writeln!(s, "mu={:.6} noise_sd={:.6}", t.mu, t.noise_sd);
     let d = t.latent_dim;
     for u in 0..f.n_users() {
-        let _ = write!(s, "user,{u},{},{},{:.6}", f.user_cat(u as u32).iter().map(|c| c.to_string()).collect::<Vec<_>>().join(","), u8::from(user_is_new[u]), t.user_bias[u]);
+        let _ = write!(
+            s,
+            "user,{u},{},{},{:.6}",
+            f.user_cat(u as u32).iter().map(|c| c.to_string()).collect::<Vec<_>>().join(","),
+            u8::from(user_is_new[u]),
+            t.user_bias[u]
+        );
         for x in &t.user_latent[u * d..(u + 1) * d] {
             let _ = write!(s, ",{x:.6}");
         }

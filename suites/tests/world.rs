@@ -69,7 +69,8 @@ fn generated_statistics_match_the_parameters() {
     let d = cfg.latent_dim;
     let spread = |g: u32| {
         let us: Vec<usize> = (0..cfg.n_users).filter(|u| w.user_group[*u] == g).collect();
-        let norm2: f64 = us.iter().map(|u| truth.user_latent[u * d..(u + 1) * d].iter().map(|x| x * x).sum::<f64>()).sum();
+        let norm2: f64 =
+            us.iter().map(|u| truth.user_latent[u * d..(u + 1) * d].iter().map(|x| x * x).sum::<f64>()).sum();
         norm2 / us.len() as f64
     };
     assert!(spread(1) > spread(0) * 1.5, "minority {} majority {}", spread(1), spread(0));
@@ -102,7 +103,12 @@ fn splits_do_not_leak() {
             for r in t.support.iter().chain(&t.query) {
                 assert_eq!(r.user, t.user);
                 // No test rating was ever trained on.
-                assert!(!train_pairs.contains(&(r.user, r.item)), "{sc}: rating ({}, {}) in meta-train", r.user, r.item);
+                assert!(
+                    !train_pairs.contains(&(r.user, r.item)),
+                    "{sc}: rating ({}, {}) in meta-train",
+                    r.user,
+                    r.item
+                );
                 let new_item = s.item_is_new[r.item as usize];
                 assert_eq!(new_item, matches!(sc, Scenario::ItemCold | Scenario::UserItemCold), "{sc}: item state");
             }

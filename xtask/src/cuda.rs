@@ -101,7 +101,10 @@ pub fn build(repo: &Path, compute_cap: &str, version: &str) -> Result<PathBuf> {
         let src = lib.join("libcuda-stub.c");
         std::fs::write(&src, c)?;
         let o = run(
-            Command::new("cc").args(["-shared", "-fPIC", "-Wl,-soname,libcuda.so.1", "-o"]).arg(lib.join("libcuda.so")).arg(&src),
+            Command::new("cc")
+                .args(["-shared", "-fPIC", "-Wl,-soname,libcuda.so.1", "-o"])
+                .arg(lib.join("libcuda.so"))
+                .arg(&src),
             "cc",
         )?;
         if !o.status.success() {

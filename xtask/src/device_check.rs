@@ -68,7 +68,11 @@ pub fn run(device: &Device) -> Result<()> {
         println!("SO K={k}: |g_device - g_cpu| / |g_cpu| = {:.3e}, max abs difference {max:.3e}", num / den);
     }
     for (label, k, fo) in [("SO K=1", 1, false), ("SO K=5", 5, false), ("FO K=1", 1, true)] {
-        println!("meta-step {label}: cpu {:.2} ms, device {:.2} ms (median of 20)", step_ms(&Device::Cpu, k, fo)?, step_ms(device, k, fo)?);
+        println!(
+            "meta-step {label}: cpu {:.2} ms, device {:.2} ms (median of 20)",
+            step_ms(&Device::Cpu, k, fo)?,
+            step_ms(device, k, fo)?
+        );
     }
     Ok(())
 }

@@ -20,7 +20,11 @@ mod speed;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
-#[command(name = "cargo xtask", about = "metarec: benchmark meta-learning methods for personalized recommendation", version)]
+#[command(
+    name = "cargo xtask",
+    about = "metarec: benchmark meta-learning methods for personalized recommendation",
+    version
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -121,7 +125,9 @@ fn progress() -> (Mutex<Option<ProgressBar>>, impl Fn(&Event<'_>, &Mutex<Option<
                     println!("resuming: {already_done} of {total} cells already finished");
                 }
                 let pb = ProgressBar::new(*total as u64);
-                pb.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} cells  {elapsed_precise}").expect("template"));
+                pb.set_style(
+                    ProgressStyle::with_template("{bar:40} {pos}/{len} cells  {elapsed_precise}").expect("template"),
+                );
                 pb.set_position(*already_done as u64);
                 *guard = Some(pb);
             }
@@ -197,7 +203,12 @@ fn main() {
     let result = match cli.command {
         Command::Bench(args) => bench(args, &registry),
         Command::Report { dir } => metarec::report::write_reports(&dir, &registry)
-            .map(|files| println!("wrote {}", files.iter().map(|f| dir.join(f).display().to_string()).collect::<Vec<_>>().join(", ")))
+            .map(|files| {
+                println!(
+                    "wrote {}",
+                    files.iter().map(|f| dir.join(f).display().to_string()).collect::<Vec<_>>().join(", ")
+                )
+            })
             .map_err(Into::into),
         Command::Reproduce { dir, jobs } => reproduce(&dir, jobs, &registry),
         Command::Methods => {
@@ -210,7 +221,12 @@ fn main() {
         Command::BuildCuda { compute_cap, cuda_version } => std::env::current_dir()
             .context("current directory")
             .and_then(|cwd| cuda::build(&metarec::provenance::repo_root(&cwd), &compute_cap, &cuda_version))
-            .map(|bin| println!("built {} (run it on the GPU machine with CUDA 13 libraries on LD_LIBRARY_PATH)", bin.display())),
+            .map(|bin| {
+                println!(
+                    "built {} (run it on the GPU machine with CUDA 13 libraries on LD_LIBRARY_PATH)",
+                    bin.display()
+                )
+            }),
         Command::Speed { python, skip_rust } => std::env::current_dir()
             .context("current directory")
             .and_then(|cwd| speed::run(&metarec::provenance::repo_root(&cwd), &python, skip_rust)),

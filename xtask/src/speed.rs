@@ -20,7 +20,11 @@ fn flops(k: usize, first_order: bool) -> f64 {
     let p = (256 * 64 + 64 * 64 + 64) as f64;
     let a = (64 * 64 + 64) as f64;
     let k = k as f64;
-    if first_order { t * (k * (4.0 * n * p + 2.0 * n * a) + 6.0 * n * p) } else { 3.0 * t * (k * (4.0 * n * p + 2.0 * n * a) + 2.0 * n * p) }
+    if first_order {
+        t * (k * (4.0 * n * p + 2.0 * n * a) + 6.0 * n * p)
+    } else {
+        3.0 * t * (k * (4.0 * n * p + 2.0 * n * a) + 2.0 * n * p)
+    }
 }
 
 /// Best sgemm rate of candle on this machine, GFLOP/s (1024^3, best of 20).
@@ -67,7 +71,8 @@ pub fn run(repo: &Path, python: &str, skip_rust: bool) -> Result<()> {
     for (_, id, _, _) in SHAPES {
         // Criterion names the folder after the id with `/` replaced by `_`.
         let path = repo.join("target/criterion").join(id.replace('/', "_")).join("new/estimates.json");
-        let text = std::fs::read_to_string(&path).with_context(|| format!("{} (run without --skip-rust)", path.display()))?;
+        let text =
+            std::fs::read_to_string(&path).with_context(|| format!("{} (run without --skip-rust)", path.display()))?;
         let median = text.find("\"median\"").map(|i| &text[i..]).and_then(|t| json_number(t, "point_estimate"));
         ours.push(median.context("no median in criterion's estimates")? / 1e6);
     }
@@ -92,10 +97,15 @@ pub fn run(repo: &Path, python: &str, skip_rust: bool) -> Result<()> {
         }
     }
     let gflops = sgemm_gflops()?;
-    println!("\nOne MAML meta-train step, MeLU shape (8x100x32 -> 256 -> 64 -> 64 -> 1, meta-batch 32, 10+10 rows), f32, {threads} threads");
+    println!(
+        "\nOne MAML meta-train step, MeLU shape (8x100x32 -> 256 -> 64 -> 64 -> 1, meta-batch 32, 10+10 rows), f32, {threads} threads"
+    );
     println!("sgemm rate (candle, 1024^3, best of 20): {gflops:.0} GFLOP/s\n");
     let variants = ["l2l", "vmap", "bmm"];
-    println!("| shape | metarec ms | {} | floor ms | metarec / floor |", variants.map(|v| format!("torch {v} ms (ratio)")).join(" | "));
+    println!(
+        "| shape | metarec ms | {} | floor ms | metarec / floor |",
+        variants.map(|v| format!("torch {v} ms (ratio)")).join(" | ")
+    );
     println!("|---|---:|{}---:|---:|", "---:|".repeat(variants.len()));
     for ((label, _, k, fo), ms) in SHAPES.iter().zip(&ours) {
         let floor = flops(*k, *fo) / (gflops * 1e9) * 1e3;

@@ -49,7 +49,10 @@ fn bad_input_is_one_line_and_a_failing_exit_code() {
         (vec!["bench", "--methods", "nope", "--out", out_s], "error: unknown method `nope` (known: "),
         (vec!["bench", "--suite", "nope", "--out", out_s], "error: unknown suite `nope`"),
         (vec!["bench", "--seeds", "5..1", "--out", out_s], "error: --seeds `5..1`: empty range"),
-        (vec!["bench", "--methods", "pooled", "--set", "pooled.epochs=\"x\"", "--out", out_s], "error: method `pooled`: hyper-parameter `epochs`: invalid type"),
+        (
+            vec!["bench", "--methods", "pooled", "--set", "pooled.epochs=\"x\"", "--out", out_s],
+            "error: method `pooled`: hyper-parameter `epochs`: invalid type",
+        ),
         (vec!["bench", "--device", "tpu", "--out", out_s], "error: --device: unknown device `tpu`"),
         (vec!["report", dir.to_str().unwrap()], "error: "),
     ];
@@ -68,11 +71,22 @@ fn bad_input_is_one_line_and_a_failing_exit_code() {
 fn a_killed_bench_resumes_to_the_uninterrupted_result() {
     let dir = temp_dir("kill");
     let args = |out: &Path| -> Vec<String> {
-        ["bench", "--suite", "synthetic-tiny", "--methods", "global-mean,item-mean,pooled,pooled-finetune", "--seeds", "0..2", "--jobs", "1", "--out"]
-            .iter()
-            .map(|s| s.to_string())
-            .chain([out.display().to_string()])
-            .collect()
+        [
+            "bench",
+            "--suite",
+            "synthetic-tiny",
+            "--methods",
+            "global-mean,item-mean,pooled,pooled-finetune",
+            "--seeds",
+            "0..2",
+            "--jobs",
+            "1",
+            "--out",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([out.display().to_string()])
+        .collect()
     };
     let full = dir.join("full");
     let o = xtask().args(args(&full)).output().unwrap();

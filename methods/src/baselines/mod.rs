@@ -56,9 +56,7 @@ pub(crate) fn global_mean(data: &crate::TrainData<'_>) -> f64 {
 
 /// Mean of the ratings of `histories` (the middle of `[lo, hi]` when there are none).
 pub(crate) fn global_mean_of(histories: &[metarec_suites::History], lo: f32, hi: f32) -> f64 {
-    let (sum, n) = histories
-        .iter()
-        .flat_map(|h| &h.ratings)
-        .fold((0.0f64, 0usize), |(s, n), r| (s + f64::from(r.value), n + 1));
+    let (sum, n) =
+        histories.iter().flat_map(|h| &h.ratings).fold((0.0f64, 0usize), |(s, n), r| (s + f64::from(r.value), n + 1));
     if n == 0 { 0.5 * f64::from(lo + hi) } else { sum / n as f64 }
 }

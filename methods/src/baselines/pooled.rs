@@ -124,7 +124,13 @@ impl Pooled {
 }
 
 /// Validation RMSE of `params` on the query sets of `tasks`, without adaptation.
-fn validation_rmse(shape: &NetShape, params: &[Tensor], f: &Features, tasks: &[Task], dev: &Device) -> candle_core::Result<Option<f64>> {
+fn validation_rmse(
+    shape: &NetShape,
+    params: &[Tensor],
+    f: &Features,
+    tasks: &[Task],
+    dev: &Device,
+) -> candle_core::Result<Option<f64>> {
     let query: Vec<Rating> = tasks.iter().flat_map(|t| t.query.iter().copied()).collect();
     if query.is_empty() {
         return Ok(None);

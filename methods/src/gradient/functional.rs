@@ -122,7 +122,14 @@ pub fn forward(dense: &[Tensor], deltas: &Deltas, emb: &Tensor, numeric: Option<
 /// Backward pass of the per-task loss `L_t = (1/n) sum_i (y_ti - r_ti)^2`, written as candle
 /// ops so that it can itself be differentiated. Every gradient is multiplied by `scale`
 /// (folded into the small output gradient, the cheapest place).
-pub fn backward(dense: &[Tensor], deltas: &Deltas, cache: &Cache, y: &Tensor, target: &Tensor, scale: f64) -> Result<Grads> {
+pub fn backward(
+    dense: &[Tensor],
+    deltas: &Deltas,
+    cache: &Cache,
+    y: &Tensor,
+    target: &Tensor,
+    scale: f64,
+) -> Result<Grads> {
     let (_, n) = y.dims2()?;
     let n_layers = dense.len() / 2;
     // dL_t/dy = 2 (y - r) / n
@@ -147,7 +154,11 @@ pub fn backward(dense: &[Tensor], deltas: &Deltas, cache: &Cache, y: &Tensor, ta
         }
     }
     let emb = emb.expect("at least one layer");
-    Ok(Grads { w: w.into_iter().map(|x| x.expect("set")).collect(), b: b.into_iter().map(|x| x.expect("set")).collect(), emb })
+    Ok(Grads {
+        w: w.into_iter().map(|x| x.expect("set")).collect(),
+        b: b.into_iter().map(|x| x.expect("set")).collect(),
+        emb,
+    })
 }
 
 /// Per-field match matrices `M[t, f, a, s] = [idx_f(a) == idx_f(s)]` between rows `a` and

@@ -77,7 +77,12 @@ impl Check for MeluParams {
 
 fn build(name: &'static str, table: &toml::Table, first_order: bool) -> Result<Box<dyn Method>> {
     let p: MamlParams = params::parse(name, table)?;
-    Ok(Box::new(GradientMethod { name, table: params::to_table(&p), common: p.common, outer: Outer::Maml { first_order } }))
+    Ok(Box::new(GradientMethod {
+        name,
+        table: params::to_table(&p),
+        common: p.common,
+        outer: Outer::Maml { first_order },
+    }))
 }
 
 pub fn build_maml(table: &toml::Table) -> Result<Box<dyn Method>> {
@@ -90,5 +95,10 @@ pub fn build_fomaml(table: &toml::Table) -> Result<Box<dyn Method>> {
 
 pub fn build_melu(table: &toml::Table) -> Result<Box<dyn Method>> {
     let p: MeluParams = params::parse("melu", table)?;
-    Ok(Box::new(GradientMethod { name: "melu", table: params::to_table(&p), common: p.common, outer: Outer::Maml { first_order: false } }))
+    Ok(Box::new(GradientMethod {
+        name: "melu",
+        table: params::to_table(&p),
+        common: p.common,
+        outer: Outer::Maml { first_order: false },
+    }))
 }

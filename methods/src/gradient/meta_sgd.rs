@@ -26,5 +26,10 @@ use crate::{Method, Result};
 
 pub fn build(table: &toml::Table) -> Result<Box<dyn Method>> {
     let p: MamlParams = params::parse("meta-sgd", table)?;
-    Ok(Box::new(GradientMethod { name: "meta-sgd", table: params::to_table(&p), common: p.common, outer: Outer::MetaSgd }))
+    Ok(Box::new(GradientMethod {
+        name: "meta-sgd",
+        table: params::to_table(&p),
+        common: p.common,
+        outer: Outer::MetaSgd,
+    }))
 }

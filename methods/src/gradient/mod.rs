@@ -184,7 +184,13 @@ impl Learner {
 
     /// Runs `steps` inner steps on `support` and predicts `query` (if given) with the fast
     /// weights. Second order unless `first_order`: every op is differentiable in `theta`.
-    pub fn adapt_batch(&self, support: &Rows, query: Option<&Rows>, steps: usize, explicit_tables: bool) -> candle_core::Result<Adaptation> {
+    pub fn adapt_batch(
+        &self,
+        support: &Rows,
+        query: Option<&Rows>,
+        steps: usize,
+        explicit_tables: bool,
+    ) -> candle_core::Result<Adaptation> {
         let nt = self.n_tables();
         let (tables, dense) = self.theta.split_at(nt);
         let e = self.shape.embed_dim;
@@ -194,7 +200,8 @@ impl Learner {
         let emb_s0 = functional::embed(tables, support)?;
         let emb_q0 = query.map(|q| functional::embed(tables, q)).transpose()?;
         let all = self.adapt == AdaptLayers::All;
-        let m_ss = if all && steps > 1 { Some(functional::match_matrices(support, support, dtype, &device)?) } else { None };
+        let m_ss =
+            if all && steps > 1 { Some(functional::match_matrices(support, support, dtype, &device)?) } else { None };
         let m_qs = match (all, query) {
             (true, Some(q)) => Some(functional::match_matrices(q, support, dtype, &device)?),
             _ => None,
@@ -285,7 +292,8 @@ pub fn rows(features: &Features, tasks: &[&[Rating]], dtype: DType, device: &Dev
     for k in 0..s.item_fields.len() {
         idx_host.push(flat.iter().map(|r| features.item_cat(r.item)[k]).collect::<Vec<u32>>());
     }
-    let idx = idx_host.iter().map(|v| Tensor::from_vec(v.clone(), t * n, device)).collect::<candle_core::Result<Vec<_>>>()?;
+    let idx =
+        idx_host.iter().map(|v| Tensor::from_vec(v.clone(), t * n, device)).collect::<candle_core::Result<Vec<_>>>()?;
     let m = s.item_numeric.len();
     let numeric = if m == 0 {
         None
@@ -293,7 +301,8 @@ pub fn rows(features: &Features, tasks: &[&[Rating]], dtype: DType, device: &Dev
         let v: Vec<f32> = flat.iter().flat_map(|r| features.item_num(r.item).iter().copied()).collect();
         Some(Tensor::from_vec(v, (t, n, m), device)?.to_dtype(dtype)?)
     };
-    let target = Tensor::from_vec(flat.iter().map(|r| r.value).collect::<Vec<f32>>(), (t, n), device)?.to_dtype(dtype)?;
+    let target =
+        Tensor::from_vec(flat.iter().map(|r| r.value).collect::<Vec<f32>>(), (t, n), device)?.to_dtype(dtype)?;
     Ok(Rows { idx, idx_host, numeric, target, t, n })
 }
 
@@ -349,7 +358,8 @@ impl GradientMethod {
         let c = &self.common;
         let dev = ctx.device.clone();
         let shape = NetShape::new(&data.features.schema, c.embed_dim, &c.hidden);
-        let eligible: Vec<&History> = data.meta_train.iter().filter(|h| h.ratings.len() >= c.support + c.query).collect();
+        let eligible: Vec<&History> =
+            data.meta_train.iter().filter(|h| h.ratings.len() >= c.support + c.query).collect();
         if eligible.is_empty() {
             return Err(MethodError::Unsupported {
                 method: self.name.into(),
@@ -360,10 +370,14 @@ impl GradientMethod {
         let init = self.candle("init", shape.init(&mut ctx.rng, mu, &dev))?;
         let theta_vars: Vec<Var> = self.candle("init", nn::to_vars(&init))?;
         let rate_vars: Option<Vec<Var>> = match self.outer {
-            Outer::MetaSgd => Some(self.candle(
-                "init rates",
-                init.iter().map(|t| Var::from_tensor(&t.ones_like()?.affine(c.inner_lr, 0.0)?)).collect::<candle_core::Result<Vec<_>>>(),
-            )?),
+            Outer::MetaSgd => Some(
+                self.candle(
+                    "init rates",
+                    init.iter()
+                        .map(|t| Var::from_tensor(&t.ones_like()?.affine(c.inner_lr, 0.0)?))
+                        .collect::<candle_core::Result<Vec<_>>>(),
+                )?,
+            ),
             _ => None,
         };
         let first_order = matches!(self.outer, Outer::Maml { first_order: true } | Outer::Reptile { .. });
@@ -379,16 +393,30 @@ impl GradientMethod {
         if let Some(r) = &rate_vars {
             all_vars.extend(r.iter().cloned());
         }
-        let mut opt = self.candle("optimizer", AdamW::new(all_vars, ParamsAdamW { lr: c.outer_lr, weight_decay: 0.0, ..Default::default() }))?;
-        let snapshot = |theta: &[Var], rates: &Option<Vec<Var>>| -> candle_core::Result<(Vec<Tensor>, Option<Vec<Tensor>>)> {
-            Ok((nn::snapshot(theta)?, rates.as_ref().map(|r| nn::snapshot(r)).transpose()?))
-        };
+        let mut opt = self.candle(
+            "optimizer",
+            AdamW::new(all_vars, ParamsAdamW { lr: c.outer_lr, weight_decay: 0.0, ..Default::default() }),
+        )?;
+        let snapshot =
+            |theta: &[Var], rates: &Option<Vec<Var>>| -> candle_core::Result<(Vec<Tensor>, Option<Vec<Tensor>>)> {
+                Ok((nn::snapshot(theta)?, rates.as_ref().map(|r| nn::snapshot(r)).transpose()?))
+            };
         let reptile_cfg = match self.outer {
             Outer::Reptile { inner_adam, .. } => Some((c.clone(), inner_adam)),
             _ => None,
         };
         let mut best = (f64::INFINITY, 0u64, self.candle("snapshot", snapshot(&theta_vars, &rate_vars))?);
-        if let Some(v) = self.candle("validation", validation_rmse(&learner_of(&theta_vars, &rate_vars), data.features, data.validation, c.inner_steps, reptile_cfg.as_ref(), &dev))? {
+        if let Some(v) = self.candle(
+            "validation",
+            validation_rmse(
+                &learner_of(&theta_vars, &rate_vars),
+                data.features,
+                data.validation,
+                c.inner_steps,
+                reptile_cfg.as_ref(),
+                &dev,
+            ),
+        )? {
             best.0 = v;
         }
         let mut since_best = 0;
@@ -396,37 +424,63 @@ impl GradientMethod {
         for step in 1..=c.meta_steps as u64 {
             steps_done = step;
             let (sup, qry) = sample_episodes(&eligible, c, &mut ctx.rng);
-            let loss = self.candle("meta-train step", (|| -> candle_core::Result<f64> {
-                let s: Vec<&[Rating]> = sup.iter().map(|x| x.as_slice()).collect();
-                let q: Vec<&[Rating]> = qry.iter().map(|x| x.as_slice()).collect();
-                let dtype = init[0].dtype();
-                match self.outer {
-                    Outer::Maml { .. } | Outer::MetaSgd => {
-                        let (sr, qr) = (rows(data.features, &s, dtype, &dev)?, rows(data.features, &q, dtype, &dev)?);
-                        let a = learner_of(&theta_vars, &rate_vars).adapt_batch(&sr, Some(&qr), c.inner_steps, false)?;
-                        let loss = functional::mse(&a.query_pred.expect("query given"), &qr.target)?;
-                        opt.backward_step(&loss)?;
-                        loss.to_dtype(DType::F64)?.to_scalar::<f64>()
+            let loss = self.candle(
+                "meta-train step",
+                (|| -> candle_core::Result<f64> {
+                    let s: Vec<&[Rating]> = sup.iter().map(|x| x.as_slice()).collect();
+                    let q: Vec<&[Rating]> = qry.iter().map(|x| x.as_slice()).collect();
+                    let dtype = init[0].dtype();
+                    match self.outer {
+                        Outer::Maml { .. } | Outer::MetaSgd => {
+                            let (sr, qr) =
+                                (rows(data.features, &s, dtype, &dev)?, rows(data.features, &q, dtype, &dev)?);
+                            let a = learner_of(&theta_vars, &rate_vars).adapt_batch(
+                                &sr,
+                                Some(&qr),
+                                c.inner_steps,
+                                false,
+                            )?;
+                            let loss = functional::mse(&a.query_pred.expect("query given"), &qr.target)?;
+                            opt.backward_step(&loss)?;
+                            loss.to_dtype(DType::F64)?.to_scalar::<f64>()
+                        }
+                        Outer::Reptile { epsilon, inner_adam } => {
+                            let both: Vec<Vec<Rating>> =
+                                sup.iter().zip(&qry).map(|(a, b)| a.iter().chain(b).copied().collect()).collect();
+                            let b: Vec<&[Rating]> = both.iter().map(|x| x.as_slice()).collect();
+                            let r = rows(data.features, &b, dtype, &dev)?;
+                            reptile::outer_step(&shape, &theta_vars, &r, c, epsilon, inner_adam)
+                        }
                     }
-                    Outer::Reptile { epsilon, inner_adam } => {
-                        let both: Vec<Vec<Rating>> = sup.iter().zip(&qry).map(|(a, b)| a.iter().chain(b).copied().collect()).collect();
-                        let b: Vec<&[Rating]> = both.iter().map(|x| x.as_slice()).collect();
-                        let r = rows(data.features, &b, dtype, &dev)?;
-                        reptile::outer_step(&shape, &theta_vars, &r, c, epsilon, inner_adam)
-                    }
-                }
-            })())?;
+                })(),
+            )?;
             if !loss.is_finite() {
                 return Err(MethodError::Diverged {
                     method: self.name.into(),
-                    context: format!("meta-train loss is {loss} at step {step} (inner_lr = {}, outer_lr = {})", c.inner_lr, c.outer_lr),
+                    context: format!(
+                        "meta-train loss is {loss} at step {step} (inner_lr = {}, outer_lr = {})",
+                        c.inner_lr, c.outer_lr
+                    ),
                 });
             }
             if step % c.eval_every as u64 == 0 || step == c.meta_steps as u64 {
-                let v = self.candle("validation", validation_rmse(&learner_of(&theta_vars, &rate_vars), data.features, data.validation, c.inner_steps, reptile_cfg.as_ref(), &dev))?;
+                let v = self.candle(
+                    "validation",
+                    validation_rmse(
+                        &learner_of(&theta_vars, &rate_vars),
+                        data.features,
+                        data.validation,
+                        c.inner_steps,
+                        reptile_cfg.as_ref(),
+                        &dev,
+                    ),
+                )?;
                 match v {
                     Some(v) if !v.is_finite() => {
-                        return Err(MethodError::Diverged { method: self.name.into(), context: format!("validation RMSE is {v} at step {step}") });
+                        return Err(MethodError::Diverged {
+                            method: self.name.into(),
+                            context: format!("validation RMSE is {v} at step {step}"),
+                        });
                     }
                     Some(v) if v < best.0 => {
                         best = (v, step, self.candle("snapshot", snapshot(&theta_vars, &rate_vars))?);
@@ -450,7 +504,15 @@ impl GradientMethod {
             validation_loss: best.0.is_finite().then_some(best.0),
             notes: [("unit".to_string(), "meta-step".to_string())].into(),
         };
-        Ok(Box::new(Fitted { name: self.name, learner, steps: c.inner_steps, features: data.features.clone(), range: (data.rating_min, data.rating_max), report, reptile: reptile_cfg }))
+        Ok(Box::new(Fitted {
+            name: self.name,
+            learner,
+            steps: c.inner_steps,
+            features: data.features.clone(),
+            range: (data.rating_min, data.rating_max),
+            report,
+            reptile: reptile_cfg,
+        }))
     }
 }
 
@@ -482,7 +544,11 @@ impl Model for Fitted {
                 }
             }
         };
-        let a = run().map_err(|source| MethodError::Candle { method: self.name.into(), context: format!("adapting to user {}", task.user), source })?;
+        let a = run().map_err(|source| MethodError::Candle {
+            method: self.name.into(),
+            context: format!("adapting to user {}", task.user),
+            source,
+        })?;
         Ok(Box::new(ForUser { fitted: self, user: task.user, deltas: Some(a), device: ctx.device.clone() }))
     }
     fn report(&self) -> TrainReport {
@@ -511,17 +577,28 @@ impl Adapted for ForUser<'_> {
                 None => (Deltas::zeros(dense.len() / 2), tables.to_vec()),
                 Some(a) => {
                     let t = match &a.table_deltas {
-                        Some(td) => tables.iter().zip(td).map(|(t, d)| t + d).collect::<candle_core::Result<Vec<_>>>()?,
+                        Some(td) => {
+                            tables.iter().zip(td).map(|(t, d)| t + d).collect::<candle_core::Result<Vec<_>>>()?
+                        }
                         None => tables.to_vec(),
                     };
                     (a.deltas.clone(), t)
                 }
             };
             let emb = functional::embed(&tables, &q)?;
-            let (y, _) = functional::forward(dense, &Deltas { emb_support: None, emb_query: None, ..deltas }, &emb, q.numeric.as_ref())?;
+            let (y, _) = functional::forward(
+                dense,
+                &Deltas { emb_support: None, emb_query: None, ..deltas },
+                &emb,
+                q.numeric.as_ref(),
+            )?;
             nn::to_ratings(&y.squeeze(0)?, f.range.0, f.range.1)
         };
-        let mean = run().map_err(|source| MethodError::Candle { method: f.name.into(), context: format!("predicting for user {}", self.user), source })?;
+        let mean = run().map_err(|source| MethodError::Candle {
+            method: f.name.into(),
+            context: format!("predicting for user {}", self.user),
+            source,
+        })?;
         Ok(Predictions { mean, median: None })
     }
 }

@@ -86,7 +86,14 @@ pub fn inputs(device: &Device) -> (NetShape, Vec<Tensor>, Rows, Rows) {
 }
 
 /// The meta-gradient of the mean query loss after `steps` inner steps.
-pub fn meta_gradient(shape: &NetShape, params: &[Tensor], s: &Rows, q: &Rows, steps: usize, first_order: bool) -> Vec<Tensor> {
+pub fn meta_gradient(
+    shape: &NetShape,
+    params: &[Tensor],
+    s: &Rows,
+    q: &Rows,
+    steps: usize,
+    first_order: bool,
+) -> Vec<Tensor> {
     let vars: Vec<Var> = params.iter().map(|t| Var::from_tensor(t).unwrap()).collect();
     let learner = Learner {
         shape: shape.clone(),
@@ -160,11 +167,17 @@ mod tests {
         let (shape, params, s, q) = inputs(&Device::Cpu);
         let got = summary(&meta_gradient(&shape, &params, &s, &q, k, false));
         for (p, ((ss, dot), (ss_ref, dot_ref))) in got.iter().zip(want).enumerate() {
-            assert!((ss - ss_ref).abs() <= 1e-5 * ss_ref, "K={k} parameter {p}: sum of squares {ss} vs PyTorch {ss_ref}");
+            assert!(
+                (ss - ss_ref).abs() <= 1e-5 * ss_ref,
+                "K={k} parameter {p}: sum of squares {ss} vs PyTorch {ss_ref}"
+            );
             // The projection can be near 0: scale its tolerance by |g| |proj| (|proj|^2 ~ n / 12).
             let n = params[p].elem_count() as f64;
             let scale = (ss_ref * n / 12.0).sqrt();
-            assert!((dot - dot_ref).abs() <= 1e-5 * scale, "K={k} parameter {p}: projection {dot} vs PyTorch {dot_ref}");
+            assert!(
+                (dot - dot_ref).abs() <= 1e-5 * scale,
+                "K={k} parameter {p}: projection {dot} vs PyTorch {dot_ref}"
+            );
         }
         // Dropping the second-order term changes the gradient far beyond the tolerance.
         let fo = summary(&meta_gradient(&shape, &params, &s, &q, k, true));

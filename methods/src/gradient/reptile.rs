@@ -50,7 +50,11 @@ pub struct ReptileParams {
 
 impl Default for ReptileParams {
     fn default() -> Self {
-        ReptileParams { common: CommonParams { inner_steps: 5, ..CommonParams::default() }, inner_optimizer: InnerOptimizer::Sgd, epsilon: 0.5 }
+        ReptileParams {
+            common: CommonParams { inner_steps: 5, ..CommonParams::default() },
+            inner_optimizer: InnerOptimizer::Sgd,
+            epsilon: 0.5,
+        }
     }
 }
 
@@ -115,7 +119,13 @@ fn adam_step(g: &Tensor, state: &mut Option<AdamState>, step: usize, lr: f64) ->
 }
 
 /// `k` inner steps of SGD or Adam on every task of `rows` from `theta` (no graph kept).
-pub fn inner_loop(shape: &NetShape, theta: &[Tensor], rows: &Rows, c: &CommonParams, adam: bool) -> candle_core::Result<InnerResult> {
+pub fn inner_loop(
+    shape: &NetShape,
+    theta: &[Tensor],
+    rows: &Rows,
+    c: &CommonParams,
+    adam: bool,
+) -> candle_core::Result<InnerResult> {
     let nt = shape.user_vocab.len() + shape.item_vocab.len();
     let (tables, dense) = theta.split_at(nt);
     let n_layers = dense.len() / 2;
@@ -141,7 +151,11 @@ pub fn inner_loop(shape: &NetShape, theta: &[Tensor], rows: &Rows, c: &CommonPar
     for step in 0..c.inner_steps {
         let emb = match &tdeltas {
             Some(td) => {
-                let parts = td.iter().zip(&offset_idx).map(|(t, i)| t.index_select(i, 0)).collect::<candle_core::Result<Vec<_>>>()?;
+                let parts = td
+                    .iter()
+                    .zip(&offset_idx)
+                    .map(|(t, i)| t.index_select(i, 0))
+                    .collect::<candle_core::Result<Vec<_>>>()?;
                 (&emb0 + Tensor::cat(&parts, 1)?.reshape((rows.t, rows.n, nt * e))?)?
             }
             None => emb0.clone(),
@@ -155,8 +169,14 @@ pub fn inner_loop(shape: &NetShape, theta: &[Tensor], rows: &Rows, c: &CommonPar
         for l in 0..n_layers {
             let uw = update(2 * l, &g.w[l])?;
             let ub = update(2 * l + 1, &g.b[l])?;
-            deltas.w[l] = Some(match &deltas.w[l] { Some(d) => (d - uw)?, None => uw.neg()? });
-            deltas.b[l] = Some(match &deltas.b[l] { Some(d) => (d - ub)?, None => ub.neg()? });
+            deltas.w[l] = Some(match &deltas.w[l] {
+                Some(d) => (d - uw)?,
+                None => uw.neg()?,
+            });
+            deltas.b[l] = Some(match &deltas.b[l] {
+                Some(d) => (d - ub)?,
+                None => ub.neg()?,
+            });
         }
         if all {
             let ge = g.emb.narrow(2, 0, nt * e)?.reshape((rows.t * rows.n, nt * e))?;
@@ -165,7 +185,10 @@ pub fn inner_loop(shape: &NetShape, theta: &[Tensor], rows: &Rows, c: &CommonPar
                 let zeros = Tensor::zeros((rows.t * vocab[f], e), ge.dtype(), ge.device())?;
                 let gt = zeros.index_add(&offset_idx[f], &ge.narrow(1, f * e, e)?.contiguous()?, 0)?;
                 let u = update(2 * n_layers + f, &gt)?;
-                next.push(match &tdeltas { Some(td) => (&td[f] - u)?, None => u.neg()? });
+                next.push(match &tdeltas {
+                    Some(td) => (&td[f] - u)?,
+                    None => u.neg()?,
+                });
             }
             tdeltas = Some(next);
         }
@@ -174,7 +197,14 @@ pub fn inner_loop(shape: &NetShape, theta: &[Tensor], rows: &Rows, c: &CommonPar
 }
 
 /// One outer step of batched Reptile; returns the last inner loss.
-pub fn outer_step(shape: &NetShape, theta: &[Var], rows: &Rows, c: &CommonParams, epsilon: f64, adam: bool) -> candle_core::Result<f64> {
+pub fn outer_step(
+    shape: &NetShape,
+    theta: &[Var],
+    rows: &Rows,
+    c: &CommonParams,
+    epsilon: f64,
+    adam: bool,
+) -> candle_core::Result<f64> {
     let values: Vec<Tensor> = theta.iter().map(|v| v.as_tensor().detach()).collect();
     let r = inner_loop(shape, &values, rows, c, adam)?;
     let nt = shape.user_vocab.len() + shape.item_vocab.len();
@@ -197,7 +227,12 @@ pub fn outer_step(shape: &NetShape, theta: &[Var], rows: &Rows, c: &CommonParams
 }
 
 /// Predictions `[T, n_q]` of query rows with the per-task weights of `inner`.
-pub fn predict_rows(shape: &NetShape, theta: &[Tensor], inner: &InnerResult, query: &Rows) -> candle_core::Result<Tensor> {
+pub fn predict_rows(
+    shape: &NetShape,
+    theta: &[Tensor],
+    inner: &InnerResult,
+    query: &Rows,
+) -> candle_core::Result<Tensor> {
     let nt = shape.user_vocab.len() + shape.item_vocab.len();
     let (tables, dense) = theta.split_at(nt);
     let mut emb = functional::embed(tables, query)?;
@@ -205,7 +240,8 @@ pub fn predict_rows(shape: &NetShape, theta: &[Tensor], inner: &InnerResult, que
         let vocab: Vec<usize> = shape.user_vocab.iter().chain(&shape.item_vocab).copied().collect();
         let mut parts = Vec::with_capacity(nt);
         for f in 0..nt {
-            let off: Vec<u32> = query.idx_host[f].iter().enumerate().map(|(r, i)| (r / query.n * vocab[f]) as u32 + i).collect();
+            let off: Vec<u32> =
+                query.idx_host[f].iter().enumerate().map(|(r, i)| (r / query.n * vocab[f]) as u32 + i).collect();
             let off = Tensor::from_vec(off, query.t * query.n, emb.device())?;
             parts.push(td[f].index_select(&off, 0)?);
         }

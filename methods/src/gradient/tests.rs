@@ -60,7 +60,13 @@ fn batch(f: &Features, s: &[Vec<Rating>]) -> Rows {
     rows(f, &refs, DType::F64, &Device::Cpu).unwrap()
 }
 
-fn learner(shape: &NetShape, theta: Vec<Tensor>, adapt: AdaptLayers, first_order: bool, rates: Option<Vec<Tensor>>) -> Learner {
+fn learner(
+    shape: &NetShape,
+    theta: Vec<Tensor>,
+    adapt: AdaptLayers,
+    first_order: bool,
+    rates: Option<Vec<Tensor>>,
+) -> Learner {
     Learner { shape: shape.clone(), adapt, inner_lr: 0.3, first_order, theta, rates }
 }
 
@@ -164,7 +170,8 @@ fn hand_written_inner_gradient_equals_autograd_and_finite_differences() {
     let (y, cache) = functional::forward(dense, &deltas, &emb, sr.numeric.as_ref()).unwrap();
     let g = functional::backward(dense, &deltas, &cache, &y, &sr.target, 1.0).unwrap();
     // Autograd of the same loss with respect to the per-task deltas and the input rows.
-    let dvars: Vec<Var> = deltas.w.iter().chain(&deltas.b).map(|d| Var::from_tensor(d.as_ref().unwrap()).unwrap()).collect();
+    let dvars: Vec<Var> =
+        deltas.w.iter().chain(&deltas.b).map(|d| Var::from_tensor(d.as_ref().unwrap()).unwrap()).collect();
     let emb_var = Var::from_tensor(&emb).unwrap();
     let nl = dense.len() / 2;
     let d2 = Deltas {
@@ -205,12 +212,22 @@ fn meta_sgd_rate_gradient_matches_finite_differences() {
         .collect();
     for k in [1, 2] {
         let rvars: Vec<Var> = rates.iter().map(|t| Var::from_tensor(t).unwrap()).collect();
-        let l = learner(&sh, th.clone(), AdaptLayers::All, false, Some(rvars.iter().map(|v| v.as_tensor().clone()).collect()));
+        let l = learner(
+            &sh,
+            th.clone(),
+            AdaptLayers::All,
+            false,
+            Some(rvars.iter().map(|v| v.as_tensor().clone()).collect()),
+        );
         let grads = meta_loss(&l, &sr, &qr, k).backward().unwrap();
-        let exact = flat(&rvars.iter().map(|v| grads.get(v).cloned().unwrap_or_else(|| v.zeros_like().unwrap())).collect::<Vec<_>>());
+        let exact = flat(
+            &rvars.iter().map(|v| grads.get(v).cloned().unwrap_or_else(|| v.zeros_like().unwrap())).collect::<Vec<_>>(),
+        );
         let every: Vec<usize> = (0..rates.len()).collect();
         let fd = finite_differences(&rates, &every, &|rs| {
-            meta_loss(&learner(&sh, th.clone(), AdaptLayers::All, false, Some(rs.to_vec())), &sr, &qr, k).to_scalar::<f64>().unwrap()
+            meta_loss(&learner(&sh, th.clone(), AdaptLayers::All, false, Some(rs.to_vec())), &sr, &qr, k)
+                .to_scalar::<f64>()
+                .unwrap()
         });
         let e = rel_err(&exact, &fd);
         assert!(e < 1e-6, "k={k}: rate gradient relative error {e}");
@@ -230,7 +247,8 @@ fn row_space_embedding_update_equals_explicit_tables() {
             let a = l.adapt_batch(&sr, Some(&qr), k, true).unwrap();
             let via_rows = flat(&[a.query_pred.unwrap()]);
             // Explicit: updated tables, looked up at the query rows.
-            let tables: Vec<Tensor> = th[..3].iter().zip(a.table_deltas.as_ref().unwrap()).map(|(t, d)| (t + d).unwrap()).collect();
+            let tables: Vec<Tensor> =
+                th[..3].iter().zip(a.table_deltas.as_ref().unwrap()).map(|(t, d)| (t + d).unwrap()).collect();
             let emb = functional::embed(&tables, &qr).unwrap();
             let (y, _) = functional::forward(&th[3..], &a.deltas, &emb, qr.numeric.as_ref()).unwrap();
             assert!(rel_err(&via_rows, &flat(&[y])) < 1e-12, "k={k} task {t}");
@@ -270,11 +288,36 @@ fn reptile_inner_step_is_sgd_on_the_task_loss() {
 fn bad_hyper_parameters_name_their_field() {
     let cases: &[(&str, &str, toml::Value, &str)] = &[
         ("maml", "inner_lr", toml::Value::Float(0.0), "method `maml`: hyper-parameter `inner_lr`: must be positive"),
-        ("fomaml", "outer_lr", toml::Value::Float(-1.0), "method `fomaml`: hyper-parameter `outer_lr`: must be positive"),
-        ("melu", "inner_steps", toml::Value::Integer(0), "method `melu`: hyper-parameter `inner_steps`: must be at least 1"),
-        ("meta-sgd", "support", toml::Value::Integer(0), "method `meta-sgd`: hyper-parameter `support`: must be at least 1"),
-        ("reptile", "epsilon", toml::Value::Float(1.5), "method `reptile`: hyper-parameter `epsilon`: must be in (0, 1]"),
-        ("reptile", "inner_optimizer", toml::Value::String("lbfgs".into()), "method `reptile`: hyper-parameter `inner_optimizer`"),
+        (
+            "fomaml",
+            "outer_lr",
+            toml::Value::Float(-1.0),
+            "method `fomaml`: hyper-parameter `outer_lr`: must be positive",
+        ),
+        (
+            "melu",
+            "inner_steps",
+            toml::Value::Integer(0),
+            "method `melu`: hyper-parameter `inner_steps`: must be at least 1",
+        ),
+        (
+            "meta-sgd",
+            "support",
+            toml::Value::Integer(0),
+            "method `meta-sgd`: hyper-parameter `support`: must be at least 1",
+        ),
+        (
+            "reptile",
+            "epsilon",
+            toml::Value::Float(1.5),
+            "method `reptile`: hyper-parameter `epsilon`: must be in (0, 1]",
+        ),
+        (
+            "reptile",
+            "inner_optimizer",
+            toml::Value::String("lbfgs".into()),
+            "method `reptile`: hyper-parameter `inner_optimizer`",
+        ),
         ("maml", "adapt", toml::Value::String("some".into()), "method `maml`: hyper-parameter `adapt`"),
     ];
     let registry = crate::Registry::default();

@@ -53,13 +53,7 @@ pub struct AsoOptions {
 
 impl Default for AsoOptions {
     fn default() -> Self {
-        AsoOptions {
-            confidence_level: 0.95,
-            num_comparisons: 1,
-            bootstrap_iterations: 1000,
-            dt: 0.005,
-            seed: 0,
-        }
+        AsoOptions { confidence_level: 0.95, num_comparisons: 1, bootstrap_iterations: 1000, dt: 0.005, seed: 0 }
     }
 }
 
@@ -89,10 +83,7 @@ pub struct Aso {
 pub fn aso(scores_a: &[f64], scores_b: &[f64], opts: &AsoOptions) -> Result<Aso, StatsError> {
     for (xs, which) in [(scores_a, "A"), (scores_b, "B")] {
         if xs.len() < 2 {
-            return Err(StatsError::TooFewSeeds {
-                which,
-                got: xs.len(),
-            });
+            return Err(StatsError::TooFewSeeds { which, got: xs.len() });
         }
         check_finite(xs, "ASO scores")?;
     }
@@ -122,11 +113,8 @@ pub fn aso(scores_a: &[f64], scores_b: &[f64], opts: &AsoOptions) -> Result<Aso,
     let ratio = violation_ratio(scores_a, scores_b, opts.dt)?;
 
     let mut rng = Rng::new(opts.seed);
-    let mut resample = |xs: &[f64]| -> Vec<f64> {
-        (0..xs.len())
-            .map(|_| xs[rng.below(xs.len() as u64) as usize])
-            .collect()
-    };
+    let mut resample =
+        |xs: &[f64]| -> Vec<f64> { (0..xs.len()).map(|_| xs[rng.below(xs.len() as u64) as usize]).collect() };
     let samples: Vec<f64> = (0..opts.bootstrap_iterations)
         .map(|_| {
             let (a, b) = (resample(scores_a), resample(scores_b));
@@ -136,10 +124,7 @@ pub fn aso(scores_a: &[f64], scores_b: &[f64], opts: &AsoOptions) -> Result<Aso,
     let m = samples.iter().sum::<f64>() / samples.len() as f64;
     let sd = (samples.iter().map(|s| (s - m) * (s - m)).sum::<f64>() / samples.len() as f64).sqrt();
     let epsilon_min = (ratio - sd * norm_ppf(1.0 - level)).clamp(0.0, 1.0);
-    Ok(Aso {
-        epsilon_min,
-        violation_ratio: ratio,
-    })
+    Ok(Aso { epsilon_min, violation_ratio: ratio })
 }
 
 /// Violation ratio eps_W2 of "A better than B" (Dror et al. 2019, eq. 4-5):
@@ -152,11 +137,7 @@ pub fn aso(scores_a: &[f64], scores_b: &[f64], opts: &AsoOptions) -> Result<Aso,
 pub fn violation_ratio(scores_a: &[f64], scores_b: &[f64], dt: f64) -> Result<f64, StatsError> {
     for xs in [scores_a, scores_b] {
         if xs.is_empty() {
-            return Err(StatsError::TooFewObservations {
-                what: "violation ratio",
-                needed: 1,
-                got: 0,
-            });
+            return Err(StatsError::TooFewObservations { what: "violation ratio", needed: 1, got: 0 });
         }
         check_finite(xs, "violation ratio scores")?;
     }
@@ -208,14 +189,8 @@ mod tests {
     //   # deepsig seeds bootstrap iteration i with seed + i, so nearby seeds share
     //   # most resamples; seeds 100003 apart give independent runs:
     //   eps = [aso(a, b, seed=s*100003, show_progress=False, **kw) for s in range(40)]
-    const BETTER: ([f64; 5], [f64; 5]) = (
-        [0.71, 0.74, 0.69, 0.73, 0.75],
-        [0.66, 0.70, 0.68, 0.72, 0.65],
-    );
-    const OVERLAP: ([f64; 5], [f64; 5]) = (
-        [0.70, 0.74, 0.66, 0.73, 0.69],
-        [0.68, 0.71, 0.67, 0.75, 0.64],
-    );
+    const BETTER: ([f64; 5], [f64; 5]) = ([0.71, 0.74, 0.69, 0.73, 0.75], [0.66, 0.70, 0.68, 0.72, 0.65]);
+    const OVERLAP: ([f64; 5], [f64; 5]) = ([0.70, 0.74, 0.66, 0.73, 0.69], [0.68, 0.71, 0.67, 0.75, 0.64]);
 
     #[test]
     fn violation_ratio_matches_deepsig() -> Result<(), StatsError> {
@@ -242,10 +217,7 @@ mod tests {
     fn mean_eps(a: &[f64], b: &[f64], opts: &AsoOptions) -> Result<f64, StatsError> {
         let mut sum = 0.0;
         for seed in 0..10 {
-            let o = AsoOptions {
-                seed,
-                ..opts.clone()
-            };
+            let o = AsoOptions { seed, ..opts.clone() };
             sum += aso(a, b, &o)?.epsilon_min;
         }
         Ok(sum / 10.0)
@@ -270,20 +242,14 @@ mod tests {
         assert!((e - 0.07157422033180445).abs() < 0.02, "{e}");
         let e1 = mean_eps(&OVERLAP.0, &OVERLAP.1, &opts)?;
         assert!((e1 - 0.6133704736168459).abs() < 0.02, "{e1}");
-        let bonferroni = |m| AsoOptions {
-            num_comparisons: m,
-            ..AsoOptions::default()
-        };
+        let bonferroni = |m| AsoOptions { num_comparisons: m, ..AsoOptions::default() };
         let e3 = mean_eps(&OVERLAP.0, &OVERLAP.1, &bonferroni(3))?;
         assert!((e3 - 0.7766811701499385).abs() < 0.02, "{e3}");
         let e2 = mean_eps(&OVERLAP.0, &OVERLAP.1, &bonferroni(2))?;
         assert!((e2 - 0.7198725138265671).abs() < 0.02, "{e2}");
         assert!(e1 < e2 && e2 < e3);
         // deterministic for a seed; B dominated by A gives eps_min = 1
-        assert_eq!(
-            aso(&OVERLAP.0, &OVERLAP.1, &opts)?,
-            aso(&OVERLAP.0, &OVERLAP.1, &opts)?
-        );
+        assert_eq!(aso(&OVERLAP.0, &OVERLAP.1, &opts)?, aso(&OVERLAP.0, &OVERLAP.1, &opts)?);
         assert_eq!(aso(&BETTER.1, &BETTER.0, &opts)?.epsilon_min, 1.0);
         Ok(())
     }
@@ -291,53 +257,20 @@ mod tests {
     #[test]
     fn too_few_seeds_and_bad_options_are_errors() {
         let opts = AsoOptions::default();
-        assert_eq!(
-            aso(&[0.7], &[0.6, 0.5], &opts),
-            Err(StatsError::TooFewSeeds { which: "A", got: 1 })
-        );
+        assert_eq!(aso(&[0.7], &[0.6, 0.5], &opts), Err(StatsError::TooFewSeeds { which: "A", got: 1 }));
         assert_eq!(
             aso(&[0.7, 0.8], &[], &opts).unwrap_err().to_string(),
             "ASO needs at least 2 per-seed scores for each method; B has 0"
         );
         let bad = |o: AsoOptions| aso(&[0.7, 0.8], &[0.6, 0.5], &o);
         for (o, name) in [
-            (
-                AsoOptions {
-                    confidence_level: 1.0,
-                    ..AsoOptions::default()
-                },
-                "confidence_level",
-            ),
-            (
-                AsoOptions {
-                    num_comparisons: 0,
-                    ..AsoOptions::default()
-                },
-                "num_comparisons",
-            ),
-            (
-                AsoOptions {
-                    bootstrap_iterations: 1,
-                    ..AsoOptions::default()
-                },
-                "bootstrap_iterations",
-            ),
-            (
-                AsoOptions {
-                    dt: 0.0,
-                    ..AsoOptions::default()
-                },
-                "dt",
-            ),
+            (AsoOptions { confidence_level: 1.0, ..AsoOptions::default() }, "confidence_level"),
+            (AsoOptions { num_comparisons: 0, ..AsoOptions::default() }, "num_comparisons"),
+            (AsoOptions { bootstrap_iterations: 1, ..AsoOptions::default() }, "bootstrap_iterations"),
+            (AsoOptions { dt: 0.0, ..AsoOptions::default() }, "dt"),
         ] {
-            assert!(
-                matches!(bad(o), Err(StatsError::InvalidParameter { name: n, .. }) if n == name),
-                "{name}"
-            );
+            assert!(matches!(bad(o), Err(StatsError::InvalidParameter { name: n, .. }) if n == name), "{name}");
         }
-        assert!(matches!(
-            aso(&[0.7, f64::NAN], &[0.6, 0.5], &opts),
-            Err(StatsError::NonFinite { index: 1, .. })
-        ));
+        assert!(matches!(aso(&[0.7, f64::NAN], &[0.6, 0.5], &opts), Err(StatsError::NonFinite { index: 1, .. })));
     }
 }

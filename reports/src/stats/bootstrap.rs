@@ -51,11 +51,7 @@ pub fn bootstrap_mean_ci(
     seed: u64,
 ) -> Result<BootstrapCi, StatsError> {
     if x.len() < 2 {
-        return Err(StatsError::TooFewObservations {
-            what: "bootstrap interval",
-            needed: 2,
-            got: x.len(),
-        });
+        return Err(StatsError::TooFewObservations { what: "bootstrap interval", needed: 2, got: x.len() });
     }
     check_finite(x, "bootstrap interval")?;
     if !(level > 0.0 && level < 1.0) {
@@ -73,23 +69,15 @@ pub fn bootstrap_mean_ci(
         });
     }
     let estimate = mean(x);
-    let ci = |low, high| BootstrapCi {
-        estimate,
-        low,
-        high,
-        level,
-        method,
-        resamples,
-    };
+    let ci = |low, high| BootstrapCi { estimate, low, high, level, method, resamples };
     if x.iter().all(|&v| v == x[0]) {
         return Ok(ci(x[0], x[0]));
     }
 
     let mut rng = Rng::new(seed);
     let n = x.len();
-    let mut theta: Vec<f64> = (0..resamples)
-        .map(|_| (0..n).map(|_| x[rng.below(n as u64) as usize]).sum::<f64>() / n as f64)
-        .collect();
+    let mut theta: Vec<f64> =
+        (0..resamples).map(|_| (0..n).map(|_| x[rng.below(n as u64) as usize]).sum::<f64>() / n as f64).collect();
     let alpha = (1.0 - level) / 2.0;
     let (p_low, p_high) = match method {
         BootstrapMethod::Percentile => (alpha, 1.0 - alpha),
@@ -98,9 +86,7 @@ pub fn bootstrap_mean_ci(
             if !z0.is_finite() {
                 return Err(StatsError::Degenerate {
                     what: "BCa interval",
-                    reason: format!(
-                        "the sample mean {estimate} lies outside all {resamples} bootstrap means"
-                    ),
+                    reason: format!("the sample mean {estimate} lies outside all {resamples} bootstrap means"),
                 });
             }
             bca_levels(z0, jackknife_acceleration(x), alpha)
@@ -113,10 +99,7 @@ pub fn bootstrap_mean_ci(
         });
     }
     theta.sort_by(f64::total_cmp);
-    Ok(ci(
-        quantile_linear(&theta, p_low),
-        quantile_linear(&theta, p_high),
-    ))
+    Ok(ci(quantile_linear(&theta, p_low), quantile_linear(&theta, p_high)))
 }
 
 /// z0 = Phi^-1 of the "mean" percentile of `estimate` among the bootstrap
@@ -136,11 +119,7 @@ pub(crate) fn jackknife_acceleration(x: &[f64]) -> f64 {
         let u = v - m;
         (s2 + u * u, s3 + u * u * u)
     });
-    if s2 == 0.0 {
-        0.0
-    } else {
-        s3 / (6.0 * s2.powf(1.5))
-    }
+    if s2 == 0.0 { 0.0 } else { s3 / (6.0 * s2.powf(1.5)) }
 }
 
 /// BCa quantile levels for bias correction `z0`, acceleration `a` and
@@ -167,9 +146,7 @@ pub(crate) fn quantile_linear(sorted: &[f64], p: f64) -> f64 {
 mod tests {
     use super::*;
 
-    const X: [f64; 15] = [
-        0.82, 1.10, 0.95, 1.40, 0.77, 2.60, 1.05, 0.91, 1.22, 0.88, 3.10, 1.01, 0.99, 1.35, 0.84,
-    ];
+    const X: [f64; 15] = [0.82, 1.10, 0.95, 1.40, 0.77, 2.60, 1.05, 0.91, 1.22, 0.88, 3.10, 1.01, 0.99, 1.35, 0.84];
 
     #[test]
     fn acceleration_by_hand_and_against_scipy() {
@@ -200,11 +177,7 @@ mod tests {
         let z0 = bias_correction(&tb, 4.0);
         assert_eq!(z0, 0.0);
         // alpha = 0.05 per tail, i.e. a 90% interval
-        let (a1, a2) = bca_levels(
-            z0,
-            jackknife_acceleration(&[1.0, 2.0, 3.0, 4.0, 10.0]),
-            0.05,
-        );
+        let (a1, a2) = bca_levels(z0, jackknife_acceleration(&[1.0, 2.0, 3.0, 4.0, 10.0]), 0.05);
         assert!((a1 - 0.07445420515803544).abs() < 1e-10, "{a1}");
         assert!((a2 - 0.9720404556531332).abs() < 1e-10, "{a2}");
         // type 7: h = 9 * a1 = 0.670087846, 2.2 + 0.670087846 * 0.8 = 2.736070277
@@ -237,25 +210,17 @@ mod tests {
         // right-skewed data: BCa shifts both ends up relative to the percentile interval
         assert!(bca.low > pct.low && bca.high > pct.high);
         // seeded: same seed, same interval
-        assert_eq!(
-            bootstrap_mean_ci(&X, 0.95, BootstrapMethod::Bca, 9999, 11)?,
-            bca
-        );
+        assert_eq!(bootstrap_mean_ci(&X, 0.95, BootstrapMethod::Bca, 9999, 11)?, bca);
         Ok(())
     }
 
     #[test]
     fn degenerate_inputs() {
-        let ci = bootstrap_mean_ci(&[0.3; 4], 0.95, BootstrapMethod::Bca, 100, 0)
-            .expect("constant sample is defined");
+        let ci = bootstrap_mean_ci(&[0.3; 4], 0.95, BootstrapMethod::Bca, 100, 0).expect("constant sample is defined");
         assert_eq!((ci.low, ci.high, ci.estimate), (0.3, 0.3, 0.3));
         assert!(matches!(
             bootstrap_mean_ci(&[1.0], 0.95, BootstrapMethod::Percentile, 100, 0),
-            Err(StatsError::TooFewObservations {
-                needed: 2,
-                got: 1,
-                ..
-            })
+            Err(StatsError::TooFewObservations { needed: 2, got: 1, .. })
         ));
         for level in [0.0, 1.0, f64::NAN] {
             assert!(matches!(
@@ -265,19 +230,13 @@ mod tests {
         }
         assert!(matches!(
             bootstrap_mean_ci(&X, 0.95, BootstrapMethod::Bca, 1, 0),
-            Err(StatsError::InvalidParameter {
-                name: "resamples",
-                ..
-            })
+            Err(StatsError::InvalidParameter { name: "resamples", .. })
         ));
         // two values, 2 resamples that both repeat the larger one: mean 0.5 lies
         // below both bootstrap means, z0 = -inf -> an error, not NaN.
         let r = (0..200)
             .map(|seed| bootstrap_mean_ci(&[0.0, 1.0], 0.9, BootstrapMethod::Bca, 2, seed))
             .find(|r| r.is_err());
-        assert!(
-            matches!(r, Some(Err(StatsError::Degenerate { .. }))),
-            "{r:?}"
-        );
+        assert!(matches!(r, Some(Err(StatsError::Degenerate { .. }))), "{r:?}");
     }
 }

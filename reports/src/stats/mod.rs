@@ -35,13 +35,10 @@ pub use aso::{Aso, AsoOptions, aso, violation_ratio};
 pub use bootstrap::{BootstrapCi, BootstrapMethod, bootstrap_mean_ci};
 pub use multiple::{benjamini_hochberg, holm};
 pub use paired::{
-    PERMUTATION_EXACT_MAX, PERMUTATION_RESAMPLES, Permutation, SignTest, TTest, Wilcoxon,
-    WilcoxonMethod, cliffs_delta, cohens_d_paired, permutation_test, permutation_test_with,
-    sign_test, ttest_rel, wilcoxon,
+    PERMUTATION_EXACT_MAX, PERMUTATION_RESAMPLES, Permutation, SignTest, TTest, Wilcoxon, WilcoxonMethod, cliffs_delta,
+    cohens_d_paired, permutation_test, permutation_test_with, sign_test, ttest_rel, wilcoxon,
 };
-pub use ranks::{
-    Friedman, average_ranks, friedman, nemenyi_cd, studentized_range_cdf, studentized_range_ppf,
-};
+pub use ranks::{Friedman, average_ranks, friedman, nemenyi_cd, studentized_range_cdf, studentized_range_ppf};
 
 use statrs::function::erf::{erfc, erfc_inv};
 
@@ -51,17 +48,9 @@ pub enum StatsError {
     #[error("paired samples differ in length: {a} and {b}")]
     LengthMismatch { a: usize, b: usize },
     #[error("{what} needs at least {needed} observations, got {got}")]
-    TooFewObservations {
-        what: &'static str,
-        needed: usize,
-        got: usize,
-    },
+    TooFewObservations { what: &'static str, needed: usize, got: usize },
     #[error("{what}: value {value} at index {index} is not finite")]
-    NonFinite {
-        what: &'static str,
-        index: usize,
-        value: f64,
-    },
+    NonFinite { what: &'static str, index: usize, value: f64 },
     #[error("all {n} paired differences are zero: there is nothing to test")]
     AllDifferencesZero { n: usize },
     #[error(
@@ -70,19 +59,11 @@ pub enum StatsError {
     )]
     ConstantDifferences { n: usize, value: f64 },
     #[error("{name} = {value} is invalid: {reason}")]
-    InvalidParameter {
-        name: &'static str,
-        value: f64,
-        reason: &'static str,
-    },
+    InvalidParameter { name: &'static str, value: f64, reason: &'static str },
     #[error("ASO needs at least 2 per-seed scores for each method; {which} has {got}")]
     TooFewSeeds { which: &'static str, got: usize },
     #[error("block {block} has {got} values, expected {expected} (one per method)")]
-    RaggedBlocks {
-        block: usize,
-        got: usize,
-        expected: usize,
-    },
+    RaggedBlocks { block: usize, got: usize, expected: usize },
     #[error("every block ties all {k} methods: the Friedman statistic is undefined")]
     AllBlocksTied { k: usize },
     #[error("{what} is undefined: {reason}")]
@@ -92,11 +73,7 @@ pub enum StatsError {
 /// Fails on the first non-finite value of `xs`.
 fn check_finite(xs: &[f64], what: &'static str) -> Result<(), StatsError> {
     match xs.iter().position(|x| !x.is_finite()) {
-        Some(index) => Err(StatsError::NonFinite {
-            what,
-            index,
-            value: xs[index],
-        }),
+        Some(index) => Err(StatsError::NonFinite { what, index, value: xs[index] }),
         None => Ok(()),
     }
 }
@@ -104,10 +81,7 @@ fn check_finite(xs: &[f64], what: &'static str) -> Result<(), StatsError> {
 /// `a[i] - b[i]`, after checking lengths and finiteness.
 fn differences(a: &[f64], b: &[f64], what: &'static str) -> Result<Vec<f64>, StatsError> {
     if a.len() != b.len() {
-        return Err(StatsError::LengthMismatch {
-            a: a.len(),
-            b: b.len(),
-        });
+        return Err(StatsError::LengthMismatch { a: a.len(), b: b.len() });
     }
     check_finite(a, what)?;
     check_finite(b, what)?;
@@ -136,11 +110,7 @@ fn average_ranks_of(xs: &[f64]) -> (Vec<f64>, Vec<usize>) {
     let mut start = 0;
     while start < order.len() {
         // -0.0 and 0.0 are equal (`==`) though `total_cmp` orders them
-        let end = start
-            + order[start..]
-                .iter()
-                .take_while(|&&i| xs[i] == xs[order[start]])
-                .count();
+        let end = start + order[start..].iter().take_while(|&&i| xs[i] == xs[order[start]]).count();
         // ranks start+1 ..= end, mean (start + 1 + end) / 2
         let rank = (start + 1 + end) as f64 / 2.0;
         for &i in &order[start..end] {
@@ -200,15 +170,11 @@ mod tests {
     #[test]
     fn input_checks_name_the_problem() {
         assert_eq!(
-            differences(&[1.0], &[1.0, 2.0], "t")
-                .unwrap_err()
-                .to_string(),
+            differences(&[1.0], &[1.0, 2.0], "t").unwrap_err().to_string(),
             "paired samples differ in length: 1 and 2"
         );
         assert_eq!(
-            differences(&[1.0, f64::NAN], &[1.0, 2.0], "t-test")
-                .unwrap_err()
-                .to_string(),
+            differences(&[1.0, f64::NAN], &[1.0, 2.0], "t-test").unwrap_err().to_string(),
             "t-test: value NaN at index 1 is not finite"
         );
     }

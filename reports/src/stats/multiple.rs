@@ -68,24 +68,12 @@ mod tests {
         let p = [0.01, 0.04, 0.03, 0.005, 0.04, 0.5, 0.2];
         // holm  -> [0.06, 0.16, 0.15, 0.035, 0.16, 0.5, 0.4]
         // fdr_bh-> [0.035, 0.056, 0.056, 0.035, 0.056, 0.5, 0.23333333333333336]
-        assert!(close_all(
-            &holm(&p)?,
-            &[0.06, 0.16, 0.15, 0.035, 0.16, 0.5, 0.4]
-        ));
-        assert!(close_all(
-            &benjamini_hochberg(&p)?,
-            &[0.035, 0.056, 0.056, 0.035, 0.056, 0.5, 0.23333333333333336]
-        ));
+        assert!(close_all(&holm(&p)?, &[0.06, 0.16, 0.15, 0.035, 0.16, 0.5, 0.4]));
+        assert!(close_all(&benjamini_hochberg(&p)?, &[0.035, 0.056, 0.056, 0.035, 0.056, 0.5, 0.23333333333333336]));
         let p = [0.001, 0.01, 0.02, 0.03, 0.04, 0.05];
         // holm -> [0.006, 0.05, 0.08, 0.09, 0.09, 0.09]; fdr_bh -> [0.006, 0.03, 0.04, 0.045, 0.048, 0.05]
-        assert!(close_all(
-            &holm(&p)?,
-            &[0.006, 0.05, 0.08, 0.09, 0.09, 0.09]
-        ));
-        assert!(close_all(
-            &benjamini_hochberg(&p)?,
-            &[0.006, 0.03, 0.04, 0.045, 0.048, 0.05]
-        ));
+        assert!(close_all(&holm(&p)?, &[0.006, 0.05, 0.08, 0.09, 0.09, 0.09]));
+        assert!(close_all(&benjamini_hochberg(&p)?, &[0.006, 0.03, 0.04, 0.045, 0.048, 0.05]));
         Ok(())
     }
 
@@ -96,21 +84,12 @@ mod tests {
         assert!(close_all(&benjamini_hochberg(&[0.02; 3])?, &[0.02; 3]));
         // [0, 0.5, 1]: holm -> [0, 1, 1], fdr_bh -> [0, 0.75, 1]
         assert!(close_all(&holm(&[0.0, 0.5, 1.0])?, &[0.0, 1.0, 1.0]));
-        assert!(close_all(
-            &benjamini_hochberg(&[0.0, 0.5, 1.0])?,
-            &[0.0, 0.75, 1.0]
-        ));
+        assert!(close_all(&benjamini_hochberg(&[0.0, 0.5, 1.0])?, &[0.0, 0.75, 1.0]));
         assert_eq!(holm(&[1.0])?, vec![1.0]);
         assert!(holm(&[])?.is_empty() && benjamini_hochberg(&[])?.is_empty());
         for bad in [f64::NAN, -0.1, 1.5] {
-            assert!(matches!(
-                holm(&[0.1, bad]),
-                Err(StatsError::InvalidParameter { .. })
-            ));
-            assert!(matches!(
-                benjamini_hochberg(&[bad]),
-                Err(StatsError::InvalidParameter { .. })
-            ));
+            assert!(matches!(holm(&[0.1, bad]), Err(StatsError::InvalidParameter { .. })));
+            assert!(matches!(benjamini_hochberg(&[bad]), Err(StatsError::InvalidParameter { .. })));
         }
         Ok(())
     }

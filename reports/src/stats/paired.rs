@@ -37,11 +37,7 @@ pub fn ttest_rel(a: &[f64], b: &[f64]) -> Result<TTest, StatsError> {
     let d = differences(a, b, "t-test")?;
     let n = d.len();
     if n < 2 {
-        return Err(StatsError::TooFewObservations {
-            what: "paired t-test",
-            needed: 2,
-            got: n,
-        });
+        return Err(StatsError::TooFewObservations { what: "paired t-test", needed: 2, got: n });
     }
     let (m, var) = (mean(&d), sample_var(&d));
     if var == 0.0 {
@@ -53,11 +49,7 @@ pub fn ttest_rel(a: &[f64], b: &[f64]) -> Result<TTest, StatsError> {
         Ok(t) => (2.0 * t.sf(statistic.abs())).min(1.0),
         Err(_) => f64::NAN, // unreachable: df >= 1
     };
-    Ok(TTest {
-        statistic,
-        df,
-        p_value,
-    })
+    Ok(TTest { statistic, df, p_value })
 }
 
 /// The error for differences with zero variance.
@@ -65,10 +57,7 @@ fn constant_error(d: &[f64]) -> StatsError {
     if d.iter().all(|&x| x == 0.0) {
         StatsError::AllDifferencesZero { n: d.len() }
     } else {
-        StatsError::ConstantDifferences {
-            n: d.len(),
-            value: d[0],
-        }
+        StatsError::ConstantDifferences { n: d.len(), value: d[0] }
     }
 }
 
@@ -125,11 +114,7 @@ pub struct Wilcoxon {
 pub fn wilcoxon(a: &[f64], b: &[f64]) -> Result<Wilcoxon, StatsError> {
     let d = differences(a, b, "Wilcoxon test")?;
     if d.is_empty() {
-        return Err(StatsError::TooFewObservations {
-            what: "Wilcoxon test",
-            needed: 1,
-            got: 0,
-        });
+        return Err(StatsError::TooFewObservations { what: "Wilcoxon test", needed: 1, got: 0 });
     }
     let nonzero: Vec<f64> = d.iter().copied().filter(|&x| x != 0.0).collect();
     let (m, n_zero) = (nonzero.len(), d.len() - nonzero.len());
@@ -138,12 +123,7 @@ pub fn wilcoxon(a: &[f64], b: &[f64]) -> Result<Wilcoxon, StatsError> {
     }
     let abs: Vec<f64> = nonzero.iter().map(|x| x.abs()).collect();
     let (ranks, groups) = average_ranks_of(&abs);
-    let r_plus: f64 = nonzero
-        .iter()
-        .zip(&ranks)
-        .filter(|(x, _)| **x > 0.0)
-        .map(|(_, r)| r)
-        .sum();
+    let r_plus: f64 = nonzero.iter().zip(&ranks).filter(|(x, _)| **x > 0.0).map(|(_, r)| r).sum();
     let total = (m * (m + 1)) as f64 / 2.0;
     let statistic = r_plus.min(total - r_plus);
     let has_ties = groups.iter().any(|&g| g > 1);
@@ -164,21 +144,9 @@ pub fn wilcoxon(a: &[f64], b: &[f64]) -> Result<Wilcoxon, StatsError> {
     } else if !has_ties && n_zero == 0 {
         (WilcoxonMethod::Exact, signed_rank_exact_p(m, r_plus), None)
     } else {
-        (
-            WilcoxonMethod::Permutation,
-            signed_rank_permutation_p(&nonzero, &ranks),
-            None,
-        )
+        (WilcoxonMethod::Permutation, signed_rank_permutation_p(&nonzero, &ranks), None)
     };
-    Ok(Wilcoxon {
-        statistic,
-        r_plus,
-        p_value,
-        n_nonzero: m,
-        n_zero,
-        method,
-        z,
-    })
+    Ok(Wilcoxon { statistic, r_plus, p_value, n_nonzero: m, n_zero, method, z })
 }
 
 /// Two-sided exact p of R+ = `r_plus` (an integer) for ranks 1..=m, m <= 50:
@@ -204,19 +172,11 @@ fn signed_rank_exact_p(m: usize, r_plus: f64) -> f64 {
 /// Ranks are doubled into integers, so the comparisons are exact.
 fn signed_rank_permutation_p(nonzero: &[f64], ranks: &[f64]) -> f64 {
     let doubled: Vec<u64> = ranks.iter().map(|r| (2.0 * r).round() as u64).collect();
-    let observed: u64 = nonzero
-        .iter()
-        .zip(&doubled)
-        .filter(|(x, _)| **x > 0.0)
-        .map(|(_, r)| r)
-        .sum();
+    let observed: u64 = nonzero.iter().zip(&doubled).filter(|(x, _)| **x > 0.0).map(|(_, r)| r).sum();
     let m = doubled.len();
     let (mut le, mut ge) = (0u64, 0u64);
     for mask in 0u64..(1 << m) {
-        let s: u64 = (0..m)
-            .filter(|i| mask >> i & 1 == 1)
-            .map(|i| doubled[i])
-            .sum();
+        let s: u64 = (0..m).filter(|i| mask >> i & 1 == 1).map(|i| doubled[i]).sum();
         le += u64::from(s <= observed);
         ge += u64::from(s >= observed);
     }
@@ -248,22 +208,13 @@ pub fn sign_test(a: &[f64], b: &[f64]) -> Result<SignTest, StatsError> {
     let negatives = d.iter().filter(|&&x| x < 0.0).count();
     let n = positives + negatives;
     if d.is_empty() {
-        return Err(StatsError::TooFewObservations {
-            what: "sign test",
-            needed: 1,
-            got: 0,
-        });
+        return Err(StatsError::TooFewObservations { what: "sign test", needed: 1, got: 0 });
     }
     if n == 0 {
         return Err(StatsError::AllDifferencesZero { n: d.len() });
     }
     let p_value = (2.0 * binomial_half_cdf(positives.min(negatives) as u64, n as u64)).min(1.0);
-    Ok(SignTest {
-        positives,
-        negatives,
-        n,
-        p_value,
-    })
+    Ok(SignTest { positives, negatives, n, p_value })
 }
 
 /// P(X <= k) for X ~ Binomial(n, 1/2), k <= n/2, summing the pmf from the
@@ -326,19 +277,10 @@ pub fn permutation_test(a: &[f64], b: &[f64], seed: u64) -> Result<Permutation, 
 ///
 /// Errors: lengths differ, a value is not finite, no pairs, all differences
 /// zero, or `resamples == 0` when Monte Carlo is needed.
-pub fn permutation_test_with(
-    a: &[f64],
-    b: &[f64],
-    resamples: usize,
-    seed: u64,
-) -> Result<Permutation, StatsError> {
+pub fn permutation_test_with(a: &[f64], b: &[f64], resamples: usize, seed: u64) -> Result<Permutation, StatsError> {
     let d = differences(a, b, "permutation test")?;
     if d.is_empty() {
-        return Err(StatsError::TooFewObservations {
-            what: "permutation test",
-            needed: 1,
-            got: 0,
-        });
+        return Err(StatsError::TooFewObservations { what: "permutation test", needed: 1, got: 0 });
     }
     let statistic = mean(&d);
     let nz: Vec<f64> = d.iter().copied().filter(|&x| x != 0.0).collect();
@@ -355,18 +297,10 @@ pub fn permutation_test_with(
         let observed = (left[0] + right[0]).abs(); // mask 0 = all signs kept
         let mut count = 0u64;
         for x in &left {
-            count += right
-                .iter()
-                .filter(|&&y| (x + y).abs() >= observed - tol)
-                .count() as u64;
+            count += right.iter().filter(|&&y| (x + y).abs() >= observed - tol).count() as u64;
         }
         let total = 1u64 << nz.len();
-        return Ok(Permutation {
-            statistic,
-            p_value: count as f64 / total as f64,
-            exact: true,
-            resamples: total,
-        });
+        return Ok(Permutation { statistic, p_value: count as f64 / total as f64, exact: true, resamples: total });
     }
     if resamples == 0 {
         return Err(StatsError::InvalidParameter {
@@ -401,12 +335,7 @@ pub fn permutation_test_with(
 /// `xs[i]`, and each sum runs in index order.
 fn half_sums(xs: &[f64]) -> Vec<f64> {
     (0u64..(1 << xs.len()))
-        .map(|mask| {
-            xs.iter()
-                .enumerate()
-                .map(|(i, x)| if mask >> i & 1 == 1 { -x } else { *x })
-                .sum()
-        })
+        .map(|mask| xs.iter().enumerate().map(|(i, x)| if mask >> i & 1 == 1 { -x } else { *x }).sum())
         .collect()
 }
 
@@ -418,11 +347,7 @@ fn half_sums(xs: &[f64]) -> Vec<f64> {
 pub fn cohens_d_paired(a: &[f64], b: &[f64]) -> Result<f64, StatsError> {
     let d = differences(a, b, "Cohen's d")?;
     if d.len() < 2 {
-        return Err(StatsError::TooFewObservations {
-            what: "Cohen's d",
-            needed: 2,
-            got: d.len(),
-        });
+        return Err(StatsError::TooFewObservations { what: "Cohen's d", needed: 2, got: d.len() });
     }
     let var = sample_var(&d);
     if var == 0.0 {
@@ -439,11 +364,7 @@ pub fn cohens_d_paired(a: &[f64], b: &[f64]) -> Result<f64, StatsError> {
 pub fn cliffs_delta(a: &[f64], b: &[f64]) -> Result<f64, StatsError> {
     for (xs, what) in [(a, "Cliff's delta (a)"), (b, "Cliff's delta (b)")] {
         if xs.is_empty() {
-            return Err(StatsError::TooFewObservations {
-                what,
-                needed: 1,
-                got: 0,
-            });
+            return Err(StatsError::TooFewObservations { what, needed: 1, got: 0 });
         }
         check_finite(xs, what)?;
     }
@@ -490,20 +411,14 @@ mod tests {
         // n = 2, d = [1, 2]: mean 1.5, sd sqrt(0.5), t = 1.5 / 0.5 = 3, df 1;
         // Cauchy: p = 2 (1/2 - atan(3)/pi) = 0.20483276469913345
         let r = ttest_rel(&[1.0, 2.0], &[0.0, 0.0])?;
-        assert!(
-            close(r.statistic, 3.0) && close(r.p_value, 0.20483276469913345),
-            "{r:?}"
-        );
+        assert!(close(r.statistic, 3.0) && close(r.p_value, 0.20483276469913345), "{r:?}");
         Ok(())
     }
 
     #[test]
     fn ttest_degenerate_inputs_are_errors() {
         // scipy: ttest_rel([1,2,3],[1,2,3]) -> nan, nan
-        assert_eq!(
-            ttest_rel(&[1.0, 2.0, 3.0], &[1.0, 2.0, 3.0]),
-            Err(StatsError::AllDifferencesZero { n: 3 })
-        );
+        assert_eq!(ttest_rel(&[1.0, 2.0, 3.0], &[1.0, 2.0, 3.0]), Err(StatsError::AllDifferencesZero { n: 3 }));
         // scipy: ttest_rel([1,2,3],[0,1,2]) -> inf, 0.0
         assert_eq!(
             ttest_rel(&[1.0, 2.0, 3.0], &[0.0, 1.0, 2.0]),
@@ -513,14 +428,8 @@ mod tests {
             ttest_rel(&[1.0], &[0.0]).unwrap_err().to_string(),
             "paired t-test needs at least 2 observations, got 1"
         );
-        assert!(matches!(
-            ttest_rel(&[1.0, 2.0], &[1.0]),
-            Err(StatsError::LengthMismatch { a: 2, b: 1 })
-        ));
-        assert!(matches!(
-            ttest_rel(&[1.0, f64::INFINITY], &[1.0, 2.0]),
-            Err(StatsError::NonFinite { index: 1, .. })
-        ));
+        assert!(matches!(ttest_rel(&[1.0, 2.0], &[1.0]), Err(StatsError::LengthMismatch { a: 2, b: 1 })));
+        assert!(matches!(ttest_rel(&[1.0, f64::INFINITY], &[1.0, 2.0]), Err(StatsError::NonFinite { index: 1, .. })));
     }
 
     #[test]
@@ -557,10 +466,8 @@ mod tests {
     fn wilcoxon_ties_above_13_use_tie_corrected_normal() -> Result<(), StatsError> {
         // d = [1,2,2,-1,3,3,3,4,-2,5,5,6,-6,7,8,8,9,10,-3,11]
         // scipy.stats.wilcoxon(np.array(d, float)) -> 26.5, 0.0033331080120352773
-        let d = [
-            1.0, 2.0, 2.0, -1.0, 3.0, 3.0, 3.0, 4.0, -2.0, 5.0, 5.0, 6.0, -6.0, 7.0, 8.0, 8.0, 9.0,
-            10.0, -3.0, 11.0,
-        ];
+        let d =
+            [1.0, 2.0, 2.0, -1.0, 3.0, 3.0, 3.0, 4.0, -2.0, 5.0, 5.0, 6.0, -6.0, 7.0, 8.0, 8.0, 9.0, 10.0, -3.0, 11.0];
         let r = wilcoxon(&d, &zeros(20))?;
         assert_eq!((r.statistic, r.method), (26.5, WilcoxonMethod::Normal));
         assert!(close(r.p_value, 0.0033331080120352773), "{r:?}");
@@ -575,36 +482,14 @@ mod tests {
         // scipy.stats.wilcoxon(d13 + [13.]) -> 19.0, 0.0354194374371645  (normal, n = 14)
         // scipy.stats.wilcoxon(d13z)         -> 17.0, 0.09228515625      (permutation)
         // scipy.stats.wilcoxon(d13z + [13.]) -> 17.0, 0.046399461870904636 (normal)
-        let d13 = [
-            1.0, 2.0, 2.0, 3.0, 4.0, -5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, -12.0,
-        ];
+        let d13 = [1.0, 2.0, 2.0, 3.0, 4.0, -5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, -12.0];
         let mut d13z = d13;
         d13z[..3].copy_from_slice(&[0.0, 1.0, 2.0]);
         let cases = [
-            (
-                d13.to_vec(),
-                19.0,
-                0.065185546875,
-                WilcoxonMethod::Permutation,
-            ),
-            (
-                [&d13[..], &[13.0]].concat(),
-                19.0,
-                0.0354194374371645,
-                WilcoxonMethod::Normal,
-            ),
-            (
-                d13z.to_vec(),
-                17.0,
-                0.09228515625,
-                WilcoxonMethod::Permutation,
-            ),
-            (
-                [&d13z[..], &[13.0]].concat(),
-                17.0,
-                0.046399461870904636,
-                WilcoxonMethod::Normal,
-            ),
+            (d13.to_vec(), 19.0, 0.065185546875, WilcoxonMethod::Permutation),
+            ([&d13[..], &[13.0]].concat(), 19.0, 0.0354194374371645, WilcoxonMethod::Normal),
+            (d13z.to_vec(), 17.0, 0.09228515625, WilcoxonMethod::Permutation),
+            ([&d13z[..], &[13.0]].concat(), 17.0, 0.046399461870904636, WilcoxonMethod::Normal),
         ];
         for (d, stat, p, method) in cases {
             let r = wilcoxon(&d, &zeros(d.len()))?;
@@ -658,24 +543,12 @@ mod tests {
     fn wilcoxon_tiny_and_degenerate() {
         // scipy.stats.wilcoxon([1.0], [0.0]) -> 0.0, 1.0; wilcoxon([-2.0, 0.0]) -> 0.0, 1.0
         let r = wilcoxon(&[1.0], &[0.0]).expect("n = 1 is defined");
-        assert_eq!(
-            (r.statistic, r.p_value, r.method),
-            (0.0, 1.0, WilcoxonMethod::Exact)
-        );
+        assert_eq!((r.statistic, r.p_value, r.method), (0.0, 1.0, WilcoxonMethod::Exact));
         let r = wilcoxon(&[-2.0, 0.0], &[0.0, 0.0]).expect("one non-zero difference");
-        assert_eq!(
-            (r.statistic, r.p_value, r.method),
-            (0.0, 1.0, WilcoxonMethod::Permutation)
-        );
+        assert_eq!((r.statistic, r.p_value, r.method), (0.0, 1.0, WilcoxonMethod::Permutation));
         // scipy.stats.wilcoxon([0,0,0]) -> 0.0, 1.0; we refuse instead
-        assert_eq!(
-            wilcoxon(&[2.0; 3], &[2.0; 3]),
-            Err(StatsError::AllDifferencesZero { n: 3 })
-        );
-        assert!(matches!(
-            wilcoxon(&[], &[]),
-            Err(StatsError::TooFewObservations { got: 0, .. })
-        ));
+        assert_eq!(wilcoxon(&[2.0; 3], &[2.0; 3]), Err(StatsError::AllDifferencesZero { n: 3 }));
+        assert!(matches!(wilcoxon(&[], &[]), Err(StatsError::TooFewObservations { got: 0, .. })));
     }
 
     #[test]
@@ -696,25 +569,16 @@ mod tests {
             a.extend([0.0; 3]);
             let r = sign_test(&a, &zeros(n + 3))?;
             assert_eq!((r.positives, r.negatives, r.n), (k, n - k, n));
-            assert!(
-                close(r.p_value, want),
-                "k={k} n={n}: {} vs {want}",
-                r.p_value
-            );
+            assert!(close(r.p_value, want), "k={k} n={n}: {} vs {want}", r.p_value);
         }
-        assert_eq!(
-            sign_test(&[1.0, 2.0], &[1.0, 2.0]),
-            Err(StatsError::AllDifferencesZero { n: 2 })
-        );
+        assert_eq!(sign_test(&[1.0, 2.0], &[1.0, 2.0]), Err(StatsError::AllDifferencesZero { n: 2 }));
         Ok(())
     }
 
     /// d20 = [((i*37)%11-4.5)/10+0.013*i for i in range(20)] (and d24 with 13,
     /// 5.0, 0.011 over 24), as in the reference script.
     fn formula(n: usize, modulus: usize, shift: f64, slope: f64) -> Vec<f64> {
-        (0..n)
-            .map(|i| (((i * 37) % modulus) as f64 - shift) / 10.0 + slope * i as f64)
-            .collect()
+        (0..n).map(|i| (((i * 37) % modulus) as f64 - shift) / 10.0 + slope * i as f64).collect()
     }
 
     #[test]
@@ -760,19 +624,13 @@ mod tests {
         assert_eq!(permutation_test(&d24, &zeros(24), 2024)?, r);
         let small = permutation_test_with(&d24, &zeros(24), 99, 5)?;
         assert!(((small.p_value * 100.0) - (small.p_value * 100.0).round()).abs() < 1e-9);
-        assert!(matches!(
-            permutation_test_with(&d24, &zeros(24), 0, 5),
-            Err(StatsError::InvalidParameter { .. })
-        ));
+        assert!(matches!(permutation_test_with(&d24, &zeros(24), 0, 5), Err(StatsError::InvalidParameter { .. })));
         Ok(())
     }
 
     #[test]
     fn permutation_degenerate() {
-        assert_eq!(
-            permutation_test(&[0.5; 4], &[0.5; 4], 0),
-            Err(StatsError::AllDifferencesZero { n: 4 })
-        );
+        assert_eq!(permutation_test(&[0.5; 4], &[0.5; 4], 0), Err(StatsError::AllDifferencesZero { n: 4 }));
         // n = 1: both patterns have |sum| = |d|, p = 2/2 = 1
         let r = permutation_test(&[1.0], &[0.0], 0).expect("n = 1 is defined");
         assert_eq!((r.p_value, r.resamples), (1.0, 2));
@@ -786,20 +644,14 @@ mod tests {
             cohens_d_paired(&[1.0, 2.0], &[0.0, 1.0]),
             Err(StatsError::ConstantDifferences { n: 2, value: 1.0 })
         );
-        assert!(matches!(
-            cohens_d_paired(&[1.0], &[0.0]),
-            Err(StatsError::TooFewObservations { .. })
-        ));
+        assert!(matches!(cohens_d_paired(&[1.0], &[0.0]), Err(StatsError::TooFewObservations { .. })));
         // cliff(x, y) = np.sign(x[:,None] - y[None,:]).sum() / (len(x) * len(y))
         // cliff(A, B) = -0.15625; cliff([1,2,3], [2,2,5,0]) = 0.0
         assert!(close(cliffs_delta(&A, &B)?, -0.15625));
         assert_eq!(cliffs_delta(&[1.0, 2.0, 3.0], &[2.0, 2.0, 5.0, 0.0])?, 0.0);
         assert_eq!(cliffs_delta(&[3.0, 4.0], &[1.0])?, 1.0);
         assert_eq!(cliffs_delta(&[1.0], &[1.0])?, 0.0);
-        assert!(matches!(
-            cliffs_delta(&[], &[1.0]),
-            Err(StatsError::TooFewObservations { .. })
-        ));
+        assert!(matches!(cliffs_delta(&[], &[1.0]), Err(StatsError::TooFewObservations { .. })));
         Ok(())
     }
 }

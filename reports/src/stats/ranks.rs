@@ -23,33 +23,17 @@ pub struct Friedman {
 }
 
 /// Checks that every block has the same number k >= `min_k` of finite values.
-fn check_blocks(
-    blocks: &[Vec<f64>],
-    min_k: usize,
-    what: &'static str,
-) -> Result<usize, StatsError> {
+fn check_blocks(blocks: &[Vec<f64>], min_k: usize, what: &'static str) -> Result<usize, StatsError> {
     let Some(first) = blocks.first() else {
-        return Err(StatsError::TooFewObservations {
-            what,
-            needed: 1,
-            got: 0,
-        });
+        return Err(StatsError::TooFewObservations { what, needed: 1, got: 0 });
     };
     let k = first.len();
     if k < min_k {
-        return Err(StatsError::TooFewObservations {
-            what,
-            needed: min_k,
-            got: k,
-        });
+        return Err(StatsError::TooFewObservations { what, needed: min_k, got: k });
     }
     for (block, values) in blocks.iter().enumerate() {
         if values.len() != k {
-            return Err(StatsError::RaggedBlocks {
-                block,
-                got: values.len(),
-                expected: k,
-            });
+            return Err(StatsError::RaggedBlocks { block, got: values.len(), expected: k });
         }
         check_finite(values, what)?;
     }
@@ -64,11 +48,7 @@ fn check_blocks(
 /// non-finite value.
 pub fn average_ranks(blocks: &[Vec<f64>]) -> Result<Vec<f64>, StatsError> {
     let k = check_blocks(blocks, 2, "average ranks")?;
-    Ok(rank_sums(blocks, k)
-        .0
-        .iter()
-        .map(|s| s / blocks.len() as f64)
-        .collect())
+    Ok(rank_sums(blocks, k).0.iter().map(|s| s / blocks.len() as f64).collect())
 }
 
 /// Per-column rank sums and the tie term sum of t(t^2 - 1) over all blocks.
@@ -116,13 +96,7 @@ pub fn friedman(blocks: &[Vec<f64>]) -> Result<Friedman, StatsError> {
         Ok(chi2) => chi2.sf(statistic).min(1.0),
         Err(_) => f64::NAN, // unreachable: df >= 2
     };
-    Ok(Friedman {
-        statistic,
-        df,
-        p_value,
-        average_ranks: sums.iter().map(|s| s / n).collect(),
-        n_blocks: blocks.len(),
-    })
+    Ok(Friedman { statistic, df, p_value, average_ranks: sums.iter().map(|s| s / n).collect(), n_blocks: blocks.len() })
 }
 
 /// Nemenyi critical difference of average ranks (Demsar 2006, eq. 5):
@@ -133,11 +107,7 @@ pub fn friedman(blocks: &[Vec<f64>]) -> Result<Friedman, StatsError> {
 /// Errors: k < 2, no blocks, or `alpha` outside (0, 1).
 pub fn nemenyi_cd(k: usize, n_blocks: usize, alpha: f64) -> Result<f64, StatsError> {
     if n_blocks == 0 {
-        return Err(StatsError::TooFewObservations {
-            what: "Nemenyi critical difference",
-            needed: 1,
-            got: 0,
-        });
+        return Err(StatsError::TooFewObservations { what: "Nemenyi critical difference", needed: 1, got: 0 });
     }
     if !(alpha > 0.0 && alpha < 1.0) {
         return Err(StatsError::InvalidParameter {
@@ -172,11 +142,7 @@ pub fn studentized_range_cdf(q: f64, k: usize) -> f64 {
         for (x, w) in nodes.iter().zip(&weights) {
             let z = mid + 0.5 * width * x;
             // Phi(z) - Phi(z - q) without cancellation in the upper tail
-            let inner = if z > 0.0 {
-                norm_sf(z - q) - norm_sf(z)
-            } else {
-                norm_cdf(z) - norm_cdf(z - q)
-            };
+            let inner = if z > 0.0 { norm_sf(z - q) - norm_sf(z) } else { norm_cdf(z) - norm_cdf(z - q) };
             let phi = (-0.5 * z * z).exp() / (2.0 * std::f64::consts::PI).sqrt();
             total += w * 0.5 * width * phi * inner.powi(k as i32 - 1);
         }
@@ -191,18 +157,10 @@ pub fn studentized_range_cdf(q: f64, k: usize) -> f64 {
 /// Errors: k < 2 or p outside (0, 1).
 pub fn studentized_range_ppf(p: f64, k: usize) -> Result<f64, StatsError> {
     if k < 2 {
-        return Err(StatsError::TooFewObservations {
-            what: "studentized range",
-            needed: 2,
-            got: k,
-        });
+        return Err(StatsError::TooFewObservations { what: "studentized range", needed: 2, got: k });
     }
     if !(p > 0.0 && p < 1.0) {
-        return Err(StatsError::InvalidParameter {
-            name: "p",
-            value: p,
-            reason: "a probability must lie in (0, 1)",
-        });
+        return Err(StatsError::InvalidParameter { name: "p", value: p, reason: "a probability must lie in (0, 1)" });
     }
     let (mut lo, mut hi) = (0.0, 1.0);
     while studentized_range_cdf(hi, k) < p {
@@ -289,11 +247,7 @@ mod tests {
         }
         assert_eq!(average_ranks(&blocks())?, r.average_ranks);
         // friedmanchisquare([1,1,2],[2,3,1],[3,2,3]) -> 2.6666666666666643, 0.26359713811572705
-        let b3 = vec![
-            vec![1.0, 2.0, 3.0],
-            vec![1.0, 3.0, 2.0],
-            vec![2.0, 1.0, 3.0],
-        ];
+        let b3 = vec![vec![1.0, 2.0, 3.0], vec![1.0, 3.0, 2.0], vec![2.0, 1.0, 3.0]];
         let r = friedman(&b3)?;
         assert!((r.statistic - 2.6666666666666643).abs() < 1e-9, "{r:?}");
         assert!((r.p_value - 0.26359713811572705).abs() < 1e-9, "{r:?}");
@@ -304,28 +258,14 @@ mod tests {
     fn friedman_errors() {
         assert!(matches!(
             friedman(&[vec![1.0, 2.0], vec![2.0, 1.0]]),
-            Err(StatsError::TooFewObservations {
-                needed: 3,
-                got: 2,
-                ..
-            })
+            Err(StatsError::TooFewObservations { needed: 3, got: 2, .. })
         ));
-        assert!(matches!(
-            friedman(&[]),
-            Err(StatsError::TooFewObservations { .. })
-        ));
+        assert!(matches!(friedman(&[]), Err(StatsError::TooFewObservations { .. })));
         assert_eq!(
             friedman(&[vec![1.0, 2.0, 3.0], vec![1.0, 2.0]]),
-            Err(StatsError::RaggedBlocks {
-                block: 1,
-                got: 2,
-                expected: 3
-            })
+            Err(StatsError::RaggedBlocks { block: 1, got: 2, expected: 3 })
         );
-        assert_eq!(
-            friedman(&[vec![0.5; 3], vec![0.2; 3]]),
-            Err(StatsError::AllBlocksTied { k: 3 })
-        );
+        assert_eq!(friedman(&[vec![0.5; 3], vec![0.2; 3]]), Err(StatsError::AllBlocksTied { k: 3 }));
         // average ranks allow k = 2 and a single block
         assert_eq!(average_ranks(&[vec![0.2, 0.1]]), Ok(vec![2.0, 1.0]));
     }
@@ -345,9 +285,7 @@ mod tests {
             (10, 4.474124221725907),
         ];
         // Demsar (2006), Table 5(a), q_0.05 for k = 2..10
-        let demsar = [
-            1.960, 2.343, 2.569, 2.728, 2.850, 2.949, 3.031, 3.102, 3.164,
-        ];
+        let demsar = [1.960, 2.343, 2.569, 2.728, 2.850, 2.949, 3.031, 3.102, 3.164];
         for ((k, want), table) in scipy.into_iter().zip(demsar) {
             let q = studentized_range_ppf(0.95, k)?;
             assert!((q - want).abs() < 1e-8, "k={k}: {q} vs {want}");
@@ -376,10 +314,7 @@ mod tests {
         // CD = 2.569 sqrt(4*5 / (6*14)) = 1.25; with scipy's q:
         // 2.569031772546482 * sqrt(20/84) = 1.2535...
         let cd = nemenyi_cd(4, 14, 0.05)?;
-        assert!(
-            (cd - 2.569031772546482 * (20.0f64 / 84.0).sqrt()).abs() < 1e-8,
-            "{cd}"
-        );
+        assert!((cd - 2.569031772546482 * (20.0f64 / 84.0).sqrt()).abs() < 1e-8, "{cd}");
         assert!((cd - 1.25).abs() < 0.005);
         assert!(nemenyi_cd(4, 0, 0.05).is_err());
         assert!(nemenyi_cd(1, 5, 0.05).is_err());

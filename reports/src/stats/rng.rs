@@ -40,12 +40,7 @@ impl Rng {
     /// Seeds the four state words with consecutive SplitMix64 outputs of `seed`.
     pub fn new(seed: u64) -> Self {
         let mut state = seed;
-        let s = [
-            splitmix64(&mut state),
-            splitmix64(&mut state),
-            splitmix64(&mut state),
-            splitmix64(&mut state),
-        ];
+        let s = [splitmix64(&mut state), splitmix64(&mut state), splitmix64(&mut state), splitmix64(&mut state)];
         Rng { s }
     }
 
