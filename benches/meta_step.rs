@@ -6,11 +6,10 @@
 //! Run: `RAYON_NUM_THREADS=2 cargo bench --bench meta_step` (the comparison with PyTorch
 //! in `benches/torch/maml_speed.py` uses the same threads).
 
-use candle_core::{Device, Tensor, Var};
+use candle_core::{Device, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use criterion::{Criterion, criterion_group, criterion_main};
-use metarec_methods::gradient::reference::{LR, inputs};
-use metarec_methods::gradient::{AdaptLayers, Learner, functional};
+use metarec_methods::gradient::reference::{LR, inputs, meta_loss};
 use std::hint::black_box;
 
 #[global_allocator]
@@ -26,16 +25,7 @@ fn step(c: &mut Criterion, name: &str, steps: usize, first_order: bool, meta_sgd
     let mut opt = AdamW::new(all, ParamsAdamW { lr: 1e-4, weight_decay: 0.0, ..Default::default() }).unwrap();
     c.bench_function(name, |b| {
         b.iter(|| {
-            let learner = Learner {
-                shape: shape.clone(),
-                adapt: AdaptLayers::All,
-                inner_lr: LR,
-                first_order,
-                theta: vars.iter().map(|v| v.as_tensor().clone()).collect::<Vec<Tensor>>(),
-                rates: rates.as_ref().map(|r| r.iter().map(|v| v.as_tensor().clone()).collect()),
-            };
-            let a = learner.adapt_batch(&s, Some(&q), steps, false).unwrap();
-            let loss = functional::mse(&a.query_pred.unwrap(), &q.target).unwrap();
+            let loss = meta_loss(&shape, &vars, rates.as_deref(), &s, &q, steps, first_order).unwrap();
             opt.backward_step(&loss).unwrap();
             black_box(loss)
         })

@@ -3,28 +3,14 @@
 //! Used to verify a CUDA build on a GPU machine (see README, GPU).
 
 use anyhow::Result;
-use candle_core::{Device, Tensor, Var};
+use candle_core::{Device, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
-use metarec_methods::gradient::reference::{LR, inputs};
-use metarec_methods::gradient::{AdaptLayers, Learner, functional};
+use metarec_methods::gradient::reference::{self, inputs};
 
 fn meta_gradient(device: &Device, k: usize) -> Result<Vec<f64>> {
     let (shape, params, s, q) = inputs(device);
-    let vars: Vec<Var> = params.iter().map(Var::from_tensor).collect::<candle_core::Result<_>>()?;
-    let learner = Learner {
-        shape,
-        adapt: AdaptLayers::All,
-        inner_lr: LR,
-        first_order: false,
-        theta: vars.iter().map(|v| v.as_tensor().clone()).collect(),
-        rates: None,
-    };
-    let a = learner.adapt_batch(&s, Some(&q), k, false)?;
-    let loss = functional::mse(&a.query_pred.expect("query given"), &q.target)?;
-    let grads = loss.backward()?;
     let mut out = Vec::new();
-    for v in &vars {
-        let g = grads.get(v).expect("every parameter has a gradient");
+    for g in reference::meta_gradient(&shape, &params, &s, &q, k, false)? {
         out.extend(g.flatten_all()?.to_dtype(candle_core::DType::F64)?.to_device(&Device::Cpu)?.to_vec1::<f64>()?);
     }
     Ok(out)
@@ -37,16 +23,7 @@ fn step_ms(device: &Device, k: usize, first_order: bool) -> Result<f64> {
     let mut times = Vec::new();
     for i in 0..25 {
         let t0 = std::time::Instant::now();
-        let learner = Learner {
-            shape: shape.clone(),
-            adapt: AdaptLayers::All,
-            inner_lr: LR,
-            first_order,
-            theta: vars.iter().map(|v| v.as_tensor().clone()).collect::<Vec<Tensor>>(),
-            rates: None,
-        };
-        let a = learner.adapt_batch(&s, Some(&q), k, false)?;
-        let loss = functional::mse(&a.query_pred.expect("query given"), &q.target)?;
+        let loss = reference::meta_loss(&shape, &vars, None, &s, &q, k, first_order)?;
         opt.backward_step(&loss)?;
         let _ = loss.to_device(&Device::Cpu)?.to_scalar::<f32>()?; // synchronise
         if i >= 5 {

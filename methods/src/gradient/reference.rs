@@ -85,7 +85,30 @@ pub fn inputs(device: &Device) -> (NetShape, Vec<Tensor>, Rows, Rows) {
     (shape, params, sr, qr)
 }
 
-/// The meta-gradient of the mean query loss after `steps` inner steps.
+/// The meta-loss of this workload: the mean query loss after `steps` inner steps of SGD (lr
+/// [`LR`]) on every parameter, with per-parameter rates when `rates` is given (Meta-SGD).
+pub fn meta_loss(
+    shape: &NetShape,
+    params: &[Var],
+    rates: Option<&[Var]>,
+    s: &Rows,
+    q: &Rows,
+    steps: usize,
+    first_order: bool,
+) -> candle_core::Result<Tensor> {
+    let learner = Learner {
+        shape: shape.clone(),
+        adapt: AdaptLayers::All,
+        inner_lr: LR,
+        first_order,
+        theta: params.iter().map(|v| v.as_tensor().clone()).collect(),
+        rates: rates.map(|r| r.iter().map(|v| v.as_tensor().clone()).collect()),
+    };
+    let a = learner.adapt_batch(s, Some(q), steps, false)?;
+    functional::mse(&a.query_pred.expect("query rows given"), &q.target)
+}
+
+/// The meta-gradient of [`meta_loss`] with respect to every parameter.
 pub fn meta_gradient(
     shape: &NetShape,
     params: &[Tensor],
@@ -93,20 +116,10 @@ pub fn meta_gradient(
     q: &Rows,
     steps: usize,
     first_order: bool,
-) -> Vec<Tensor> {
-    let vars: Vec<Var> = params.iter().map(|t| Var::from_tensor(t).unwrap()).collect();
-    let learner = Learner {
-        shape: shape.clone(),
-        adapt: AdaptLayers::All,
-        inner_lr: LR,
-        first_order,
-        theta: vars.iter().map(|v| v.as_tensor().clone()).collect(),
-        rates: None,
-    };
-    let a = learner.adapt_batch(s, Some(q), steps, false).unwrap();
-    let loss = functional::mse(&a.query_pred.unwrap(), &q.target).unwrap();
-    let grads = loss.backward().unwrap();
-    vars.iter().map(|v| grads.get(v).unwrap().clone()).collect()
+) -> candle_core::Result<Vec<Tensor>> {
+    let vars: Vec<Var> = params.iter().map(Var::from_tensor).collect::<candle_core::Result<_>>()?;
+    let grads = meta_loss(shape, &vars, None, s, q, steps, first_order)?.backward()?;
+    Ok(vars.iter().map(|v| grads.get(v).expect("every parameter has a gradient").clone()).collect())
 }
 
 /// Per parameter: (sum of squares, dot with the projection), in f64.
@@ -165,7 +178,7 @@ mod tests {
 
     fn compare(k: usize, want: &[(f64, f64)]) {
         let (shape, params, s, q) = inputs(&Device::Cpu);
-        let got = summary(&meta_gradient(&shape, &params, &s, &q, k, false));
+        let got = summary(&meta_gradient(&shape, &params, &s, &q, k, false).unwrap());
         for (p, ((ss, dot), (ss_ref, dot_ref))) in got.iter().zip(want).enumerate() {
             assert!(
                 (ss - ss_ref).abs() <= 1e-5 * ss_ref,
@@ -180,7 +193,7 @@ mod tests {
             );
         }
         // Dropping the second-order term changes the gradient far beyond the tolerance.
-        let fo = summary(&meta_gradient(&shape, &params, &s, &q, k, true));
+        let fo = summary(&meta_gradient(&shape, &params, &s, &q, k, true).unwrap());
         let moved = fo.iter().zip(want).any(|((ss, _), (ss_ref, _))| (ss - ss_ref).abs() > 1e-3 * ss_ref);
         assert!(moved, "K={k}: first order agrees with PyTorch's second order");
     }
