@@ -9,6 +9,7 @@
 //! comes from [`Ctx::rng`], all placement from [`Ctx::device`].
 
 pub mod baselines;
+pub mod early_stopping;
 pub mod gradient;
 pub mod metric_based;
 pub mod nn;

@@ -22,6 +22,7 @@
 //! | `finetune_lr`    | 0.01    | SGD learning rate on the support set (`pooled-finetune` only) | > 0 |
 //! | `finetune_steps` | 20      | SGD steps on the support set (`pooled-finetune` only) | >= 1 |
 
+use crate::early_stopping::EarlyStopping;
 use crate::nn::{self, Inputs, NetShape};
 use crate::params::{self, Check};
 use crate::{Adapted, Ctx, Method, MethodError, Model, Predictions, Result, SupportSet, TrainData, TrainReport};
@@ -159,8 +160,7 @@ impl Method for Pooled {
             "optimizer",
             AdamW::new(vars.clone(), ParamsAdamW { lr: p.lr, weight_decay: 0.0, ..Default::default() }),
         )?;
-        let mut best = (f64::INFINITY, 0u64, init.clone());
-        let mut since_best = 0;
+        let mut stopping = EarlyStopping::new(p.patience, 0, None, init.clone());
         let mut epochs = 0u64;
         for epoch in 1..=p.epochs as u64 {
             epochs = epoch;
@@ -183,36 +183,27 @@ impl Method for Pooled {
             }
             let now = self.candle("snapshot", nn::snapshot(&vars))?;
             let val = self.candle("validation", validation_rmse(&shape, &now, data.features, data.validation, &dev))?;
-            match val {
-                Some(v) if !v.is_finite() => {
-                    return Err(MethodError::Diverged {
-                        method: self.name.into(),
-                        context: format!("validation RMSE is {v} at epoch {epoch}"),
-                    });
-                }
-                Some(v) if v < best.0 => {
-                    best = (v, epoch, now);
-                    since_best = 0;
-                }
-                Some(_) => {
-                    since_best += 1;
-                    if since_best >= p.patience {
-                        break;
-                    }
-                }
-                None => best = (f64::NAN, epoch, now),
+            if let Some(v) = val.filter(|v| !v.is_finite()) {
+                return Err(MethodError::Diverged {
+                    method: self.name.into(),
+                    context: format!("validation RMSE is {v} at epoch {epoch}"),
+                });
+            }
+            if stopping.observe(epoch, val, || Ok::<_, MethodError>(now))? {
+                break;
             }
         }
+        let (chosen, validation_loss, params) = stopping.finish();
         let report = TrainReport {
             steps: epochs,
-            chosen_step: Some(best.1),
-            validation_loss: best.0.is_finite().then_some(best.0),
+            chosen_step: Some(chosen),
+            validation_loss,
             notes: [("unit".to_string(), "epoch".to_string())].into(),
         };
         Ok(Box::new(Fitted {
             name: self.name,
             shape,
-            params: best.2,
+            params,
             finetune: self.finetune,
             features: data.features.clone(),
             range: (data.rating_min, data.rating_max),

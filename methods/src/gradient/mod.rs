@@ -15,6 +15,7 @@ pub mod maml;
 pub mod meta_sgd;
 pub mod reptile;
 
+use crate::early_stopping::EarlyStopping;
 use crate::nn::{self, NetShape};
 use crate::params;
 use crate::registry::{MethodInfo, MethodKind};
@@ -405,21 +406,25 @@ impl GradientMethod {
             Outer::Reptile { inner_adam, .. } => Some((c.clone(), inner_adam)),
             _ => None,
         };
-        let mut best = (f64::INFINITY, 0u64, self.candle("snapshot", snapshot(&theta_vars, &rate_vars))?);
-        if let Some(v) = self.candle(
-            "validation",
-            validation_rmse(
-                &learner_of(&theta_vars, &rate_vars),
-                data.features,
-                data.validation,
-                c.inner_steps,
-                reptile_cfg.as_ref(),
-                &dev,
-            ),
-        )? {
-            best.0 = v;
-        }
-        let mut since_best = 0;
+        let validate = |theta: &[Var], rates: &Option<Vec<Var>>| {
+            self.candle(
+                "validation",
+                validation_rmse(
+                    &learner_of(theta, rates),
+                    data.features,
+                    data.validation,
+                    c.inner_steps,
+                    reptile_cfg.as_ref(),
+                    &dev,
+                ),
+            )
+        };
+        let mut stopping = EarlyStopping::new(
+            c.patience,
+            0,
+            validate(&theta_vars, &rate_vars)?,
+            self.candle("snapshot", snapshot(&theta_vars, &rate_vars))?,
+        );
         let mut steps_done = 0u64;
         for step in 1..=c.meta_steps as u64 {
             steps_done = step;
@@ -464,44 +469,24 @@ impl GradientMethod {
                 });
             }
             if step % c.eval_every as u64 == 0 || step == c.meta_steps as u64 {
-                let v = self.candle(
-                    "validation",
-                    validation_rmse(
-                        &learner_of(&theta_vars, &rate_vars),
-                        data.features,
-                        data.validation,
-                        c.inner_steps,
-                        reptile_cfg.as_ref(),
-                        &dev,
-                    ),
-                )?;
-                match v {
-                    Some(v) if !v.is_finite() => {
-                        return Err(MethodError::Diverged {
-                            method: self.name.into(),
-                            context: format!("validation RMSE is {v} at step {step}"),
-                        });
-                    }
-                    Some(v) if v < best.0 => {
-                        best = (v, step, self.candle("snapshot", snapshot(&theta_vars, &rate_vars))?);
-                        since_best = 0;
-                    }
-                    Some(_) => {
-                        since_best += 1;
-                        if since_best >= c.patience {
-                            break;
-                        }
-                    }
-                    None => best = (f64::NAN, step, self.candle("snapshot", snapshot(&theta_vars, &rate_vars))?),
+                let v = validate(&theta_vars, &rate_vars)?;
+                if let Some(v) = v.filter(|v| !v.is_finite()) {
+                    return Err(MethodError::Diverged {
+                        method: self.name.into(),
+                        context: format!("validation RMSE is {v} at step {step}"),
+                    });
+                }
+                if stopping.observe(step, v, || self.candle("snapshot", snapshot(&theta_vars, &rate_vars)))? {
+                    break;
                 }
             }
         }
-        let (theta, rates) = best.2;
+        let (chosen, validation_loss, (theta, rates)) = stopping.finish();
         let learner = Learner { shape, adapt: c.adapt, inner_lr: c.inner_lr, first_order: true, theta, rates };
         let report = TrainReport {
             steps: steps_done,
-            chosen_step: Some(best.1),
-            validation_loss: best.0.is_finite().then_some(best.0),
+            chosen_step: Some(chosen),
+            validation_loss,
             notes: [("unit".to_string(), "meta-step".to_string())].into(),
         };
         Ok(Box::new(Fitted {

@@ -100,6 +100,7 @@ pub mod matchingnet;
 pub mod protonet;
 pub mod relationnet;
 
+use crate::early_stopping::EarlyStopping;
 use crate::nn::Inputs;
 use crate::params::{self, Check};
 use crate::registry::{MethodInfo, MethodKind};
@@ -1012,9 +1013,8 @@ impl<H: Head> Method for MetricMethod<H> {
         if let Some((rmse, _)) = v0 {
             curve.push(format!("0:{rmse:.4}"));
         }
-        // (validation RMSE, MAE, step, parameters) of the best evaluation so far.
-        let mut best = (v0.map_or(f64::INFINITY, |v| v.0), v0.map(|v| v.1), 0u64, now);
-        let mut since_best = 0;
+        // Kept with the parameters: the validation MAE of the best evaluation.
+        let mut stopping = EarlyStopping::new(p.patience, 0, v0.map(|v| v.0), (v0.map(|v| v.1), now));
         let mut skipped = 0u64;
         while (tr.steps as usize) < p.max_steps {
             if tr.step(&mut rng)?.is_none() {
@@ -1025,28 +1025,19 @@ impl<H: Head> Method for MetricMethod<H> {
                 if let Some((rmse, _)) = v {
                     curve.push(format!("{}:{rmse:.4}", tr.steps));
                 }
-                match v {
-                    Some((rmse, mae)) if rmse < best.0 => {
-                        best = (rmse, Some(mae), tr.steps, now);
-                        since_best = 0;
-                    }
-                    Some(_) => {
-                        since_best += 1;
-                        if since_best >= p.patience {
-                            break;
-                        }
-                    }
-                    // No validation users: keep the last parameters.
-                    None => best = (f64::INFINITY, None, tr.steps, now),
+                // Without validation users the last parameters are kept.
+                if stopping.observe(tr.steps, v.map(|v| v.0), || Ok::<_, MethodError>((v.map(|v| v.1), now)))? {
+                    break;
                 }
             }
         }
+        let (chosen, validation_loss, (validation_mae, params)) = stopping.finish();
         let mut notes: std::collections::BTreeMap<String, String> = [
             ("unit".to_string(), "Adam step of meta_batch episodes".to_string()),
             ("validation_metric".to_string(), "rmse of the expected rating on validation query sets".to_string()),
         ]
         .into();
-        if let Some(mae) = best.1 {
+        if let Some(mae) = validation_mae {
             notes.insert("validation_mae".into(), format!("{mae:.6}"));
         }
         if !curve.is_empty() {
@@ -1055,14 +1046,9 @@ impl<H: Head> Method for MetricMethod<H> {
         if skipped > 0 {
             notes.insert("steps_without_countable_query".into(), skipped.to_string());
         }
-        let report = TrainReport {
-            steps: tr.steps,
-            chosen_step: Some(best.2),
-            validation_loss: best.0.is_finite().then_some(best.0),
-            notes,
-        };
+        let report = TrainReport { steps: tr.steps, chosen_step: Some(chosen), validation_loss, notes };
         let Trainer { net, .. } = tr;
-        Ok(Box::new(Fitted { net, params: best.3, prior, range: (data.rating_min, data.rating_max), report }))
+        Ok(Box::new(Fitted { net, params, prior, range: (data.rating_min, data.rating_max), report }))
     }
 }
 
