@@ -8,6 +8,7 @@
 //! Invariant: this crate is the only one that touches the file system (run directories) and
 //! git; methods never do I/O, reports never know candle.
 
+pub mod compare;
 pub mod provenance;
 pub mod report;
 pub mod reproduce;

@@ -7,6 +7,7 @@
 //! candle or of the methods being benchmarked. The only file access is in
 //! [`results`]; the CSV writers take any `std::io::Write`.
 
+pub mod compare;
 pub mod leaderboard;
 pub mod metrics;
 pub mod results;

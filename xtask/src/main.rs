@@ -49,6 +49,13 @@ enum Command {
         #[arg(long)]
         jobs: Option<usize>,
     },
+    /// Compare run B against run A (or a stored baseline): per suite, scenario, method and
+    /// metric, the paired difference on shared users, its test and effect size. Exits 2 when
+    /// there is a regression, 1 on an error or a refusal (different data or configs).
+    ///
+    /// Example: cargo xtask compare runs/old runs/new --threshold 0.02
+    ///          cargo xtask compare runs/new --baseline synthetic-tiny
+    Compare(CompareArgs),
     /// List the registered methods.
     Methods,
     /// List the embedded suites.
@@ -191,6 +198,58 @@ fn bench(args: BenchArgs, registry: &Registry) -> Result<()> {
     Ok(())
 }
 
+#[derive(clap::Args)]
+struct CompareArgs {
+    /// Run directories: A (the baseline) then B (the candidate); only B with --baseline.
+    #[arg(num_args = 1..=2, required = true)]
+    dirs: Vec<PathBuf>,
+    /// Take A from the stored baseline run `baselines/NAME/` of this repository.
+    #[arg(long)]
+    baseline: Option<String>,
+    /// Relative worsening, as a fraction of A's mean, beyond which a significant change is a
+    /// regression.
+    #[arg(long, default_value_t = 0.01)]
+    threshold: f64,
+    /// Level of the Holm-adjusted Wilcoxon test.
+    #[arg(long, default_value_t = 0.05)]
+    alpha: f64,
+    /// Compare even when data hashes, seeds, device or hyper-parameters differ.
+    #[arg(long)]
+    force: bool,
+    /// Also write the Markdown report to this file.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+fn compare(args: CompareArgs) -> Result<bool> {
+    let (a, b) = match (&args.baseline, args.dirs.as_slice()) {
+        (Some(name), [b]) => {
+            let cwd = std::env::current_dir().context("current directory")?;
+            (metarec::compare::baseline_dir(&metarec::provenance::repo_root(&cwd), name)?, b.clone())
+        }
+        (Some(_), _) => bail!("with --baseline give one run directory (the candidate)"),
+        (None, [a, b]) => (a.clone(), b.clone()),
+        (None, _) => bail!("give two run directories (A then B), or one with --baseline NAME"),
+    };
+    if !(args.threshold >= 0.0 && args.threshold.is_finite()) {
+        bail!("--threshold: {} must be a non-negative number", args.threshold);
+    }
+    if !(args.alpha > 0.0 && args.alpha < 1.0) {
+        bail!("--alpha: {} is not in (0, 1)", args.alpha);
+    }
+    let opts = metarec::compare::CompareOptions { threshold: args.threshold, alpha: args.alpha };
+    let c = metarec::compare::compare_dirs(&a, &b, &opts, args.force)?;
+    print!("{}", c.markdown);
+    if let Some(out) = &args.out {
+        metarec::rundir::write_atomic(out, c.markdown.as_bytes())?;
+    }
+    let n = c.regressions();
+    if n > 0 {
+        eprintln!("error: {n} regression(s) of B against A");
+    }
+    Ok(n == 0)
+}
+
 fn main() {
     // One matmul thread per cell unless the user says otherwise: cells run in parallel, and
     // this keeps results independent of how busy the machine is. Set before any thread starts.
@@ -211,6 +270,11 @@ fn main() {
             })
             .map_err(Into::into),
         Command::Reproduce { dir, jobs } => reproduce(&dir, jobs, &registry),
+        Command::Compare(args) => match compare(args) {
+            Ok(true) => Ok(()),
+            Ok(false) => std::process::exit(2),
+            Err(e) => Err(e),
+        },
         Command::Methods => {
             println!("{:<16} {:<13} summary", "name", "kind");
             for m in registry.all() {

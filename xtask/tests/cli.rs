@@ -126,3 +126,72 @@ fn a_killed_bench_resumes_to_the_uninterrupted_result() {
     assert!(String::from_utf8_lossy(&o.stdout).contains("reproduced: results.csv is byte-identical"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Rewrites `dir/results.csv`, adding `delta` to every value of `method`'s `metric`.
+fn shift_results(dir: &Path, method: &str, metric: &str, delta: f64) {
+    let path = dir.join("results.csv");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut out = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let f: Vec<&str> = line.split(',').collect();
+        if i > 0 && f[2] == method && f[6] == metric {
+            let v: f64 = f[7].parse().unwrap();
+            out.push_str(&format!(
+                "{},{}\n",
+                f[..7].join(","),
+                v + delta * (1.0 + f[5].parse::<f64>().unwrap() * 1e-4)
+            ));
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    std::fs::write(&path, out).unwrap();
+}
+
+#[test]
+fn compare_gates_on_regressions_and_refuses_different_configs() {
+    let dir = temp_dir("compare");
+    let (a, b, c) = (dir.join("a"), dir.join("b"), dir.join("c"));
+    for (out, extra) in [(&a, None), (&b, None), (&c, Some("item-mean.shrinkage=2"))] {
+        let mut args = vec!["bench", "--suite", "synthetic-tiny", "--methods", "global-mean,item-mean"];
+        args.extend(["--seeds", "0", "--out", out.to_str().unwrap()]);
+        if let Some(s) = extra {
+            args.extend(["--set", s]);
+        }
+        let o = run(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let (a_s, b_s, c_s) = (a.to_str().unwrap(), b.to_str().unwrap(), c.to_str().unwrap());
+    // The same config twice: nothing changed, exit 0.
+    let o = run(&["compare", a_s, b_s]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(out.contains("## Regressions: 0") && out.contains("| unchanged |"), "{out}");
+    // Different hyper-parameters: refused with the reason, exit 1; --force compares and says so.
+    let o = run(&["compare", a_s, c_s]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("method item-mean: hyper-parameters differ (shrinkage)") && err.contains("--force"), "{err}");
+    let o = run(&["compare", a_s, c_s, "--force"]);
+    assert!(o.status.code() == Some(0) || o.status.code() == Some(2), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("Compared with --force despite"));
+    // B's item-mean MAE made worse by 0.05 on every user: a regression, exit 2, listed.
+    shift_results(&b, "item-mean", "mae", 0.05);
+    let report = dir.join("compare.md");
+    let o = run(&["compare", a_s, b_s, "--out", report.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let out = std::fs::read_to_string(&report).unwrap();
+    assert!(out.contains("## Regressions: 4"), "{out}");
+    assert!(
+        out.lines().any(|l| l.contains("| item-cold | item-mean | mae |") && l.ends_with("| regressed |")),
+        "{out}"
+    );
+    // Swapped, the same change is an improvement.
+    assert!(run(&["compare", b_s, a_s]).status.success());
+    // A stored baseline that does not exist is named with the known ones.
+    let o = run(&["compare", b_s, "--baseline", "nope"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("no stored baseline `nope`"), "{}", stderr(&o));
+    let _ = std::fs::remove_dir_all(&dir);
+}
