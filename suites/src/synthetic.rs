@@ -75,7 +75,7 @@ impl Default for WorldConfig {
             new_item_fraction: 0.2,
             min_ratings: 13,
             max_ratings: 100,
-            mu: 3.4,
+            mu: 3.0,
             noise_sd: 0.6,
             interaction_scale: 2.5,
             item_feature_share: 0.7,
@@ -242,8 +242,11 @@ pub fn generate(cfg: &WorldConfig, seed: u64, name: &str) -> Result<World, World
             .collect();
         let k = rng_users.categorical(&w);
         let spread = if gr == 1 { cfg.minority_spread } else { cfg.majority_spread };
+        // The truth stores the scaled vector `interaction_scale * p_u`, so `Truth::score`'s dot
+        // product is `a_ui` itself.
         for j in 0..d {
-            user_latent[u * d + j] = q6(cluster_centre[k * d + j] + spread * unit * rng_users.normal());
+            user_latent[u * d + j] =
+                q6(cfg.interaction_scale * (cluster_centre[k * d + j] + spread * unit * rng_users.normal()));
         }
         user_bias[u] = q6(group_bias[gr] + age_bias[ag] + occupation_bias[oc] + cfg.user_bias_sd * rng_users.normal());
         group[u] = gr as u32;

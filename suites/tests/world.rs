@@ -121,3 +121,38 @@ fn splits_do_not_leak() {
         }
     }
 }
+
+#[test]
+fn interaction_scale_scales_the_personal_term() {
+    // The same seed with the scale doubled draws the same p_u, stored scaled: every latent
+    // coordinate doubles (up to the 6-decimal rounding of drawn values).
+    let base = WorldConfig { n_users: 50, n_items: 120, interaction_scale: 1.0, ..WorldConfig::default() };
+    let double = WorldConfig { interaction_scale: 2.0, ..base.clone() };
+    let (a, b) = (generate(&base, 3, "t").unwrap(), generate(&double, 3, "t").unwrap());
+    let (ta, tb) = (a.dataset.truth.unwrap(), b.dataset.truth.unwrap());
+    for (x, y) in ta.user_latent.iter().zip(&tb.user_latent) {
+        assert!((2.0 * x - y).abs() <= 2e-6, "{x} vs {y}");
+    }
+    assert_ne!(a.dataset.sha256, b.dataset.sha256);
+    // In the default world the personal term carries a real share of the within-user variance
+    // of the noise-free score (it is what personalised methods can learn): var(a_ui) over the
+    // items a user rated, averaged over users, is at least half of var(b_i).
+    let w = generate(&WorldConfig::default(), 11, "t").unwrap();
+    let t = w.dataset.truth.as_ref().unwrap();
+    let mut by_user: Vec<Vec<(f64, f64)>> = vec![Vec::new(); t.user_bias.len()];
+    for r in &w.dataset.ratings {
+        let bi = t.item_bias[r.item as usize];
+        let a = t.score(r.user, r.item) - t.mu - t.user_bias[r.user as usize] - bi;
+        by_user[r.user as usize].push((a, bi));
+    }
+    let var = |xs: &[f64]| {
+        let m = xs.iter().sum::<f64>() / xs.len() as f64;
+        xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / xs.len() as f64
+    };
+    let (mut va, mut vb) = (0.0, 0.0);
+    for u in &by_user {
+        va += var(&u.iter().map(|p| p.0).collect::<Vec<_>>());
+        vb += var(&u.iter().map(|p| p.1).collect::<Vec<_>>());
+    }
+    assert!(va > 0.5 * vb, "var(a_ui) {va} vs var(b_i) {vb}");
+}
