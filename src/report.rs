@@ -1,12 +1,37 @@
 //! Reports are a pure function of the run directory: `results.csv` and `manifest.toml` in,
-//! `leaderboard.md`, `leaderboard.tex` and `significance.csv` out.
+//! `leaderboard.md`, `leaderboard.tex`, `report.html`, `significance.csv` and
+//! `model-index.yml` out. Each carries the run's provenance (commit, dirty flag, config hash,
+//! data hashes): the CSV in `#` comment lines above its header (pandas: `comment="#"`).
 
 use crate::RunError;
 use crate::rundir::{Manifest, write_atomic};
 use metarec_methods::{MethodKind, Registry};
-use metarec_reports::leaderboard::{LeaderboardOptions, MarkOptions, render_latex, render_markdown};
+use metarec_reports::html::render_html;
+use metarec_reports::leaderboard::{LeaderboardOptions, MarkOptions, Provenance, render_latex, render_markdown};
+use metarec_reports::model_index::render_model_index;
 use metarec_reports::significance::{SignificanceOptions, analyze, write_significance_csv};
 use std::path::Path;
+
+/// The files [`write_reports`] writes, in the order it writes them.
+pub const REPORT_FILES: [&str; 5] =
+    ["leaderboard.md", "leaderboard.tex", "report.html", "significance.csv", "model-index.yml"];
+
+/// Provenance as `#` comment lines, for CSV files.
+fn comment_lines(prov: &Provenance) -> String {
+    let mut data: Vec<_> = prov.data_hashes.iter().collect();
+    data.sort();
+    let mut out = format!(
+        "# metarec run {}\n# commit {}{}\n# config sha256 {}\n",
+        prov.run_id,
+        prov.commit,
+        if prov.dirty { " (dirty)" } else { "" },
+        prov.config_hash
+    );
+    for (name, hash) in data {
+        out.push_str(&format!("# data {name} sha256 {hash}\n"));
+    }
+    out
+}
 
 /// Rebuilds every report of the run in `dir`; returns the files written.
 pub fn write_reports(dir: &Path, registry: &Registry) -> Result<Vec<String>, RunError> {
@@ -16,11 +41,14 @@ pub fn write_reports(dir: &Path, registry: &Registry) -> Result<Vec<String>, Run
         registry.all().iter().filter(|m| m.kind == MethodKind::Reference).map(|m| m.name.to_string()).collect();
     let prov = crate::runner::provenance_for_reports(&manifest);
     let opts = LeaderboardOptions { reference_methods: reference_methods.clone() };
+    let marks = MarkOptions::default();
     write_atomic(&dir.join("leaderboard.md"), render_markdown(&rows, &prov, &opts).as_bytes())?;
-    write_atomic(&dir.join("leaderboard.tex"), render_latex(&rows, &prov, &opts, &MarkOptions::default()).as_bytes())?;
+    write_atomic(&dir.join("leaderboard.tex"), render_latex(&rows, &prov, &opts, &marks).as_bytes())?;
+    write_atomic(&dir.join("report.html"), render_html(&rows, &prov, &opts, &marks).as_bytes())?;
     let report = analyze(&rows, &SignificanceOptions { reference_methods, ..SignificanceOptions::default() });
-    let mut buf = Vec::new();
+    let mut buf = comment_lines(&prov).into_bytes();
     write_significance_csv(&mut buf, &report.rows).map_err(RunError::Report)?;
     write_atomic(&dir.join("significance.csv"), &buf)?;
-    Ok(vec!["leaderboard.md".into(), "leaderboard.tex".into(), "significance.csv".into()])
+    write_atomic(&dir.join("model-index.yml"), render_model_index(&rows, &prov, &opts).as_bytes())?;
+    Ok(REPORT_FILES.iter().map(|f| f.to_string()).collect())
 }

@@ -39,19 +39,29 @@ fn same_command_twice_and_any_jobs_give_identical_results() {
     let md = String::from_utf8(read(&dir.join("a/leaderboard.md"))).unwrap();
     assert!(md.contains("oracle (bound)"));
     // Reports are a pure function of the run directory: rebuilding gives the same bytes.
-    let before: Vec<Vec<u8>> = ["leaderboard.md", "leaderboard.tex", "significance.csv"]
-        .iter()
-        .map(|f| read(&dir.join("a").join(f)))
-        .collect();
-    metarec::report::write_reports(&dir.join("a"), &Registry::default()).unwrap();
-    for (f, b) in ["leaderboard.md", "leaderboard.tex", "significance.csv"].iter().zip(&before) {
+    let files = metarec::report::REPORT_FILES;
+    let before: Vec<Vec<u8>> = files.iter().map(|f| read(&dir.join("a").join(f))).collect();
+    for f in std::fs::read_dir(dir.join("a")).unwrap() {
+        let name = f.unwrap().file_name().into_string().unwrap();
+        if files.contains(&name.as_str()) {
+            std::fs::remove_file(dir.join("a").join(&name)).unwrap();
+        }
+    }
+    let written = metarec::report::write_reports(&dir.join("a"), &Registry::default()).unwrap();
+    assert_eq!(written, files.iter().map(|f| f.to_string()).collect::<Vec<_>>());
+    for (f, b) in files.iter().zip(&before) {
         assert_eq!(&read(&dir.join("a").join(f)), b, "{f} changed when rebuilt");
     }
-    assert!(
-        String::from_utf8(before[2].clone())
-            .unwrap()
-            .starts_with("suite,scenario,metric,method_a,method_b,test,statistic,p_value,p_adjusted,effect\n")
-    );
+    // Every report names the run's commit and config hash.
+    let m = Manifest::read(&dir.join("a")).unwrap();
+    for (f, b) in files.iter().zip(&before) {
+        let text = String::from_utf8(b.clone()).unwrap();
+        assert!(text.contains(&m.provenance.commit) && text.contains(&m.config_sha256), "{f} lacks provenance");
+        assert!(text.contains(&m.data[0].sha256), "{f} lacks the data hash");
+    }
+    let sig = String::from_utf8(before[3].clone()).unwrap();
+    let header = sig.lines().find(|l| !l.starts_with('#')).unwrap();
+    assert_eq!(header, "suite,scenario,metric,method_a,method_b,test,statistic,p_value,p_adjusted,effect");
     let m = Manifest::read(&dir.join("a")).unwrap();
     assert_eq!(m.run.status, "complete");
     assert_eq!(m.cells.len(), 8);

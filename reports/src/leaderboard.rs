@@ -44,7 +44,7 @@ pub(crate) const METRIC_ORDER: [&str; 2] = ["mae", "rmse"];
 
 const TABLE_HEAD: &str = "| rank | method | mean | 95% CI | seed sd | users |\n\
                           |---:|---|---:|---|---:|---:|\n";
-const CI_NOTE: &str = "95% t-interval over users; values averaged over seeds per user.";
+pub(crate) const CI_NOTE: &str = "95% t-interval over users; values averaged over seeds per user.";
 
 /// Sort key putting the names of `first` first, in that order, then the rest
 /// alphabetically.
@@ -161,36 +161,36 @@ fn provenance(out: &mut String, prov: &Provenance) {
 }
 
 /// One line of a table.
-struct Line<'a> {
+pub(crate) struct Line<'a> {
     /// `None` for reference methods and unknown directions.
-    rank: Option<usize>,
-    method: &'a str,
-    bound: bool,
-    summary: Summary,
-    marked: bool,
+    pub(crate) rank: Option<usize>,
+    pub(crate) method: &'a str,
+    pub(crate) bound: bool,
+    pub(crate) summary: Summary,
+    pub(crate) marked: bool,
 }
 
 /// What the significance note under a table says.
-struct MarkNote {
-    test: Test,
-    best: String,
+pub(crate) struct MarkNote {
+    pub(crate) test: Test,
+    pub(crate) best: String,
     /// Comparisons that were tested (the Holm family size).
-    tested: usize,
-    any_marked: bool,
-    skipped: Vec<Skipped>,
+    pub(crate) tested: usize,
+    pub(crate) any_marked: bool,
+    pub(crate) skipped: Vec<Skipped>,
 }
 
 /// Everything a renderer needs of one table.
-struct View<'a> {
-    metric: &'a str,
-    dir: Option<Direction>,
-    lines: Vec<Line<'a>>,
-    note: Option<MarkNote>,
-    alpha: f64,
-    aso_threshold: f64,
+pub(crate) struct View<'a> {
+    pub(crate) metric: &'a str,
+    pub(crate) dir: Option<Direction>,
+    pub(crate) lines: Vec<Line<'a>>,
+    pub(crate) note: Option<MarkNote>,
+    pub(crate) alpha: f64,
+    pub(crate) aso_threshold: f64,
 }
 
-fn view<'a>(
+pub(crate) fn view<'a>(
     t: &Table<'a>,
     methods: &'a BTreeMap<&'a str, Values>,
     opts: &LeaderboardOptions,
@@ -242,7 +242,7 @@ fn view<'a>(
     View { metric: t.metric, dir, lines, note, alpha: marks.alpha, aso_threshold: marks.aso_threshold }
 }
 
-fn direction_label(dir: Option<Direction>) -> &'static str {
+pub(crate) fn direction_label(dir: Option<Direction>) -> &'static str {
     match dir {
         Some(Direction::LowerIsBetter) => "lower is better",
         Some(Direction::HigherIsBetter) => "higher is better",
@@ -284,7 +284,7 @@ fn markdown_table(out: &mut String, v: &View) {
 }
 
 /// The sentence under a table explaining [`MARK`]; `code` formats a method name.
-fn mark_sentence(note: &MarkNote, v: &View, code: impl Fn(&str) -> String) -> String {
+pub(crate) fn mark_sentence(note: &MarkNote, v: &View, code: impl Fn(&str) -> String) -> String {
     let best = code(&note.best);
     let n = note.tested;
     if n == 0 {
@@ -415,14 +415,16 @@ pub fn render_latex(rows: &[ResultRow], prov: &Provenance, opts: &LeaderboardOpt
     let dirty = if prov.dirty { " (dirty)" } else { "" };
     let mut data: Vec<_> = prov.data_hashes.iter().collect();
     data.sort();
-    let data: Vec<String> = data.iter().map(|(n, h)| format!("{}: \\texttt{{{}}}", tex(n), tex(h))).collect();
+    let data: Vec<String> = data.iter().map(|(n, h)| format!("\\quad {}: \\texttt{{{}}}", tex(n), tex(h))).collect();
+    // One fact per line in a small font, so 64-character hashes fit the text width.
     let _ = writeln!(
         out,
-        "Commit \\texttt{{{}}}{dirty}; config \\texttt{{{}}}; run \\texttt{{{}}}; data (sha256): {}.\n",
+        "\\begin{{flushleft}}\\footnotesize\nCommit \\texttt{{{}}}{dirty}\\\\\nConfig \\texttt{{{}}}\\\\\n\
+         Run \\texttt{{{}}}\\\\\nData (sha256):{}\n\\end{{flushleft}}\n",
         tex(&prov.commit),
         tex(&prov.config_hash),
         tex(&prov.run_id),
-        if data.is_empty() { "none".to_owned() } else { data.join(", ") }
+        if data.is_empty() { " none".to_owned() } else { format!("\\\\\n{}", data.join("\\\\\n")) }
     );
     if cells.is_empty() {
         out.push_str("No results with perturbation \\texttt{none}.\n");
@@ -885,7 +887,7 @@ mod tests {
         let tex_out = render_latex(&rows, &p, &oracle(), &MarkOptions::default());
         assert!(tex_out.starts_with("\\documentclass{article}\n"));
         assert!(tex_out.ends_with("\\end{document}\n"));
-        assert!(tex_out.contains("data (sha256): net\\_flix: \\texttt{9f86}"), "{tex_out}");
+        assert!(tex_out.contains("Data (sha256):\\\\\n\\quad net\\_flix: \\texttt{9f86}"), "{tex_out}");
         assert!(
             tex_out.contains(
                 "Rank & Method & Mean & 95\\% CI & Seed sd & Users \\\\\n\\midrule\n\

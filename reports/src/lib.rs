@@ -8,11 +8,15 @@
 //! [`results`]; the CSV writers take any `std::io::Write`.
 
 pub mod compare;
+pub mod fairness;
+pub mod html;
 pub mod leaderboard;
 pub mod metrics;
+pub mod model_index;
 pub mod results;
 pub mod significance;
 pub mod stats;
 pub mod summary;
+pub mod svg;
 
 pub use results::{ReportError, ResultRow};

@@ -285,7 +285,7 @@ pub(crate) fn ranked<'a>(
 }
 
 /// Per-user seed means, by user.
-fn user_means(values: &Values) -> BTreeMap<u64, f64> {
+pub(crate) fn user_means(values: &Values) -> BTreeMap<u64, f64> {
     let mut sums: BTreeMap<u64, (f64, usize)> = BTreeMap::new();
     let mut sorted = values.clone();
     sorted.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)).then(a.2.total_cmp(&b.2)));

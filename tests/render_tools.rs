@@ -1,0 +1,194 @@
+//! The reports as outside tools meet them: `leaderboard.tex` compiles unchanged with pdflatex,
+//! and `report.html` opens in headless Chromium with no console message.
+//!
+//! This test binary has no libtest harness (`harness = false` in Cargo.toml), so what it prints
+//! is never captured: when pdflatex or Chromium is missing it says so on the test output, in
+//! capitals, instead of passing silently. With `METAREC_REQUIRE_TOOLS=1` (set by `.ci/run`,
+//! which installs both from Debian's packages) a missing tool is a failure.
+
+use metarec_reports::ResultRow;
+use metarec_reports::html::render_html;
+use metarec_reports::leaderboard::{LeaderboardOptions, MarkOptions, Provenance, render_latex};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A small but complete results table: three scenarios, three metrics, five methods (one a
+/// bound, one with LaTeX-special characters in its name), three seeds, 25 users.
+fn rows() -> Vec<ResultRow> {
+    let mut rows = Vec::new();
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let methods = [("oracle", 0.0), ("maml", 0.1), ("meta_sgd & co", 0.12), ("item-mean", 0.2), ("global-mean", 0.3)];
+    for scenario in ["warm", "user-cold", "item-cold"] {
+        for (method, offset) in methods {
+            for seed in 0..3u64 {
+                for user in 0..25u64 {
+                    for (metric, base) in [("mae", 0.6), ("rmse", 0.8), ("ndcg@3", 0.9)] {
+                        let noise = 0.1 * next();
+                        let value =
+                            if metric == "ndcg@3" { base - offset / 2.0 + noise / 2.0 } else { base + offset + noise };
+                        rows.push(ResultRow {
+                            suite: "synthetic".into(),
+                            scenario: scenario.into(),
+                            method: method.into(),
+                            seed,
+                            perturbation: "none".into(),
+                            user,
+                            metric: metric.into(),
+                            value,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    rows
+}
+
+fn provenance() -> Provenance {
+    Provenance {
+        commit: "0123456789abcdef0123456789abcdef01234567".into(),
+        dirty: true,
+        config_hash: "c0ffee".repeat(10) + "c0ff",
+        data_hashes: vec![("synthetic".into(), "ab".repeat(32))],
+        run_id: "render_tools_run".into(),
+    }
+}
+
+fn options() -> LeaderboardOptions {
+    LeaderboardOptions { reference_methods: vec!["oracle".into()] }
+}
+
+fn which(tool: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join(tool)).find(|p| p.is_file())
+}
+
+fn work_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("metarec-render-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Outcome of one check.
+enum Outcome {
+    Passed(String),
+    Failed(String),
+    ToolMissing(String),
+}
+
+fn check_pdflatex() -> Outcome {
+    let Some(pdflatex) = which("pdflatex") else {
+        return Outcome::ToolMissing(
+            "pdflatex not found: leaderboard.tex was NOT compiled (Debian: apt-get install texlive-latex-base \
+             texlive-latex-recommended)"
+                .into(),
+        );
+    };
+    let dir = work_dir("latex");
+    let tex = render_latex(&rows(), &provenance(), &options(), &MarkOptions::default());
+    std::fs::write(dir.join("leaderboard.tex"), &tex).unwrap();
+    let out = Command::new(pdflatex)
+        .args(["-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape", "leaderboard.tex"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stdout).to_string();
+    let pdf = dir.join("leaderboard.pdf");
+    if !out.status.success() || !pdf.is_file() {
+        let tail: Vec<&str> = log.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect();
+        return Outcome::Failed(format!(
+            "pdflatex failed on {}:\n{}",
+            dir.join("leaderboard.tex").display(),
+            tail.join("\n")
+        ));
+    }
+    // Undefined references or missing characters are warnings pdflatex survives; we do not.
+    for bad in ["Undefined control sequence", "Missing character", "LaTeX Warning: Reference", "Overfull \\hbox"] {
+        if log.contains(bad) {
+            return Outcome::Failed(format!("pdflatex log of {} contains `{bad}`", dir.display()));
+        }
+    }
+    let size = std::fs::metadata(&pdf).unwrap().len();
+    let _ = std::fs::remove_dir_all(&dir);
+    Outcome::Passed(format!("leaderboard.tex compiled with pdflatex ({size} byte PDF)"))
+}
+
+fn check_chromium() -> Outcome {
+    let Some(chromium) = ["chromium", "chromium-browser", "google-chrome"].into_iter().find_map(which) else {
+        return Outcome::ToolMissing(
+            "Chromium not found: report.html was NOT opened in a browser (Debian: apt-get install chromium)".into(),
+        );
+    };
+    let dir = work_dir("html");
+    let html = render_html(&rows(), &provenance(), &options(), &MarkOptions::default());
+    let page = dir.join("report.html");
+    std::fs::write(&page, &html).unwrap();
+    // Flags as this workplace's machines need them: no sandbox as root, no GPU, and no
+    // background networking (a closed network otherwise fills the log with refused connections).
+    let out = Command::new(&chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--enable-logging=stderr",
+            "--v=0",
+        ])
+        .arg(format!("--user-data-dir={}", dir.join("profile").display()))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr).to_string();
+    let dom = String::from_utf8_lossy(&out.stdout).to_string();
+    if !out.status.success() {
+        return Outcome::Failed(format!("{} exited with {}:\n{log}", chromium.display(), out.status));
+    }
+    // Console messages (errors, warnings, uncaught exceptions) are logged as `:CONSOLE`.
+    let console: Vec<&str> = log.lines().filter(|l| l.contains(":CONSOLE")).collect();
+    if !console.is_empty() {
+        return Outcome::Failed(format!("console messages on {}:\n{}", page.display(), console.join("\n")));
+    }
+    let svgs = dom.matches("<svg").count();
+    if svgs != html.matches("<svg").count() || svgs == 0 || !dom.contains("</html>") {
+        return Outcome::Failed(format!("the rendered DOM of {} lost content ({svgs} svg)", page.display()));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Outcome::Passed(format!("report.html opened in headless Chromium: no console message, {svgs} SVG figures"))
+}
+
+fn main() {
+    let require = std::env::var_os("METAREC_REQUIRE_TOOLS").is_some_and(|v| v == "1");
+    let checks: Vec<(&str, fn() -> Outcome)> = vec![("pdflatex", check_pdflatex), ("chromium", check_chromium)];
+    let mut failed = 0;
+    println!("\nrunning {} external-tool checks", checks.len());
+    for (name, check) in checks {
+        match check() {
+            Outcome::Passed(msg) => println!("check {name} ... ok: {msg}"),
+            Outcome::Failed(msg) => {
+                failed += 1;
+                println!("check {name} ... FAILED: {msg}");
+            }
+            Outcome::ToolMissing(msg) if require => {
+                failed += 1;
+                println!("check {name} ... FAILED (METAREC_REQUIRE_TOOLS=1): {msg}");
+            }
+            Outcome::ToolMissing(msg) => println!("check {name} ... NOT RUN: {msg}"),
+        }
+    }
+    if failed > 0 {
+        println!("external-tool checks: {failed} FAILED\n");
+        std::process::exit(1);
+    }
+    println!("external-tool checks: done\n");
+}
