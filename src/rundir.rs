@@ -66,6 +66,10 @@ pub struct DataInfo {
     pub scenarios: BTreeMap<String, usize>,
     /// The suite definition with every default filled in (world parameters, protocol).
     pub resolved: toml::Table,
+    /// Real data: rows read, kept and refused per file, counts before and after the filter, the
+    /// cold-start thresholds used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_report: Option<toml::Table>,
 }
 
 /// One cell (suite x method x seed; every scenario of the suite inside).

@@ -34,6 +34,8 @@ pub struct RunOptions {
     pub repo: PathBuf,
     /// Test hook: stop (as if killed) after this many cells have finished in this start.
     pub stop_after: Option<usize>,
+    /// Where real datasets are installed (`None`: `$METAREC_DATA`, else the user's cache).
+    pub data_dir: Option<PathBuf>,
 }
 
 /// Progress reported to the caller.
@@ -139,7 +141,8 @@ pub fn run(
     let mut suites = Vec::new();
     let mut data_infos = Vec::new();
     for loaded in spec.load_suites()? {
-        let data = loaded.materialize().map_err(RunError::Suite)?;
+        let data_dir = metarec_suites::store::resolve_data_dir(opts.data_dir.as_deref());
+        let data = loaded.materialize_in(&data_dir).map_err(RunError::Suite)?;
         let info = DataInfo {
             suite: loaded.name().to_string(),
             sha256: data.dataset.sha256.clone(),
@@ -151,6 +154,7 @@ pub fn run(
             validation_users: data.split.validation.len(),
             scenarios: data.split.test.iter().map(|(s, t)| (s.name().to_string(), t.len())).collect(),
             resolved: loaded.resolved(),
+            load_report: data.load_report.clone(),
         };
         on_event(&Event::SuiteReady { info: &info });
         data_infos.push(info);

@@ -26,6 +26,7 @@ pub fn request(methods: &[&str], seeds: &[u64]) -> BenchRequest {
 
 pub fn options(out: &Path, jobs: usize) -> RunOptions {
     RunOptions {
+        data_dir: None,
         jobs,
         out: out.to_path_buf(),
         command: vec!["test".into()],

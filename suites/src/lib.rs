@@ -1,11 +1,15 @@
 //! metarec-suites: datasets, their pins, the embedded synthetic world, cold-start splits and
 //! the task types every method consumes.
 //!
-//! Invariant: this crate reads suite files and (later) dataset files, and never writes.
+//! Invariant: this crate reads suite files and dataset files, and writes only through
+//! `store`, which installs dataset archives into the data directory (never the network).
 
+pub mod archive;
 pub mod data;
+pub mod real;
 pub mod rng;
 pub mod split;
+pub mod store;
 pub mod suite;
 pub mod synthetic;
 

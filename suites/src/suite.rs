@@ -7,23 +7,32 @@
 //! description = "..."
 //! seeds = [0, 1, 2, 3, 4]
 //! [data]
-//! kind = "synthetic"      # the only kind so far; real suites come with their loaders
-//! seed = 20261124         # generator seed of the world
-//! sha256 = "..."          # pin of the world's canonical serialization (optional for own worlds)
+//! kind = "synthetic"      # or movielens-100k, movielens-1m, bookcrossing
+//! seed = 20261124         # generator seed of the world (real data: seed of the split)
+//! sha256 = "..."          # pin: the world's canonical serialization, or the real archive
+//! path = "dir"            # real data only, optional: an extracted folder instead of the data
+//!                         # directory's verified install (its pin is then the folder's hash)
 //! [world]                 # WorldConfig fields; omitted ones take their defaults
+//! [real]                  # RealOptions fields (cold-start rule, filter, expected counts)
 //! [protocol]              # Protocol fields
 //! [methods.pooled]        # hyper-parameter overrides for this suite (optional)
 //! ```
 
 use crate::data::Dataset;
-use crate::split::{Protocol, ProtocolError, Split, make_split};
+use crate::real::{RealError, RealKind, RealOptions};
+use crate::split::{Protocol, ProtocolError, Split, hex, make_split};
+use crate::store::StoreError;
 use crate::synthetic::{WorldConfig, WorldError, generate};
-use std::path::Path;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
 
 /// The suites shipped inside the binary: `(name, file name, TOML text)`.
 pub const EMBEDDED: &[(&str, &str, &str)] = &[
     ("synthetic", "suites/synthetic.toml", include_str!("../synthetic.toml")),
     ("synthetic-tiny", "suites/synthetic-tiny.toml", include_str!("../synthetic-tiny.toml")),
+    ("movielens-100k", "suites/movielens-100k.toml", include_str!("../movielens-100k.toml")),
+    ("movielens-1m", "suites/movielens-1m.toml", include_str!("../movielens-1m.toml")),
+    ("bookcrossing", "suites/bookcrossing.toml", include_str!("../bookcrossing.toml")),
 ];
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -49,6 +58,9 @@ pub struct DataSource {
     pub seed: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
+    /// Real data: an extracted folder to read instead of the data directory's install.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
 }
 
 /// A parsed suite file.
@@ -59,6 +71,9 @@ pub struct SuiteDef {
     pub data: DataSource,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub world: Option<WorldConfig>,
+    /// Real data: loader options (the `sha256` and `seed` fields are taken from `[data]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub real: Option<RealOptions>,
     #[serde(default)]
     pub protocol: Protocol,
     /// Per-method hyper-parameter overrides, `[methods.NAME]` tables.
@@ -78,12 +93,20 @@ pub enum SuiteError {
     Protocol { path: String, source: ProtocolError },
     #[error("{path}: {source}")]
     World { path: String, source: WorldError },
-    #[error("{path}: data.kind `{kind}` is not supported (known: synthetic)")]
+    #[error(
+        "{path}: data.kind `{kind}` is not supported (known: synthetic, movielens-100k, movielens-1m, bookcrossing)"
+    )]
     Kind { path: String, kind: String },
     #[error(
         "{path}: data.sha256 pins {pinned} but the generated world hashes to {actual}; the generator or [world] changed (update the pin only if that was intended)"
     )]
     Checksum { path: String, pinned: String, actual: String },
+    #[error("{path}: data.sha256 pins {pinned} but {what} hashes to {actual}")]
+    DataChecksum { path: String, what: String, pinned: String, actual: String },
+    #[error("{path}: {source}")]
+    Real { path: String, source: RealError },
+    #[error("{path}: {source}")]
+    Store { path: String, source: StoreError },
 }
 
 /// A suite definition with where it came from.
@@ -130,9 +153,55 @@ pub fn parse_suite(text: &str, source: &str) -> Result<LoadedSuite, SuiteError> 
                 .check()
                 .map_err(|e| SuiteError::World { path: source.to_string(), source: e })?;
         }
-        other => return Err(SuiteError::Kind { path: source.to_string(), kind: other.to_string() }),
+        other => match RealKind::parse(other) {
+            Some(_) => {
+                if let Some(real) = &def.real {
+                    real.check().map_err(|e| SuiteError::Real { path: source.to_string(), source: e })?;
+                }
+            }
+            None => return Err(SuiteError::Kind { path: source.to_string(), kind: other.to_string() }),
+        },
     }
     Ok(LoadedSuite { def, source: source.to_string(), text: text.to_string() })
+}
+
+impl LoadedSuite {
+    fn materialize_real(&self, kind: RealKind, data_dir: &Path) -> Result<Materialized, SuiteError> {
+        let path = self.source.clone();
+        let (dir, sha256, what) = match &self.def.data.path {
+            Some(p) => {
+                // Relative to the suite file's folder, so a suite file and its data can travel together.
+                let base = Path::new(&self.source).parent().unwrap_or(Path::new("."));
+                let dir = if Path::new(p).is_absolute() { PathBuf::from(p) } else { base.join(p) };
+                let sha = folder_sha256(&dir).map_err(|source| SuiteError::Io {
+                    path: format!("{path}: data.path {}", dir.display()),
+                    source,
+                })?;
+                (dir.clone(), sha, format!("the folder {}", dir.display()))
+            }
+            None => {
+                let store = |source| SuiteError::Store { path: path.clone(), source };
+                let dir = crate::store::dataset_dir(data_dir, kind.name()).map_err(store)?;
+                let marker = crate::store::read_marker(data_dir, kind.name()).map_err(store)?;
+                (dir, marker.sha256, format!("the installed archive of {}", kind.name()))
+            }
+        };
+        if let Some(pin) = &self.def.data.sha256
+            && *pin != sha256
+        {
+            return Err(SuiteError::DataChecksum { path, what, pinned: pin.clone(), actual: sha256 });
+        }
+        let mut opts = self.def.real.clone().unwrap_or_default();
+        opts.sha256 = sha256;
+        opts.seed = self.def.data.seed;
+        let data =
+            crate::real::load(kind, &dir, &opts).map_err(|source| SuiteError::Real { path: path.clone(), source })?;
+        let split =
+            make_split(&data.dataset, data.user_is_new, data.item_is_new, &self.def.protocol, self.def.data.seed)
+                .map_err(|e| SuiteError::Protocol { path: path.clone(), source: e })?;
+        let load_report = toml::Table::try_from(&data.report).ok();
+        Ok(Materialized { dataset: data.dataset, split, load_report })
+    }
 }
 
 /// Collapses a multi-line parser message (toml prints a source excerpt) to one line.
@@ -149,6 +218,37 @@ pub fn one_line(s: &str) -> String {
 pub struct Materialized {
     pub dataset: Dataset,
     pub split: Split,
+    /// Real data: what the loader read, kept and refused (recorded in the manifest).
+    pub load_report: Option<toml::Table>,
+}
+
+/// SHA-256 of a folder's files: for each file in sorted relative-path order, its path, a NUL,
+/// its length as 8 little-endian bytes, then its bytes.
+pub fn folder_sha256(dir: &Path) -> std::io::Result<String> {
+    fn walk(dir: &Path, base: &Path, out: &mut Vec<(String, PathBuf)>) -> std::io::Result<()> {
+        for entry in std::fs::read_dir(dir)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                walk(&path, base, out)?;
+            } else {
+                let rel = path.strip_prefix(base).unwrap_or(&path).to_string_lossy().replace('\\', "/");
+                out.push((rel, path));
+            }
+        }
+        Ok(())
+    }
+    let mut files = Vec::new();
+    walk(dir, dir, &mut files)?;
+    files.sort();
+    let mut h = Sha256::new();
+    for (rel, path) in files {
+        let bytes = std::fs::read(&path)?;
+        h.update(rel.as_bytes());
+        h.update([0u8]);
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(&bytes);
+    }
+    Ok(hex(&h.finalize()))
 }
 
 impl LoadedSuite {
@@ -165,8 +265,14 @@ impl LoadedSuite {
         toml::Table::try_from(&def).expect("suite definition serialises")
     }
 
-    /// Generates or loads the data, checks its pin, and builds the split.
+    /// Generates or loads the data, checks its pin, and builds the split. Real data is read
+    /// from the data directory of [`crate::store::resolve_data_dir`] with no flag given.
     pub fn materialize(&self) -> Result<Materialized, SuiteError> {
+        self.materialize_in(&crate::store::resolve_data_dir(None))
+    }
+
+    /// As [`LoadedSuite::materialize`], reading real data from `data_dir`.
+    pub fn materialize_in(&self, data_dir: &Path) -> Result<Materialized, SuiteError> {
         let path = self.source.clone();
         match self.def.data.kind.as_str() {
             "synthetic" => {
@@ -190,9 +296,13 @@ impl LoadedSuite {
                     self.def.data.seed,
                 )
                 .map_err(|e| SuiteError::Protocol { path, source: e })?;
-                Ok(Materialized { dataset: world.dataset, split })
+                Ok(Materialized { dataset: world.dataset, split, load_report: None })
             }
-            other => Err(SuiteError::Kind { path, kind: other.to_string() }),
+            other => {
+                let kind = RealKind::parse(other)
+                    .ok_or_else(|| SuiteError::Kind { path: path.clone(), kind: other.into() })?;
+                self.materialize_real(kind, data_dir)
+            }
         }
     }
 }

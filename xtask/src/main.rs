@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 mod cuda;
+mod data;
 mod device_check;
 mod speed;
 
@@ -56,6 +57,10 @@ enum Command {
     /// Example: cargo xtask compare runs/old runs/new --threshold 0.02
     ///          cargo xtask compare runs/new --baseline synthetic-tiny
     Compare(CompareArgs),
+    /// Manage real datasets: list, fetch, verify, add (an archive downloaded by hand).
+    ///
+    /// Example: cargo xtask data add movielens-100k ~/Downloads/ml-100k.zip
+    Data(data::DataArgs),
     /// List the registered methods.
     Methods,
     /// List the embedded suites.
@@ -113,6 +118,10 @@ struct BenchArgs {
     /// Override one hyper-parameter: METHOD.KEY=VALUE (repeatable), e.g. pooled.lr=0.01.
     #[arg(long = "set")]
     sets: Vec<String>,
+    /// Where real datasets are installed (default: $METAREC_DATA, else the user's cache
+    /// directory + /metarec); see `cargo xtask data`.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
 }
 
 fn default_jobs() -> usize {
@@ -171,6 +180,7 @@ fn run_options(out: PathBuf, jobs: Option<usize>) -> Result<RunOptions> {
         command: std::iter::once("cargo xtask".to_string()).chain(std::env::args().skip(1)).collect(),
         repo: std::env::current_dir().context("current directory")?,
         stop_after: std::env::var("METAREC_STOP_AFTER_CELLS").ok().and_then(|s| s.parse().ok()),
+        data_dir: None,
     })
 }
 
@@ -186,7 +196,7 @@ fn bench(args: BenchArgs, registry: &Registry) -> Result<()> {
     let spec = resolve(&req, registry)?;
     let cwd = std::env::current_dir().context("current directory")?;
     let out = args.out.unwrap_or_else(|| metarec::runner::default_out(&cwd));
-    let opts = run_options(out, args.jobs)?;
+    let opts = RunOptions { data_dir: args.data_dir, ..run_options(out, args.jobs)? };
     let (bar, handler) = progress();
     let result = metarec::runner::run(&spec, registry, &opts, &|e| handler(e, &bar));
     if let Some(pb) = bar.lock().expect("progress lock").take() {
@@ -194,7 +204,7 @@ fn bench(args: BenchArgs, registry: &Registry) -> Result<()> {
     }
     let outcome = result?;
     let d = outcome.dir.display();
-    println!("wrote {d}/results.csv, {d}/leaderboard.md, {d}/manifest.toml");
+    println!("wrote {d}/results.csv, {d}/leaderboard.md, {d}/report.html, {d}/manifest.toml");
     Ok(())
 }
 
@@ -275,6 +285,7 @@ fn main() {
             Ok(false) => std::process::exit(2),
             Err(e) => Err(e),
         },
+        Command::Data(args) => data::run(args),
         Command::Methods => {
             println!("{:<16} {:<13} summary", "name", "kind");
             for m in registry.all() {

@@ -195,3 +195,102 @@ fn compare_gates_on_regressions_and_refuses_different_configs() {
     assert!(stderr(&o).contains("no stored baseline `nope`"), "{}", stderr(&o));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Every path and file content under `dir` (empty when it does not exist).
+fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                out.push((p.clone(), Vec::new()));
+                out.extend(snapshot(&p));
+            } else {
+                out.push((p.clone(), std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn a_real_format_suite_runs_end_to_end_and_records_what_it_read() {
+    let dir = temp_dir("real");
+    let out = dir.join("run");
+    let o = run(&[
+        "bench",
+        "--suite",
+        "suites/testdata/ml-100k-fixture.toml",
+        "--methods",
+        "global-mean,item-mean,pooled",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let manifest = std::fs::read_to_string(out.join("manifest.toml")).unwrap();
+    // The malformed line of the fixture's u.data is counted with its line number, and the counts
+    // before and after the 13..100 filter are recorded.
+    for want in ["bad_rows = 1", "line = 101", "rows_read = 1469", "[data.load_report.after_filter]", "users = 29"] {
+        assert!(manifest.contains(want), "manifest lacks `{want}`");
+    }
+    let results = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    for s in ["warm", "user-cold", "item-cold", "user-item-cold"] {
+        assert!(results.contains(&format!("ml-100k-fixture,{s},item-mean,")), "no {s} rows");
+    }
+    // A wrong pin is refused, naming both hashes.
+    let bad = dir.join("bad.toml");
+    let text = std::fs::read_to_string("../suites/testdata/ml-100k-fixture.toml")
+        .or_else(|_| std::fs::read_to_string("suites/testdata/ml-100k-fixture.toml"))
+        .unwrap()
+        .replace(
+            "path = \"ml-100k\"",
+            &format!(
+                "path = \"{}\"",
+                std::fs::canonicalize(Path::new(env!("CARGO_MANIFEST_DIR")).join("../suites/testdata/ml-100k"))
+                    .unwrap()
+                    .display()
+            ),
+        )
+        .replace("8c7024e2", "00000000");
+    std::fs::write(&bad, text).unwrap();
+    let o = run(&[
+        "bench",
+        "--suite",
+        bad.to_str().unwrap(),
+        "--methods",
+        "item-mean",
+        "--out",
+        dir.join("r2").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("data.sha256 pins 00000000") && stderr(&o).contains("hashes to 8c7024e2"),
+        "{}",
+        stderr(&o)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn data_add_refuses_a_wrong_archive_and_leaves_the_data_dir_as_it_was() {
+    let dir = temp_dir("data");
+    let data = dir.join("data");
+    let d = data.to_str().unwrap();
+    let before = snapshot(&data);
+    for (zip, want) in [("good.zip", "SHA-256"), ("truncated.zip", "SHA-256"), ("zip-slip.zip", "SHA-256")] {
+        let o = run(&["data", "--data-dir", d, "add", "movielens-100k", &format!("suites/testdata/archives/{zip}")]);
+        assert_eq!(o.status.code(), Some(1), "{zip}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(err.contains(want) && err.contains("50d2a982"), "{zip}: {err}");
+        assert_eq!(snapshot(&data), before, "{zip} changed the data dir");
+    }
+    // Without an install, a real suite says how to get the data.
+    let o = run(&["bench", "--suite", "movielens-100k", "--data-dir", d, "--out", dir.join("r").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("cargo xtask data fetch movielens-100k"), "{}", stderr(&o));
+    let o = run(&["data", "--data-dir", d, "list"]);
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stdout).contains("movielens-1m"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
