@@ -6,7 +6,7 @@
 use crate::RunError;
 use crate::rundir::{Manifest, write_atomic};
 use metarec_methods::{MethodKind, Registry};
-use metarec_reports::html::render_html;
+use metarec_reports::html::render_html_with;
 use metarec_reports::leaderboard::{LeaderboardOptions, MarkOptions, Provenance, render_latex, render_markdown};
 use metarec_reports::model_index::render_model_index;
 use metarec_reports::significance::{SignificanceOptions, analyze, write_significance_csv};
@@ -44,8 +44,8 @@ pub fn write_reports(dir: &Path, registry: &Registry) -> Result<Vec<String>, Run
     let marks = MarkOptions::default();
     write_atomic(&dir.join("leaderboard.md"), render_markdown(&rows, &prov, &opts).as_bytes())?;
     write_atomic(&dir.join("leaderboard.tex"), render_latex(&rows, &prov, &opts, &marks).as_bytes())?;
-    write_atomic(&dir.join("report.html"), render_html(&rows, &prov, &opts, &marks).as_bytes())?;
     let report = analyze(&rows, &SignificanceOptions { reference_methods, ..SignificanceOptions::default() });
+    write_atomic(&dir.join("report.html"), render_html_with(&rows, &prov, &opts, &marks, &report.skipped).as_bytes())?;
     let mut buf = comment_lines(&prov).into_bytes();
     write_significance_csv(&mut buf, &report.rows).map_err(RunError::Report)?;
     write_atomic(&dir.join("significance.csv"), &buf)?;

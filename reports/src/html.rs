@@ -87,6 +87,19 @@ const CODE_CLOSE: char = '\u{2}';
 /// `marks.seed` and `marks.alpha`. With `marks.rank_summary` false there are
 /// no rank summaries (and their skipped entries are not listed).
 pub fn render_html(rows: &[ResultRow], prov: &Provenance, opts: &LeaderboardOptions, marks: &MarkOptions) -> String {
+    render_html_with(rows, prov, opts, marks, &[])
+}
+
+/// As [`render_html`], with more skipped entries for the "Skipped" section: those of the
+/// analysis behind `significance.csv` (every test, ASO among them), so the report says why a
+/// test is missing there too. Entries equal to one already listed are not repeated.
+pub fn render_html_with(
+    rows: &[ResultRow],
+    prov: &Provenance,
+    opts: &LeaderboardOptions,
+    marks: &MarkOptions,
+    also_skipped: &[Skipped],
+) -> String {
     let cells = group_rows(rows);
     let sig = SignificanceOptions {
         reference_methods: opts.reference_methods.clone(),
@@ -95,7 +108,12 @@ pub fn render_html(rows: &[ResultRow], prov: &Provenance, opts: &LeaderboardOpti
         seed: marks.seed,
         alpha: marks.alpha,
     };
-    let analysis = analyze(rows, &sig);
+    let mut analysis = analyze(rows, &sig);
+    for s in also_skipped {
+        if !analysis.skipped.contains(s) {
+            analysis.skipped.push(s.clone());
+        }
+    }
     let mut r = Report::default();
     for (suite, scenarios) in &cells {
         r.heading(2, "suite", &format!("Suite <code>{}</code>", escape(suite)));

@@ -294,3 +294,60 @@ fn data_add_refuses_a_wrong_archive_and_leaves_the_data_dir_as_it_was() {
     assert!(String::from_utf8_lossy(&o.stdout).contains("movielens-1m"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn report_names_bad_results_and_says_what_it_skipped() {
+    let dir = temp_dir("report");
+    let out = dir.join("run");
+    let o = run(&["bench", "--suite", "synthetic-tiny", "--methods", "global-mean,item-mean", "--seeds", "0"]
+        .into_iter()
+        .chain(["--out", out.to_str().unwrap()])
+        .collect::<Vec<_>>());
+    assert!(o.status.success(), "{}", stderr(&o));
+    // One seed: ASO over seeds is impossible; the reports say so instead of failing.
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("Skipped") && html.contains("aso"), "report.html does not say ASO was skipped");
+    assert!(!html.contains("NaN"));
+    let good = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    let results = out.join("results.csv");
+    let cases: Vec<(String, &str)> = vec![
+        // A missing column.
+        (
+            good.replacen(
+                "suite,scenario,method,seed,perturbation,user,metric,value",
+                "suite,scenario,method,seed,user,metric,value",
+                1,
+            ),
+            "results.csv:1: header is",
+        ),
+        // A non-numeric value on line 3.
+        (
+            {
+                let mut lines: Vec<String> = good.lines().map(String::from).collect();
+                let f: Vec<&str> = lines[2].split(',').collect();
+                lines[2] = format!("{},oops", f[..7].join(","));
+                lines.join("\n") + "\n"
+            },
+            "results.csv:3:",
+        ),
+    ];
+    for (text, want) in cases {
+        std::fs::write(&results, &text).unwrap();
+        let before = std::fs::read(out.join("leaderboard.md")).unwrap();
+        let o = run(&["report", out.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(1));
+        assert!(stderr(&o).contains(want), "want `{want}` in: {}", stderr(&o));
+        assert_eq!(std::fs::read(out.join("leaderboard.md")).unwrap(), before, "a failed report overwrote a file");
+    }
+    // A method with fewer users than another: compared on the shared users, and said so.
+    let mut lines: Vec<&str> = good.lines().collect();
+    let first_item_mean_user = lines.iter().position(|l| l.contains(",item-mean,")).unwrap();
+    let user = lines[first_item_mean_user].split(',').nth(5).unwrap().to_string();
+    lines.retain(|l| !(l.contains(",item-mean,") && l.split(',').nth(5) == Some(user.as_str())));
+    std::fs::write(&results, lines.join("\n") + "\n").unwrap();
+    let o = run(&["report", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let md = std::fs::read_to_string(out.join("leaderboard.md")).unwrap();
+    assert!(!md.contains("NaN"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
