@@ -40,7 +40,9 @@ pub fn write_reports(dir: &Path, registry: &Registry) -> Result<Vec<String>, Run
     let reference_methods: Vec<String> =
         registry.all().iter().filter(|m| m.kind == MethodKind::Reference).map(|m| m.name.to_string()).collect();
     let prov = crate::runner::provenance_for_reports(&manifest);
-    let opts = LeaderboardOptions { reference_methods: reference_methods.clone() };
+    let baseline_methods: Vec<String> =
+        registry.all().iter().filter(|m| m.kind == MethodKind::Baseline).map(|m| m.name.to_string()).collect();
+    let opts = LeaderboardOptions { reference_methods: reference_methods.clone(), baseline_methods };
     let marks = MarkOptions::default();
     write_atomic(&dir.join("leaderboard.md"), render_markdown(&rows, &prov, &opts).as_bytes())?;
     write_atomic(&dir.join("leaderboard.tex"), render_latex(&rows, &prov, &opts, &marks).as_bytes())?;

@@ -61,7 +61,10 @@ fn provenance() -> Provenance {
 }
 
 fn options() -> LeaderboardOptions {
-    LeaderboardOptions { reference_methods: vec!["oracle".into()] }
+    LeaderboardOptions {
+        reference_methods: vec!["oracle".into()],
+        baseline_methods: vec!["item-mean".into(), "global-mean".into()],
+    }
 }
 
 fn which(tool: &str) -> Option<PathBuf> {

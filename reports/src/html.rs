@@ -533,7 +533,7 @@ mod tests {
     }
 
     fn oracle() -> LeaderboardOptions {
-        LeaderboardOptions { reference_methods: vec!["oracle".into()] }
+        LeaderboardOptions { reference_methods: vec!["oracle".into()], ..Default::default() }
     }
 
     /// 12 users, `seeds` seeds: `good` < `mixed` < `bad` in mae, plus the oracle

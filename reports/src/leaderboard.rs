@@ -35,6 +35,9 @@ pub struct LeaderboardOptions {
     /// Methods such as `"oracle"` that bound what is attainable: shown in
     /// sorted position, marked "(bound)", but not ranked and never bold.
     pub reference_methods: Vec<String>,
+    /// Baselines (such as `"item-mean"`) against which every method's win/tie/loss counts
+    /// are given after the tables (see [`crate::wtl`]); none: no such section.
+    pub baseline_methods: Vec<String>,
 }
 
 /// Scenarios listed first, in this order; others follow alphabetically.
@@ -139,6 +142,11 @@ pub fn render_markdown_with(
     if marks.rank_summary {
         let (ranks, skipped) = rank_summary(rows, opts, marks);
         markdown_ranks(&mut out, &ranks, &skipped);
+    }
+    let wtl = crate::wtl::render_markdown(&crate::wtl::win_tie_loss(rows, opts, marks.alpha), marks.alpha);
+    if !wtl.is_empty() {
+        out.push('\n');
+        out.push_str(&wtl);
     }
     out
 }
@@ -445,6 +453,7 @@ pub fn render_latex(rows: &[ResultRow], prov: &Provenance, opts: &LeaderboardOpt
             latex_ranks(&mut out, r, &skipped);
         }
     }
+    out.push_str(&crate::wtl::render_latex(&crate::wtl::win_tie_loss(rows, opts, marks.alpha), marks.alpha, &tex));
     out.push_str("\\end{document}\n");
     out
 }
@@ -611,7 +620,7 @@ mod tests {
     }
 
     fn oracle() -> LeaderboardOptions {
-        LeaderboardOptions { reference_methods: vec!["oracle".into()] }
+        LeaderboardOptions { reference_methods: vec!["oracle".into()], ..Default::default() }
     }
 
     /// 2 methods + oracle, 3 users, 2 seeds, plus a perturbed row to ignore.

@@ -9,6 +9,7 @@
 
 pub mod compare;
 pub mod fairness;
+pub mod fairness_report;
 pub mod html;
 pub mod leaderboard;
 pub mod metrics;
@@ -18,5 +19,6 @@ pub mod significance;
 pub mod stats;
 pub mod summary;
 pub mod svg;
+pub mod wtl;
 
 pub use results::{ReportError, ResultRow};

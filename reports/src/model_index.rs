@@ -196,7 +196,7 @@ mod tests {
     }
 
     fn oracle() -> LeaderboardOptions {
-        LeaderboardOptions { reference_methods: vec!["oracle".into()] }
+        LeaderboardOptions { reference_methods: vec!["oracle".into()], ..Default::default() }
     }
 
     /// maml and protonet on 3 users x 2 seeds (the leaderboard's example), the

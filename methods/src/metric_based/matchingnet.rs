@@ -11,8 +11,8 @@
 //! temperature starts at `temperature` and is learned (as `log(1/temperature)`) when
 //! `learn_temperature` is true (a fixed temperature of 1 is the paper's plain kernel). A class
 //! the user has not rated gets exactly 0, as in Eq. 1. Training maximises the log-likelihood
-//! of the query ratings' classes (Section 2.2's objective) with the default
-//! `loss = "cross-entropy"`; the log-probability is computed stably as
+//! of the query ratings' classes (Section 2.2's objective) with `loss = "cross-entropy"` (the
+//! default `"both"` adds the expected-rating squared error); the log-probability is computed stably as
 //! `log P(k) = logsumexp_{i: y_i = k} s_i - logsumexp_i s_i`.
 //!
 //! With `full_context_embeddings = true` the embeddings depend on the whole support set
@@ -35,7 +35,7 @@
 //! | `learn_temperature`        | true    | learn the temperature with the encoder           | bool |
 //! | `full_context_embeddings`  | false   | bidirectional support LSTM + attention LSTM query (Appendix A) | bool |
 //! | `fce_steps`                | 3       | processing steps of the attention LSTM (FCE only) | >= 1 |
-//! | shared parameters          |         | `embed_dim` 8, `hidden` [64], `out_dim` 32, `support` 10, `query` 10, `meta_batch` 32, `lr` 0.003, `max_steps` 3000, `eval_every` 100, `patience` 5, `classes` "levels", `like_threshold` 4.0, `loss` "cross-entropy", `item_id_dim` 8, `id_dropout` 0.2 (see [`super`]) | |
+//! | shared parameters          |         | `embed_dim` 8, `hidden` [64], `out_dim` 32, `support` 10, `query` 10, `meta_batch` 32, `lr` 0.003, `max_steps` 3000, `eval_every` 100, `patience` 5, `classes` "levels", `like_threshold` 4.0, `loss` "both", `item_id_dim` 8, `id_dropout` 0.2 (see [`super`]) | |
 
 #[cfg(doc)]
 use super::EpisodicParams;

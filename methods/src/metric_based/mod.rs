@@ -56,15 +56,25 @@
 //! support set of `support` ratings and a query set of `min(query, n - support)` other ratings
 //! (shorter query sets are padded with zero-weight rows). All sampling uses [`Ctx::rng`]. The
 //! loss is on the query ratings (`loss`):
-//! - `cross-entropy` (default): `-log p(y_q)` averaged over the query ratings whose class is
+//! - `cross-entropy`: `-log p(y_q)` averaged over the query ratings whose class is
 //!   present in the support set (a query of an absent class has probability 0 under every head,
 //!   so it carries no gradient and is left out; with `like-dislike` this is rare);
 //! - `expected-mse`: `(sum_k p_k v_k - y_q)^2` averaged over all query ratings;
-//! - `both`: the sum of the two.
+//! - `both` (default): the sum of the two.
 //!
-//! Cross-entropy is the papers' objective and the default; on meta-validation users (two
-//! seeds) `expected-mse` gave a slightly lower RMSE and a higher MAE, `both` lay in between;
-//! the differences were within the noise of 80 validation users.
+//! Cross-entropy alone is the papers' objective; it treats rating levels as unordered labels.
+//! Adding the expected-rating error tells the heads that classes are ordered. The default was
+//! chosen on the synthetic suite's meta-validation users only (validation RMSE, seeds 0 and 1,
+//! default settings otherwise):
+//!
+//! | method      | cross-entropy   | expected-mse    | both            |
+//! |-------------|-----------------|-----------------|-----------------|
+//! | protonet    | 0.9381 / 0.9426 | 0.9197 / 0.9341 | 0.9204 / 0.9322 |
+//! | matchingnet | 0.9940 / 0.9993 | 0.9533 / 0.9554 | 0.9633 / 0.9597 |
+//! | relationnet | 0.9591 / 0.9439 | 0.9463 / 0.9496 | 0.9442 / 0.9193 |
+//!
+//! `both` is better than cross-entropy alone for every method and seed, and close to the best
+//! of the three everywhere, so the three methods share it.
 //!
 //! Adam (no weight decay) updates the encoder and the head together. Every `eval_every` steps
 //! (and before the first step) the model is adapted to each meta-validation user's support set
@@ -90,7 +100,7 @@
 //! | `patience`       | 5               | evaluations without improvement before stopping       | >= 1 |
 //! | `classes`        | "levels"        | `"levels"` (one class per rating step) or `"like-dislike"` | either |
 //! | `like_threshold` | 4.0             | ratings `>=` this are "like" (`like-dislike` only)    | finite; inside the scale at training |
-//! | `loss`           | "cross-entropy" | `"cross-entropy"`, `"expected-mse"` or `"both"` on query ratings | one of these |
+//! | `loss`           | "both"          | `"cross-entropy"`, `"expected-mse"` or `"both"` on query ratings | one of these |
 //! | `item_id_dim`    | 8               | width of the item-id embedding; 0 = features only     | >= 0 |
 //! | `id_dropout`     | 0.2             | probability a training row uses the unseen-item row   | [0, 1) |
 //!
@@ -199,7 +209,7 @@ impl Default for EpisodicParams {
             patience: 5,
             classes: ClassKind::Levels,
             like_threshold: 4.0,
-            loss: Loss::CrossEntropy,
+            loss: Loss::Both,
             item_id_dim: 8,
             id_dropout: 0.2,
         }
@@ -1442,7 +1452,15 @@ pub(crate) mod tests {
         };
         for name in [protonet::NAME, matchingnet::NAME, relationnet::NAME] {
             let info = infos().into_iter().find(|i| i.name == name).unwrap();
-            let m = (info.build)(&tiny_table(&[("lr", 1e30.into()), ("max_steps", 50.into())])).unwrap();
+            // Cross-entropy: its log-probabilities overflow once the weights explode. (With the
+            // default `both`, relationnet's bounded relation scores can stay finite at lr 1e30
+            // for 50 steps: no NaN, so nothing to report.)
+            let m = (info.build)(&tiny_table(&[
+                ("lr", 1e30.into()),
+                ("max_steps", 50.into()),
+                ("loss", "cross-entropy".into()),
+            ]))
+            .unwrap();
             match m.meta_train(&data, &mut Ctx { rng: Rng::new(0), device: Device::Cpu }) {
                 Err(MethodError::Diverged { method, .. }) => assert_eq!(method, name),
                 Err(e) => panic!("{name}: {e}"),

@@ -11,7 +11,8 @@
 //! `d(z, z') = ||z - z'||^2`), taken over the classes present in the support set only: a class
 //! the user has not rated has no prototype and probability exactly 0. Training minimises the
 //! negative log-probability of the true class of the query ratings (`J = -log p(y = k | x)`,
-//! Section 2.2 and Algorithm 1) with the default `loss = "cross-entropy"`. The prediction is the
+//! Section 2.2 and Algorithm 1) with `loss = "cross-entropy"`; the default `"both"` adds the
+//! expected-rating squared error (see [`super`] for why). The prediction is the
 //! distribution's expected rating (`mean`) and median (`median`); see [`super`] for the
 //! fallbacks (empty support: the meta-train prior; one rating: that rating).
 //!
@@ -35,7 +36,7 @@
 //! | `patience`       | 5               | evaluations without gain before stopping  | >= 1 |
 //! | `classes`        | "levels"        | `"levels"` or `"like-dislike"`            | either |
 //! | `like_threshold` | 4.0             | like if rating >= this (`like-dislike`)   | finite, inside the scale |
-//! | `loss`           | "cross-entropy" | `"cross-entropy"`, `"expected-mse"` or `"both"` | one of these |
+//! | `loss`           | "both"          | `"cross-entropy"`, `"expected-mse"` or `"both"` | one of these |
 //! | `item_id_dim`    | 8               | item-id embedding width; 0 = features only | >= 0 |
 //! | `id_dropout`     | 0.2             | training rows given the unseen-item row   | [0, 1) |
 

@@ -16,14 +16,14 @@
 //! sigmoid and regresses it onto the one-hot label with a squared error (Eq. 2). Predictions
 //! here need a distribution over the classes, so the relation scores are normalised by a
 //! softmax over the classes *present* in the support set (absent classes: probability exactly
-//! 0), and training uses the shared `loss` on that distribution (default cross-entropy). The
+//! 0), and training uses the shared `loss` on that distribution (default `"both"`: cross-entropy plus the expected-rating squared error). The
 //! prediction is the distribution's expected rating and median; fallbacks as in [`super`]
 //! (empty support: the meta-train prior; one rating: that rating).
 //!
 //! | parameter         | default | meaning                                              | valid |
 //! |-------------------|---------|------------------------------------------------------|-------|
 //! | `relation_hidden` | [32]    | widths of the relation module's hidden ReLU layers   | each >= 1 |
-//! | shared parameters |         | `embed_dim` 8, `hidden` [64], `out_dim` 32, `support` 10, `query` 10, `meta_batch` 32, `lr` 0.003, `max_steps` 3000, `eval_every` 100, `patience` 5, `classes` "levels", `like_threshold` 4.0, `loss` "cross-entropy", `item_id_dim` 8, `id_dropout` 0.2 (see [`super`]) | |
+//! | shared parameters |         | `embed_dim` 8, `hidden` [64], `out_dim` 32, `support` 10, `query` 10, `meta_batch` 32, `lr` 0.003, `max_steps` 3000, `eval_every` 100, `patience` 5, `classes` "levels", `like_threshold` 4.0, `loss` "both", `item_id_dim` 8, `id_dropout` 0.2 (see [`super`]) | |
 
 #[cfg(doc)]
 use super::EpisodicParams;
