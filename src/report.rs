@@ -6,6 +6,10 @@
 use crate::RunError;
 use crate::rundir::{Manifest, write_atomic};
 use metarec_methods::{MethodKind, Registry};
+use metarec_reports::fairness_report::{
+    FairnessOptions, analyze_fairness, read_groups, render_fairness_html, render_fairness_latex,
+    render_fairness_markdown,
+};
 use metarec_reports::html::render_html_with;
 use metarec_reports::leaderboard::{LeaderboardOptions, MarkOptions, Provenance, render_latex, render_markdown};
 use metarec_reports::model_index::render_model_index;
@@ -33,6 +37,12 @@ fn comment_lines(prov: &Provenance) -> String {
     out
 }
 
+/// Inserts `text` before the last occurrence of `marker` (at the end when there is none).
+fn insert_before(doc: &mut String, marker: &str, text: &str) {
+    let at = doc.rfind(marker).unwrap_or(doc.len());
+    doc.insert_str(at, text);
+}
+
 /// Rebuilds every report of the run in `dir`; returns the files written.
 pub fn write_reports(dir: &Path, registry: &Registry) -> Result<Vec<String>, RunError> {
     let manifest = Manifest::read(dir)?;
@@ -44,10 +54,27 @@ pub fn write_reports(dir: &Path, registry: &Registry) -> Result<Vec<String>, Run
         registry.all().iter().filter(|m| m.kind == MethodKind::Baseline).map(|m| m.name.to_string()).collect();
     let opts = LeaderboardOptions { reference_methods: reference_methods.clone(), baseline_methods };
     let marks = MarkOptions::default();
-    write_atomic(&dir.join("leaderboard.md"), render_markdown(&rows, &prov, &opts).as_bytes())?;
-    write_atomic(&dir.join("leaderboard.tex"), render_latex(&rows, &prov, &opts, &marks).as_bytes())?;
+    // Fairness: per user group (groups.csv, written by the runner), appended to each report.
+    let groups_path = dir.join("groups.csv");
+    let fairness = if groups_path.is_file() {
+        let groups = read_groups(&groups_path).map_err(RunError::Report)?;
+        Some(analyze_fairness(&rows, &groups, &FairnessOptions::default()))
+    } else {
+        None
+    };
+    let mut md = render_markdown(&rows, &prov, &opts);
+    let mut tex = render_latex(&rows, &prov, &opts, &marks);
     let report = analyze(&rows, &SignificanceOptions { reference_methods, ..SignificanceOptions::default() });
-    write_atomic(&dir.join("report.html"), render_html_with(&rows, &prov, &opts, &marks, &report.skipped).as_bytes())?;
+    let mut html = render_html_with(&rows, &prov, &opts, &marks, &report.skipped);
+    if let Some(f) = &fairness {
+        md.push('\n');
+        md.push_str(&render_fairness_markdown(f, &opts));
+        insert_before(&mut tex, "\\end{document}", &render_fairness_latex(f, &opts));
+        insert_before(&mut html, "</body>", &render_fairness_html(f, &opts));
+    }
+    write_atomic(&dir.join("leaderboard.md"), md.as_bytes())?;
+    write_atomic(&dir.join("leaderboard.tex"), tex.as_bytes())?;
+    write_atomic(&dir.join("report.html"), html.as_bytes())?;
     let mut buf = comment_lines(&prov).into_bytes();
     write_significance_csv(&mut buf, &report.rows).map_err(RunError::Report)?;
     write_atomic(&dir.join("significance.csv"), &buf)?;

@@ -120,19 +120,16 @@ pub fn render_latex(table: &WtlTable, alpha: f64, tex: &dyn Fn(&str) -> String) 
     if baselines.is_empty() {
         return String::new();
     }
-    let mut out = String::from("\\begin{table}[htbp]\n\\centering\n");
+    let mut out = String::from("\\begin{table}[htbp]\n\\centering\n\\small\n");
     let _ = writeln!(
         out,
-        "\\caption{{Win/tie/loss of each method against each baseline over the (suite, scenario, metric) tables: a \
+        "\\caption{{Win/tie/loss of each method (rows) against each baseline (columns) over the (suite, scenario, metric) tables: a \
          win or loss is a Holm-adjusted two-sided Wilcoxon $p <$ {alpha} in the method's favour or against it; \
          anything else is a tie.}}"
     );
     let _ = writeln!(out, "\\begin{{tabular}}{{l{}}}\n\\toprule", "r".repeat(baselines.len()));
-    let _ = writeln!(
-        out,
-        "Method & {} \\\\\n\\midrule",
-        baselines.iter().map(|b| format!("vs {}", tex(b))).collect::<Vec<_>>().join(" & ")
-    );
+    let _ =
+        writeln!(out, "Method & {} \\\\\n\\midrule", baselines.iter().map(|b| tex(b)).collect::<Vec<_>>().join(" & "));
     for (method, counts) in table {
         let cells: Vec<String> = baselines
             .iter()
