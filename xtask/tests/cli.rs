@@ -351,3 +351,27 @@ fn report_names_bad_results_and_says_what_it_skipped() {
     assert!(!md.contains("NaN"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_fresh_run_does_not_regress_against_the_stored_baseline() {
+    // The grid of baselines/README.md; it must match the stored run's config exactly.
+    let dir = temp_dir("baseline");
+    let out = dir.join("run");
+    let o = run(&[
+        "bench",
+        "--suite",
+        "synthetic-tiny",
+        "--methods",
+        "global-mean,item-mean,pooled,maml,protonet",
+        "--seeds",
+        "0,1",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&["compare", out.to_str().unwrap(), "--baseline", "synthetic-tiny"]);
+    let report = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(o.status.success(), "regressions against baselines/synthetic-tiny:\n{report}\n{}", stderr(&o));
+    assert!(report.contains("## Regressions: 0"), "{report}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
