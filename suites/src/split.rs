@@ -89,6 +89,13 @@ pub struct Protocol {
     /// Scenarios to build (names as in results.csv).
     #[serde(default = "default_scenarios")]
     pub scenarios: Vec<String>,
+    /// MeLU's tasks: `query` ratings drawn at random and *all the others* as the support set,
+    /// with `support` as the fewest a task may have. Applies to validation, user-cold,
+    /// item-cold and user-item-cold tasks; warm tasks keep exactly `support` ratings (their
+    /// support and query are held out of the user's meta-train history, which must keep the
+    /// rest).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub support_rest: bool,
 }
 
 fn default_support() -> usize {
@@ -115,6 +122,7 @@ impl Default for Protocol {
             validation_fraction: default_validation_fraction(),
             warm_fraction: default_warm_fraction(),
             scenarios: default_scenarios(),
+            support_rest: false,
         }
     }
 }
@@ -233,10 +241,23 @@ pub fn make_split(
         let rest = (0..ratings.len()).filter(|i| !idx.contains(i)).map(|i| ratings[i]).collect();
         Some((Task { user, support, query }, rest))
     };
+    // With `support_rest`: `query` at random, every other rating (in data order) as support.
+    let take_rest_task = |user: u32, ratings: &[Rating], rng: &mut Rng| -> Option<(Task, Vec<Rating>)> {
+        if !protocol.support_rest {
+            return take_task(user, ratings, rng);
+        }
+        if ratings.len() < need {
+            return None;
+        }
+        let q = rng.sample_indices(ratings.len(), protocol.query);
+        let query = q.iter().map(|i| ratings[*i]).collect();
+        let support = (0..ratings.len()).filter(|i| !q.contains(i)).map(|i| ratings[i]).collect();
+        Some((Task { user, support, query }, Vec::new()))
+    };
 
     let validation: Vec<Task> = val_sorted
         .iter()
-        .filter_map(|u| take_task(*u, &old_items[*u as usize], &mut task_rng).map(|(t, _)| t))
+        .filter_map(|u| take_rest_task(*u, &old_items[*u as usize], &mut task_rng).map(|(t, _)| t))
         .collect();
 
     // Warm: hold out a task from a fraction of the training users.
@@ -264,15 +285,15 @@ pub fn make_split(
             Scenario::Warm => std::mem::take(&mut warm_tasks),
             Scenario::UserCold => new_users
                 .iter()
-                .filter_map(|u| take_task(*u, &old_items[*u as usize], &mut task_rng).map(|x| x.0))
+                .filter_map(|u| take_rest_task(*u, &old_items[*u as usize], &mut task_rng).map(|x| x.0))
                 .collect(),
             Scenario::ItemCold => train_sorted
                 .iter()
-                .filter_map(|u| take_task(*u, &new_items[*u as usize], &mut task_rng).map(|x| x.0))
+                .filter_map(|u| take_rest_task(*u, &new_items[*u as usize], &mut task_rng).map(|x| x.0))
                 .collect(),
             Scenario::UserItemCold => new_users
                 .iter()
-                .filter_map(|u| take_task(*u, &new_items[*u as usize], &mut task_rng).map(|x| x.0))
+                .filter_map(|u| take_rest_task(*u, &new_items[*u as usize], &mut task_rng).map(|x| x.0))
                 .collect(),
         };
         test.push((sc, tasks));

@@ -160,3 +160,42 @@ fn interaction_scale_scales_the_personal_term() {
     }
     assert!(va > 0.5 * vb, "var(a_ui) {va} vs var(b_i) {vb}");
 }
+
+#[test]
+fn support_rest_gives_query_at_random_and_every_other_rating_as_support() {
+    use metarec_suites::split::{Protocol, make_split};
+    let cfg = WorldConfig { n_users: 120, n_items: 80, min_ratings: 13, max_ratings: 60, ..WorldConfig::default() };
+    let w = generate(&cfg, 5, "t").unwrap();
+    let protocol = Protocol { support: 3, query: 10, support_rest: true, ..Protocol::default() };
+    let s = make_split(&w.dataset, w.user_is_new.clone(), w.item_is_new.clone(), &protocol, 9).unwrap();
+    let fixed = Protocol { support: 3, query: 10, ..Protocol::default() };
+    let f = make_split(&w.dataset, w.user_is_new.clone(), w.item_is_new.clone(), &fixed, 9).unwrap();
+    assert_ne!(s.sha256, f.sha256);
+    for (sc, tasks) in &s.test {
+        assert!(!tasks.is_empty(), "{sc}: no tasks");
+        for t in tasks {
+            assert_eq!(t.query.len(), 10);
+            if *sc == Scenario::Warm {
+                assert_eq!(t.support.len(), 3, "warm keeps exactly K");
+                continue;
+            }
+            // Support + query are exactly the user's ratings in the task's item state.
+            let new_items = matches!(sc, Scenario::ItemCold | Scenario::UserItemCold);
+            let mut all: Vec<u32> = w
+                .dataset
+                .ratings
+                .iter()
+                .filter(|r| r.user == t.user && w.item_is_new[r.item as usize] == new_items)
+                .map(|r| r.item)
+                .collect();
+            let mut got: Vec<u32> = t.support.iter().chain(&t.query).map(|r| r.item).collect();
+            all.sort();
+            got.sort();
+            assert_eq!(got, all, "{sc} user {}", t.user);
+            assert!(t.support.len() >= 3);
+        }
+    }
+    // Validation tasks follow the same rule; meta-train never holds a test or validation user
+    // of the cold scenarios.
+    assert!(s.validation.iter().all(|t| t.query.len() == 10 && t.support.len() >= 3));
+}

@@ -223,7 +223,7 @@ fn a_real_format_suite_runs_end_to_end_and_records_what_it_read() {
         "--suite",
         "suites/testdata/ml-100k-fixture.toml",
         "--methods",
-        "global-mean,item-mean,pooled",
+        "global-mean,item-mean,pooled,maml,protonet",
         "--out",
         out.to_str().unwrap(),
     ]);
