@@ -72,6 +72,14 @@ pub fn write_reports(dir: &Path, registry: &Registry) -> Result<Vec<String>, Run
         insert_before(&mut tex, "\\end{document}", &render_fairness_latex(f, &opts));
         insert_before(&mut html, "</body>", &render_fairness_html(f, &opts));
     }
+    // Robustness: perturbed rows against the clean ones (Markdown for now).
+    let robust_opts = metarec_reports::compare::CompareOptions::default();
+    let robust = metarec_reports::robustness::analyze_robustness(&rows, &robust_opts);
+    let robust_md = metarec_reports::robustness::render_robustness_markdown(&robust, &robust_opts);
+    if !robust_md.is_empty() {
+        md.push('\n');
+        md.push_str(&robust_md);
+    }
     write_atomic(&dir.join("leaderboard.md"), md.as_bytes())?;
     write_atomic(&dir.join("leaderboard.tex"), tex.as_bytes())?;
     write_atomic(&dir.join("report.html"), html.as_bytes())?;

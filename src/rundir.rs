@@ -70,6 +70,19 @@ pub struct DataInfo {
     /// cold-start thresholds used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub load_report: Option<toml::Table>,
+    /// The suite's `[[robustness]]` evaluations: label, perturbed split hash, what changed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub robustness: Vec<RobustnessInfo>,
+}
+
+/// One robustness evaluation as recorded in the manifest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RobustnessInfo {
+    /// The `perturbation` column of its rows in results.csv.
+    pub perturbation: String,
+    pub split_sha256: String,
+    /// Counts of what the steps changed (labels, support ratings dropped, features, ...).
+    pub changes: toml::Table,
 }
 
 /// One cell (suite x method x seed; every scenario of the suite inside).

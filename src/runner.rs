@@ -9,7 +9,7 @@
 
 use crate::RunError;
 use crate::provenance::{self, utc_now};
-use crate::rundir::{self, CellRecord, DataInfo, Manifest, RunInfo, write_atomic};
+use crate::rundir::{self, CellRecord, DataInfo, Manifest, RobustnessInfo, RunInfo, write_atomic};
 use crate::score;
 use crate::spec::{DeviceKind, RunSpec};
 use candle_core::Device;
@@ -155,6 +155,15 @@ pub fn run(
             scenarios: data.split.test.iter().map(|(s, t)| (s.name().to_string(), t.len())).collect(),
             resolved: loaded.resolved(),
             load_report: data.load_report.clone(),
+            robustness: data
+                .variants
+                .iter()
+                .map(|v| RobustnessInfo {
+                    perturbation: v.label.clone(),
+                    split_sha256: v.split.sha256.clone(),
+                    changes: toml::Table::try_from(&v.changes.total).unwrap_or_default(),
+                })
+                .collect(),
         };
         on_event(&Event::SuiteReady { info: &info });
         data_infos.push(info);
@@ -409,40 +418,55 @@ fn cell_body(
 
     let t1 = Instant::now();
     let mut rows = Vec::new();
-    for (scenario, tasks) in &split.test {
-        for task in tasks {
-            let user_id = ds.features.user_ids[task.user as usize];
-            let mut ctx =
-                Ctx { rng: Rng::from_labels(base, &[scenario.name(), &task.user.to_string()]), device: device.clone() };
-            let support = SupportSet { user: task.user, support: &task.support, features: &ds.features };
-            let adapted =
-                model.adapt(&support, &mut ctx).map_err(|e| format!("{e} (scenario {scenario}, user {user_id})"))?;
-            let items: Vec<u32> = task.query.iter().map(|r| r.item).collect();
-            let pred = adapted.predict(&items).map_err(|e| format!("{e} (scenario {scenario}, user {user_id})"))?;
-            let lens_ok = pred.mean.len() == items.len() && pred.median.as_ref().is_none_or(|m| m.len() == items.len());
-            if !lens_ok {
-                return Err(format!(
-                    "method `{method_name}` returned {} predictions for {} query items (scenario {scenario}, user {user_id})",
-                    pred.mean.len(),
-                    items.len()
-                ));
-            }
-            if let Some(bad) = pred.mean.iter().chain(pred.median.iter().flatten()).find(|x| !x.is_finite()) {
-                return Err(format!(
-                    "method `{method_name}` diverged: predicted {bad} (scenario {scenario}, user {user_id})"
-                ));
-            }
-            for (metric, value) in score::score(&pred, &task.query) {
-                rows.push(ResultRow {
-                    suite: suite_name.to_string(),
-                    scenario: scenario.name().to_string(),
-                    method: method_name.to_string(),
-                    seed,
-                    perturbation: "none".into(),
-                    user: user_id,
-                    metric: metric.to_string(),
-                    value,
-                });
+    // The clean split, then each robustness variant (perturbed support sets and features,
+    // same queries), all scored with the one meta-trained model.
+    let clean = [("none", &ds.features, split)];
+    let variants = suite.data.variants.iter().map(|v| (v.label.as_str(), &v.features, &v.split));
+    for (perturbation, features, split) in clean.into_iter().chain(variants) {
+        for (scenario, tasks) in &split.test {
+            for task in tasks {
+                let user_id = features.user_ids[task.user as usize];
+                let where_ = if perturbation == "none" {
+                    format!("scenario {scenario}, user {user_id}")
+                } else {
+                    format!("scenario {scenario}, user {user_id}, perturbation {perturbation}")
+                };
+                // The clean adaptation's generator is labelled as before, so clean results do
+                // not depend on which perturbations a suite declares.
+                let mut labels = vec![scenario.name().to_string(), task.user.to_string()];
+                if perturbation != "none" {
+                    labels.push(perturbation.to_string());
+                }
+                let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
+                let mut ctx = Ctx { rng: Rng::from_labels(base, &labels), device: device.clone() };
+                let support = SupportSet { user: task.user, support: &task.support, features };
+                let adapted = model.adapt(&support, &mut ctx).map_err(|e| format!("{e} ({where_})"))?;
+                let items: Vec<u32> = task.query.iter().map(|r| r.item).collect();
+                let pred = adapted.predict(&items).map_err(|e| format!("{e} ({where_})"))?;
+                let lens_ok =
+                    pred.mean.len() == items.len() && pred.median.as_ref().is_none_or(|m| m.len() == items.len());
+                if !lens_ok {
+                    return Err(format!(
+                        "method `{method_name}` returned {} predictions for {} query items ({where_})",
+                        pred.mean.len(),
+                        items.len()
+                    ));
+                }
+                if let Some(bad) = pred.mean.iter().chain(pred.median.iter().flatten()).find(|x| !x.is_finite()) {
+                    return Err(format!("method `{method_name}` diverged: predicted {bad} ({where_})"));
+                }
+                for (metric, value) in score::score(&pred, &task.query) {
+                    rows.push(ResultRow {
+                        suite: suite_name.to_string(),
+                        scenario: scenario.name().to_string(),
+                        method: method_name.to_string(),
+                        seed,
+                        perturbation: perturbation.to_string(),
+                        user: user_id,
+                        metric: metric.to_string(),
+                        value,
+                    });
+                }
             }
         }
     }

@@ -15,6 +15,7 @@ pub mod leaderboard;
 pub mod metrics;
 pub mod model_index;
 pub mod results;
+pub mod robustness;
 pub mod significance;
 pub mod stats;
 pub mod summary;

@@ -14,6 +14,8 @@
 //!                         # directory's verified install (its pin is then the folder's hash)
 //! [world]                 # WorldConfig fields; omitted ones take their defaults
 //! [real]                  # RealOptions fields (cold-start rule, filter, expected counts)
+//! [[robustness]]          # one evaluation under perturbation (repeatable); its steps compose
+//! steps = [{ kind = "shots", k = 1 }, { kind = "label-noise", rate = 0.2 }]
 //! [protocol]              # Protocol fields
 //! [methods.pooled]        # hyper-parameter overrides for this suite (optional)
 //! ```
@@ -79,6 +81,27 @@ pub struct SuiteDef {
     /// Per-method hyper-parameter overrides, `[methods.NAME]` tables.
     #[serde(default)]
     pub methods: toml::Table,
+    /// Robustness evaluations: each is scored besides the clean one, with its label in the
+    /// `perturbation` column of results.csv.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub robustness: Vec<Robustness>,
+}
+
+/// One robustness evaluation: perturbations applied in order to the clean split.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Robustness {
+    pub steps: Vec<crate::perturb::Perturbation>,
+}
+
+/// A perturbed copy of the suite's split, scored with the clean meta-trained model.
+#[derive(Clone, Debug)]
+pub struct Variant {
+    /// [`crate::perturb::label`] of the steps: the `perturbation` column of results.csv.
+    pub label: String,
+    pub features: std::sync::Arc<crate::data::Features>,
+    pub split: Split,
+    pub changes: crate::perturb::ChangeLog,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -107,6 +130,8 @@ pub enum SuiteError {
     Real { path: String, source: RealError },
     #[error("{path}: {source}")]
     Store { path: String, source: StoreError },
+    #[error("{path}: robustness[{index}].steps: {source}")]
+    Perturb { path: String, index: usize, source: crate::perturb::PerturbError },
 }
 
 /// A suite definition with where it came from.
@@ -162,10 +187,51 @@ pub fn parse_suite(text: &str, source: &str) -> Result<LoadedSuite, SuiteError> 
             None => return Err(SuiteError::Kind { path: source.to_string(), kind: other.to_string() }),
         },
     }
+    let mut labels = std::collections::BTreeSet::new();
+    for (i, r) in def.robustness.iter().enumerate() {
+        let bad = |message: String| SuiteError::Parse { path: source.to_string(), message };
+        if r.steps.is_empty() {
+            return Err(bad(format!("robustness[{i}].steps must name at least one perturbation")));
+        }
+        if let Some(p) = r.steps.iter().find(|p| p.changes_meta_train()) {
+            return Err(bad(format!(
+                "robustness[{i}]: `{}` changes meta-train data, which the runner cannot evaluate yet \
+                 (supported now: label-noise on support sets, shots)",
+                p.name()
+            )));
+        }
+        if !labels.insert(crate::perturb::label(&r.steps)) {
+            return Err(bad(format!("robustness[{i}] repeats `{}`", crate::perturb::label(&r.steps))));
+        }
+    }
     Ok(LoadedSuite { def, source: source.to_string(), text: text.to_string() })
 }
 
 impl LoadedSuite {
+    /// Applies every `[[robustness]]` evaluation to the clean split (seeded by the data seed,
+    /// so every method and run seed sees the same perturbed tasks).
+    fn with_variants(
+        &self,
+        dataset: Dataset,
+        split: Split,
+        load_report: Option<toml::Table>,
+    ) -> Result<Materialized, SuiteError> {
+        let mut variants = Vec::new();
+        for (index, r) in self.def.robustness.iter().enumerate() {
+            let err = |source| SuiteError::Perturb { path: self.source.clone(), index, source };
+            crate::perturb::check_all(&r.steps, &self.def.protocol, &dataset).map_err(err)?;
+            let p = crate::perturb::apply(&dataset, &split, &self.def.protocol, &r.steps, self.def.data.seed)
+                .map_err(err)?;
+            variants.push(Variant {
+                label: crate::perturb::label(&r.steps),
+                features: p.features,
+                split: p.split,
+                changes: p.changes,
+            });
+        }
+        Ok(Materialized { dataset, split, load_report, variants })
+    }
+
     fn materialize_real(&self, kind: RealKind, data_dir: &Path) -> Result<Materialized, SuiteError> {
         let path = self.source.clone();
         let (dir, sha256, what) = match &self.def.data.path {
@@ -200,7 +266,7 @@ impl LoadedSuite {
             make_split(&data.dataset, data.user_is_new, data.item_is_new, &self.def.protocol, self.def.data.seed)
                 .map_err(|e| SuiteError::Protocol { path: path.clone(), source: e })?;
         let load_report = toml::Table::try_from(&data.report).ok();
-        Ok(Materialized { dataset: data.dataset, split, load_report })
+        self.with_variants(data.dataset, split, load_report)
     }
 }
 
@@ -220,6 +286,8 @@ pub struct Materialized {
     pub split: Split,
     /// Real data: what the loader read, kept and refused (recorded in the manifest).
     pub load_report: Option<toml::Table>,
+    /// The `[[robustness]]` evaluations, in file order.
+    pub variants: Vec<Variant>,
 }
 
 /// SHA-256 of a folder's files: for each file in sorted relative-path order, its path, a NUL,
@@ -296,7 +364,7 @@ impl LoadedSuite {
                     self.def.data.seed,
                 )
                 .map_err(|e| SuiteError::Protocol { path, source: e })?;
-                Ok(Materialized { dataset: world.dataset, split, load_report: None })
+                self.with_variants(world.dataset, split, None)
             }
             other => {
                 let kind = RealKind::parse(other)

@@ -375,3 +375,65 @@ fn a_fresh_run_does_not_regress_against_the_stored_baseline() {
     assert!(report.contains("## Regressions: 0"), "{report}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn robustness_variants_are_scored_beside_clean_results_which_they_leave_unchanged() {
+    let dir = temp_dir("robust");
+    let tiny =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../suites/synthetic-tiny.toml")).unwrap();
+    let with = dir.join("with.toml");
+    std::fs::write(
+        &with,
+        format!(
+            "{tiny}\n[[robustness]]\nsteps = [{{ kind = \"shots\", k = 1 }}]\n\n[[robustness]]\n\
+             steps = [{{ kind = \"shots\", k = 3 }}, {{ kind = \"label-noise\", rate = 0.5, mode = \"random\" }}]\n"
+        ),
+    )
+    .unwrap();
+    let bench = |suite: &str, out: &Path| {
+        run(&[
+            "bench",
+            "--suite",
+            suite,
+            "--methods",
+            "item-mean,pooled-finetune",
+            "--seeds",
+            "0",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
+    let (a, b) = (dir.join("a"), dir.join("b"));
+    assert!(bench("synthetic-tiny", &a).status.success());
+    let o = bench(with.to_str().unwrap(), &b);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ra = std::fs::read_to_string(a.join("results.csv")).unwrap();
+    let rb = std::fs::read_to_string(b.join("results.csv")).unwrap();
+    let clean =
+        |t: &str| t.lines().filter(|l| l.split(',').nth(4) == Some("none")).map(String::from).collect::<Vec<_>>();
+    assert_eq!(clean(&ra), clean(&rb), "declaring perturbations changed the clean results");
+    for label in ["shots(1)", "shots(3)+label-noise(random;0.5;support)"] {
+        let n = rb.lines().filter(|l| l.split(',').nth(4) == Some(label)).count();
+        assert_eq!(n, clean(&rb).len(), "{label}: one row per clean row");
+    }
+    let manifest = std::fs::read_to_string(b.join("manifest.toml")).unwrap();
+    assert!(manifest.contains("perturbation = \"shots(1)\"") && manifest.contains("support_ratings_dropped"));
+    let md = std::fs::read_to_string(b.join("leaderboard.md")).unwrap();
+    assert!(md.contains("## Robustness") && md.contains("### `shots(1)`"), "no robustness section");
+    // K above the support size is refused, naming the key and both numbers.
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, format!("{tiny}\n[[robustness]]\nsteps = [{{ kind = \"shots\", k = 20 }}]\n")).unwrap();
+    let o = bench(bad.to_str().unwrap(), &dir.join("c"));
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("robustness[0].steps: perturbations[0].k: 20 exceeds the support size 5"), "{err}");
+    // A rate above 1 likewise.
+    std::fs::write(
+        &bad,
+        format!("{tiny}\n[[robustness]]\nsteps = [{{ kind = \"label-noise\", rate = 1.5, mode = \"random\" }}]\n"),
+    )
+    .unwrap();
+    let err = stderr(&bench(bad.to_str().unwrap(), &dir.join("d")));
+    assert!(err.contains("robustness[0].steps: perturbations[0].rate"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
