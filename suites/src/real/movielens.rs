@@ -245,27 +245,8 @@ pub(crate) fn parse_100k(dir: &Path, max_bad: f64) -> Result<Parsed, RealError> 
     })
 }
 
-/// ML-1M's genres (movies.dat), in the README's order.
-pub const GENRES_1M: [&str; 18] = [
-    "Action",
-    "Adventure",
-    "Animation",
-    "Children's",
-    "Comedy",
-    "Crime",
-    "Documentary",
-    "Drama",
-    "Fantasy",
-    "Film-Noir",
-    "Horror",
-    "Musical",
-    "Mystery",
-    "Romance",
-    "Sci-Fi",
-    "Thriller",
-    "War",
-    "Western",
-];
+/// ML-1M's genres (movies.dat), in the README's order: ML-100k's without `unknown`.
+pub const GENRES_1M: &[&str] = GENRES_100K.split_at(1).1;
 
 /// The year of an ML-1M title, `Title (1995)`.
 pub fn title_year(title: &str) -> Option<i32> {
@@ -300,7 +281,7 @@ pub(crate) fn parse_1m(dir: &Path, max_bad: f64) -> Result<Parsed, RealError> {
             flags[k] = true;
             first.get_or_insert(GENRES_1M[k]);
         }
-        Ok((id, item_row(id, f[1], title_year(f[1]), &flags, &GENRES_1M, first)))
+        Ok((id, item_row(id, f[1], title_year(f[1]), &flags, GENRES_1M, first)))
     })?;
     Ok(Parsed {
         files: vec![r_rep, u_rep, i_rep],
@@ -310,7 +291,7 @@ pub(crate) fn parse_1m(dir: &Path, max_bad: f64) -> Result<Parsed, RealError> {
         ratings,
         users,
         items,
-        layout: layout(&GENRES_1M),
+        layout: layout(GENRES_1M),
     })
 }
 
