@@ -91,6 +91,10 @@ pub struct CellRecord {
     pub suite: String,
     pub method: String,
     pub seed: u64,
+    /// The robustness evaluation whose perturbed meta-train data this cell trains on (its
+    /// `perturbation` label); absent for the clean cell, which also scores the test-time ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub perturbation: Option<String>,
     /// `ok`, `failed` or `pending`.
     pub status: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -112,11 +116,12 @@ pub struct CellRecord {
 }
 
 impl CellRecord {
-    pub fn pending(suite: &str, method: &str, seed: u64) -> CellRecord {
+    pub fn pending(suite: &str, method: &str, seed: u64, perturbation: Option<&str>) -> CellRecord {
         CellRecord {
             suite: suite.into(),
             method: method.into(),
             seed,
+            perturbation: perturbation.map(str::to_string),
             status: "pending".into(),
             error: None,
             meta_train_s: 0.0,
@@ -126,6 +131,12 @@ impl CellRecord {
             validation_loss: None,
             notes: BTreeMap::new(),
         }
+    }
+
+    /// `suite/method/seed N`, with ` [perturbation]` for a meta-train perturbation's cell.
+    pub fn name(&self) -> String {
+        let p = self.perturbation.as_ref().map(|p| format!(" [{p}]")).unwrap_or_default();
+        format!("{}/{}/seed {}{p}", self.suite, self.method, self.seed)
     }
 }
 
@@ -162,9 +173,24 @@ impl Manifest {
 }
 
 /// File names of one cell, relative to the run directory.
-pub fn cell_paths(dir: &Path, suite: &str, method: &str, seed: u64) -> (PathBuf, PathBuf) {
+///
+/// A meta-train perturbation's cell is `seed-N@HASH`, HASH the first 12 hex digits of the
+/// SHA-256 of its label (labels hold characters file systems dislike; the record names it).
+pub fn cell_paths(dir: &Path, suite: &str, method: &str, seed: u64, perturbation: Option<&str>) -> (PathBuf, PathBuf) {
     let base = dir.join("cells").join(sanitize(suite)).join(sanitize(method));
-    (base.join(format!("seed-{seed}.csv")), base.join(format!("seed-{seed}.toml")))
+    let stem = match perturbation {
+        None => format!("seed-{seed}"),
+        Some(label) => {
+            let h = metarec_suites::split::hex(&<sha2::Sha256 as sha2::Digest>::digest(label.as_bytes()));
+            format!("seed-{seed}@{}", &h[..12])
+        }
+    };
+    (base.join(format!("{stem}.csv")), base.join(format!("{stem}.toml")))
+}
+
+/// A cell's top-k lists (candidate-ranking protocol), beside its results file.
+pub fn rankings_path(cell_csv: &Path) -> PathBuf {
+    cell_csv.with_extension("rankings.csv")
 }
 
 fn sanitize(s: &str) -> String {

@@ -13,12 +13,15 @@ use crate::rundir::{self, CellRecord, DataInfo, Manifest, RobustnessInfo, RunInf
 use crate::score;
 use crate::spec::{DeviceKind, RunSpec};
 use candle_core::Device;
-use metarec_methods::{Ctx, MethodKind, Registry, SupportSet, TrainData};
+use metarec_methods::{Ctx, MethodKind, Model, Predictions, Registry, SupportSet, TrainData};
 use metarec_reports::ResultRow;
-use metarec_suites::{LoadedSuite, Materialized, Rng};
+use metarec_reports::fairness;
+use metarec_suites::split::{Scenario, Split, Task};
+use metarec_suites::suite::Variant;
+use metarec_suites::{Features, LoadedSuite, Materialized, Rng};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// How to run.
@@ -114,6 +117,25 @@ fn short(h: &str) -> &str {
 struct SuiteRun {
     loaded: LoadedSuite,
     data: Materialized,
+    /// Per user, the items rated anywhere in the dataset (sorted): shilling targets a user
+    /// rated are not scored for that user.
+    rated: Vec<Vec<u32>>,
+}
+
+/// One cell of the plan.
+struct PlanCell {
+    suite: usize,
+    method: usize,
+    seed: u64,
+    name: String,
+    /// Index into the suite's variants of the meta-train perturbation this cell trains on.
+    variant: Option<usize>,
+}
+
+impl PlanCell {
+    fn label<'a>(&self, suites: &'a [SuiteRun]) -> Option<&'a str> {
+        self.variant.map(|v| suites[self.suite].data.variants[v].label.as_str())
+    }
 }
 
 /// Runs (or resumes) the grid of `spec`.
@@ -167,23 +189,38 @@ pub fn run(
         };
         on_event(&Event::SuiteReady { info: &info });
         data_infos.push(info);
-        suites.push(SuiteRun { loaded, data });
+        let mut rated = vec![Vec::new(); data.dataset.features.n_users()];
+        for r in &data.dataset.ratings {
+            rated[r.user as usize].push(r.item);
+        }
+        rated.iter_mut().for_each(|v: &mut Vec<u32>| v.sort_unstable());
+        suites.push(SuiteRun { loaded, data, rated });
     }
 
-    // The plan, in a fixed order: suite, method, seed.
+    // The plan, in a fixed order: suite, method, seed, then the clean cell before the cells of
+    // meta-train perturbations (in suite-file order).
     let mut plan = Vec::new();
     for (si, s) in spec.suites.iter().enumerate() {
+        let trains: Vec<usize> =
+            (0..suites[si].data.variants.len()).filter(|v| suites[si].data.variants[*v].trains).collect();
         for (mi, m) in s.methods.iter().enumerate() {
             for seed in &s.seeds {
-                plan.push((si, mi, *seed, m.name.clone()));
+                let runs_seed =
+                    |v: &usize| suites[si].data.variants[*v].seeds.as_ref().is_none_or(|s| s.contains(seed));
+                for variant in std::iter::once(None).chain(trains.iter().filter(|v| runs_seed(v)).map(|v| Some(*v))) {
+                    plan.push(PlanCell { suite: si, method: mi, seed: *seed, name: m.name.clone(), variant });
+                }
             }
         }
     }
-    let mut records: Vec<CellRecord> =
-        plan.iter().map(|(si, _, seed, m)| CellRecord::pending(&spec.suites[*si].name, m, *seed)).collect();
+    let paths = |c: &PlanCell| rundir::cell_paths(&out, &spec.suites[c.suite].name, &c.name, c.seed, c.label(&suites));
+    let mut records: Vec<CellRecord> = plan
+        .iter()
+        .map(|c| CellRecord::pending(&spec.suites[c.suite].name, &c.name, c.seed, c.label(&suites)))
+        .collect();
     let mut done = vec![false; plan.len()];
-    for (k, (si, _, seed, m)) in plan.iter().enumerate() {
-        let (csv, rec) = rundir::cell_paths(&out, &spec.suites[*si].name, m, *seed);
+    for (k, c) in plan.iter().enumerate() {
+        let (csv, rec) = paths(c);
         if let (true, Ok(text)) = (csv.is_file(), std::fs::read_to_string(&rec))
             && let Ok(r) = toml::from_str::<CellRecord>(&text)
             && r.status == "ok"
@@ -243,16 +280,19 @@ pub fn run(
                     }
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     let Some(&k) = pending.get(i) else { return };
-                    let (si, mi, seed, _) = &plan[k];
-                    let suite = &suites[*si];
-                    let mspec = &spec.suites[*si].methods[*mi];
-                    let (record, rows) = run_cell(suite, &mspec.name, &mspec.params, *seed, registry, &device);
-                    let (csv_path, rec_path) = rundir::cell_paths(&out, &spec.suites[*si].name, &mspec.name, *seed);
+                    let cell = &plan[k];
+                    let suite = &suites[cell.suite];
+                    let mspec = &spec.suites[cell.suite].methods[cell.method];
+                    let variant = cell.variant.map(|v| &suite.data.variants[v]);
+                    let (record, out_rows) =
+                        run_cell(suite, &mspec.name, &mspec.params, cell.seed, variant, registry, &device);
+                    let (csv_path, rec_path) = paths(cell);
                     let write = || -> Result<(), RunError> {
-                        if let Some(rows) = &rows {
+                        if let Some(o) = &out_rows {
                             let mut buf = Vec::new();
-                            metarec_reports::results::write_rows(&mut buf, rows, false).map_err(RunError::Report)?;
+                            metarec_reports::results::write_rows(&mut buf, &o.rows, false).map_err(RunError::Report)?;
                             write_atomic(&csv_path, &buf)?;
+                            write_atomic(&rundir::rankings_path(&csv_path), &rankings_csv(&o.rankings, false)?)?;
                         }
                         let text = toml::to_string(&record).expect("cell record serialises");
                         write_atomic(&rec_path, text.as_bytes())
@@ -283,29 +323,33 @@ pub fn run(
         return Err(RunError::Interrupted { dir: out.display().to_string() });
     }
 
-    // Assemble results.csv in plan order from the finished cells.
+    // Assemble results.csv (and rankings.csv) in plan order from the finished cells.
     let mut buf = Vec::new();
     metarec_reports::results::write_rows(&mut buf, &[], true).map_err(RunError::Report)?;
-    for (k, (si, _, seed, m)) in plan.iter().enumerate() {
+    let mut ranks = rankings_csv(&[], true)?;
+    let read =
+        |path: &Path| std::fs::read(path).map_err(|source| RunError::Io { path: path.display().to_string(), source });
+    for (k, c) in plan.iter().enumerate() {
         if records[k].status == "ok" {
-            let (csv, _) = rundir::cell_paths(&out, &spec.suites[*si].name, m, *seed);
-            let bytes =
-                std::fs::read(&csv).map_err(|source| RunError::Io { path: csv.display().to_string(), source })?;
-            buf.extend_from_slice(&bytes);
+            let (csv, _) = paths(c);
+            buf.extend_from_slice(&read(&csv)?);
+            ranks.extend_from_slice(&read(&rundir::rankings_path(&csv))?);
         }
     }
     write_atomic(&out.join("results.csv"), &buf)?;
     write_groups(&out, &suites)?;
+    if suites.iter().any(|s| s.loaded.def.protocol.candidates.is_some()) {
+        write_atomic(&out.join("rankings.csv"), &ranks)?;
+        write_candidates(&out, &suites)?;
+    }
     let failed: Vec<&CellRecord> = records.iter().filter(|r| r.status != "ok").collect();
     manifest.run.status = if failed.is_empty() { "complete" } else { "failed" }.into();
     manifest.run.finished = Some(utc_now());
     manifest.write(&out)?;
     crate::report::write_reports(&out, registry)?;
     if !failed.is_empty() {
-        let list: Vec<String> = failed
-            .iter()
-            .map(|r| format!("{}/{}/seed {}: {}", r.suite, r.method, r.seed, r.error.as_deref().unwrap_or("unknown")))
-            .collect();
+        let list: Vec<String> =
+            failed.iter().map(|r| format!("{}: {}", r.name(), r.error.as_deref().unwrap_or("unknown"))).collect();
         return Err(RunError::CellsFailed {
             failed: failed.len(),
             total: records.len(),
@@ -347,23 +391,110 @@ pub fn cell_seed(suite: &str, method: &str, seed: u64) -> u64 {
     metarec_suites::rng::derive_seed(seed, &[suite, method])
 }
 
+/// One user's top-k list in a cell (candidate-ranking protocol): a row of `rankings.csv`.
+struct RankRow {
+    scenario: &'static str,
+    perturbation: String,
+    user: u64,
+    /// External item ids, best first.
+    top: Vec<u64>,
+}
+
+/// What a cell produces.
+struct CellOutput {
+    rows: Vec<ResultRow>,
+    rankings: Vec<(String, String, u64, RankRow)>,
+}
+
+/// `rankings.csv` bytes: `suite,scenario,method,seed,perturbation,user,top` (top: space-separated
+/// external item ids, best first).
+fn rankings_csv(rows: &[(String, String, u64, RankRow)], header: bool) -> Result<Vec<u8>, RunError> {
+    let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
+    let err = |e: csv::Error| RunError::Io { path: "rankings.csv".into(), source: std::io::Error::other(e) };
+    if header {
+        w.write_record(["suite", "scenario", "method", "seed", "perturbation", "user", "top"]).map_err(err)?;
+    }
+    for (suite, method, seed, r) in rows {
+        let top: Vec<String> = r.top.iter().map(u64::to_string).collect();
+        w.write_record([
+            suite.as_str(),
+            r.scenario,
+            method.as_str(),
+            &seed.to_string(),
+            &r.perturbation,
+            &r.user.to_string(),
+            &top.join(" "),
+        ])
+        .map_err(err)?;
+    }
+    w.into_inner()
+        .map_err(|e| RunError::Io { path: "rankings.csv".into(), source: std::io::Error::other(e.to_string()) })
+}
+
+/// `candidates.csv` (`suite,scenario,user,candidates,relevant`: each test user's candidate items,
+/// the query items first, and the liked ones) and `items.csv` (`suite,item,ratings`: every
+/// item's number of meta-train ratings, its popularity as the methods could see it), for the
+/// suites with the candidate-ranking protocol. Both come from the clean split: perturbations
+/// never change queries or candidates.
+fn write_candidates(out: &Path, suites: &[SuiteRun]) -> Result<(), RunError> {
+    let io = |name: &str, e: String| RunError::Io {
+        path: out.join(name).display().to_string(),
+        source: std::io::Error::other(e),
+    };
+    let mut c = csv::Writer::from_writer(Vec::new());
+    let mut it = csv::Writer::from_writer(Vec::new());
+    c.write_record(["suite", "scenario", "user", "candidates", "relevant"])
+        .map_err(|e| io("candidates.csv", e.to_string()))?;
+    it.write_record(["suite", "item", "ratings"]).map_err(|e| io("items.csv", e.to_string()))?;
+    for s in suites {
+        let Some(proto) = &s.loaded.def.protocol.candidates else { continue };
+        let f = &s.data.dataset.features;
+        let name = s.loaded.name();
+        for (scenario, tasks) in &s.data.split.test {
+            for t in tasks {
+                let ids = |items: &mut dyn Iterator<Item = u32>| {
+                    items.map(|i| f.item_ids[i as usize].to_string()).collect::<Vec<_>>().join(" ")
+                };
+                let cands = ids(&mut t.query.iter().map(|r| r.item).chain(t.negatives.iter().copied()));
+                let liked = ids(&mut t.query.iter().filter(|r| r.value >= proto.like).map(|r| r.item));
+                let user = f.user_ids[t.user as usize].to_string();
+                c.write_record([name, scenario.name(), &user, &cands, &liked])
+                    .map_err(|e| io("candidates.csv", e.to_string()))?;
+            }
+        }
+        let mut count = vec![0u64; f.n_items()];
+        for r in s.data.split.meta_train.iter().flat_map(|h| &h.ratings) {
+            count[r.item as usize] += 1;
+        }
+        for (i, n) in count.iter().enumerate() {
+            it.write_record([name, &f.item_ids[i].to_string(), &n.to_string()])
+                .map_err(|e| io("items.csv", e.to_string()))?;
+        }
+    }
+    let c = c.into_inner().map_err(|e| io("candidates.csv", e.to_string()))?;
+    let it = it.into_inner().map_err(|e| io("items.csv", e.to_string()))?;
+    write_atomic(&out.join("candidates.csv"), &c)?;
+    write_atomic(&out.join("items.csv"), &it)
+}
+
 /// Runs one cell; never panics (a panicking method fails its cell).
 fn run_cell(
     suite: &SuiteRun,
     method: &str,
     params: &toml::Table,
     seed: u64,
+    variant: Option<&Variant>,
     registry: &Registry,
     device: &Device,
-) -> (CellRecord, Option<Vec<ResultRow>>) {
-    let mut record = CellRecord::pending(suite.loaded.name(), method, seed);
+) -> (CellRecord, Option<CellOutput>) {
+    let mut record = CellRecord::pending(suite.loaded.name(), method, seed, variant.map(|v| v.label.as_str()));
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        cell_body(suite, method, params, seed, registry, device, &mut record)
+        cell_body(suite, method, params, seed, variant, registry, device, &mut record)
     }));
     match outcome {
-        Ok(Ok(rows)) => {
+        Ok(Ok(out)) => {
             record.status = "ok".into();
-            (record, Some(rows))
+            (record, Some(out))
         }
         Ok(Err(e)) => {
             record.status = "failed".into();
@@ -383,23 +514,36 @@ fn run_cell(
     }
 }
 
+/// One scoring pass: a split (clean or perturbed) with its feature table and label.
+struct Pass<'a> {
+    perturbation: &'a str,
+    features: &'a Arc<Features>,
+    split: &'a Split,
+}
+
+#[allow(clippy::too_many_arguments)]
 fn cell_body(
     suite: &SuiteRun,
     method_name: &str,
     params: &toml::Table,
     seed: u64,
+    variant: Option<&Variant>,
     registry: &Registry,
     device: &Device,
     record: &mut CellRecord,
-) -> Result<Vec<ResultRow>, String> {
+) -> Result<CellOutput, String> {
     let info = registry.get(method_name).map_err(|e| e.to_string())?;
     let method = (info.build)(params).map_err(|e| e.to_string())?;
-    let suite_name = suite.loaded.name();
-    let base = cell_seed(suite_name, method_name, seed);
+    let base = cell_seed(suite.loaded.name(), method_name, seed);
     let ds = &suite.data.dataset;
-    let split = &suite.data.split;
+    // A meta-train perturbation's cell trains on its own split and features; the clean cell on
+    // the clean ones.
+    let (features, split) = match variant {
+        Some(v) => (&v.features, &v.split),
+        None => (&ds.features, &suite.data.split),
+    };
     let train = TrainData {
-        features: &ds.features,
+        features,
         meta_train: &split.meta_train,
         validation: &split.validation,
         rating_min: ds.rating_min,
@@ -407,6 +551,7 @@ fn cell_body(
         truth: if info.kind == MethodKind::Reference { ds.truth.as_deref() } else { None },
     };
     let t0 = Instant::now();
+    // The same meta-training stream as the clean cell: the perturbation is the only difference.
     let mut ctx = Ctx { rng: Rng::from_labels(base, &["meta-train"]), device: device.clone() };
     let model = method.meta_train(&train, &mut ctx).map_err(|e| e.to_string())?;
     record.meta_train_s = round_ms(t0.elapsed().as_secs_f64());
@@ -417,61 +562,153 @@ fn cell_body(
     record.notes = report.notes;
 
     let t1 = Instant::now();
-    let mut rows = Vec::new();
-    // The clean split, then each robustness variant (perturbed support sets and features,
-    // same queries), all scored with the one meta-trained model.
-    let clean = [("none", &ds.features, split)];
-    let variants = suite.data.variants.iter().map(|v| (v.label.as_str(), &v.features, &v.split));
-    for (perturbation, features, split) in clean.into_iter().chain(variants) {
-        for (scenario, tasks) in &split.test {
+    // The clean cell scores the clean split, then each test-time variant (perturbed support
+    // sets, same queries) with the one meta-trained model; a meta-train perturbation's cell
+    // scores its own split.
+    let passes: Vec<Pass> = match variant {
+        Some(v) => vec![Pass { perturbation: &v.label, features, split }],
+        None => std::iter::once(Pass { perturbation: "none", features, split })
+            .chain(suite.data.variants.iter().filter(|v| !v.trains).map(|v| Pass {
+                perturbation: &v.label,
+                features: &v.features,
+                split: &v.split,
+            }))
+            .collect(),
+    };
+    let mut out = CellOutput { rows: Vec::new(), rankings: Vec::new() };
+    let scorer = Scorer { suite, method_name, seed, base, device };
+    for pass in &passes {
+        for (scenario, tasks) in &pass.split.test {
             for task in tasks {
-                let user_id = features.user_ids[task.user as usize];
-                let where_ = if perturbation == "none" {
-                    format!("scenario {scenario}, user {user_id}")
-                } else {
-                    format!("scenario {scenario}, user {user_id}, perturbation {perturbation}")
-                };
-                // The clean adaptation's generator is labelled as before, so clean results do
-                // not depend on which perturbations a suite declares.
-                let mut labels = vec![scenario.name().to_string(), task.user.to_string()];
-                if perturbation != "none" {
-                    labels.push(perturbation.to_string());
-                }
-                let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
-                let mut ctx = Ctx { rng: Rng::from_labels(base, &labels), device: device.clone() };
-                let support = SupportSet { user: task.user, support: &task.support, features };
-                let adapted = model.adapt(&support, &mut ctx).map_err(|e| format!("{e} ({where_})"))?;
-                let items: Vec<u32> = task.query.iter().map(|r| r.item).collect();
-                let pred = adapted.predict(&items).map_err(|e| format!("{e} ({where_})"))?;
-                let lens_ok =
-                    pred.mean.len() == items.len() && pred.median.as_ref().is_none_or(|m| m.len() == items.len());
-                if !lens_ok {
-                    return Err(format!(
-                        "method `{method_name}` returned {} predictions for {} query items ({where_})",
-                        pred.mean.len(),
-                        items.len()
-                    ));
-                }
-                if let Some(bad) = pred.mean.iter().chain(pred.median.iter().flatten()).find(|x| !x.is_finite()) {
-                    return Err(format!("method `{method_name}` diverged: predicted {bad} ({where_})"));
-                }
-                for (metric, value) in score::score(&pred, &task.query) {
-                    rows.push(ResultRow {
-                        suite: suite_name.to_string(),
-                        scenario: scenario.name().to_string(),
-                        method: method_name.to_string(),
-                        seed,
-                        perturbation: perturbation.to_string(),
-                        user: user_id,
-                        metric: metric.to_string(),
-                        value,
-                    });
-                }
+                scorer.task(&*model, pass, *scenario, task, &mut out)?;
             }
         }
     }
     record.adapt_s = round_ms(t1.elapsed().as_secs_f64());
-    Ok(rows)
+    Ok(out)
+}
+
+/// Adapts to and scores test tasks for one cell.
+struct Scorer<'a> {
+    suite: &'a SuiteRun,
+    method_name: &'a str,
+    seed: u64,
+    base: u64,
+    device: &'a Device,
+}
+
+impl Scorer<'_> {
+    fn task(
+        &self,
+        model: &dyn Model,
+        pass: &Pass,
+        scenario: Scenario,
+        task: &Task,
+        out: &mut CellOutput,
+    ) -> Result<(), String> {
+        let (method_name, perturbation, features) = (self.method_name, pass.perturbation, pass.features);
+        let user_id = features.user_ids[task.user as usize];
+        let where_ = if perturbation == "none" {
+            format!("scenario {scenario}, user {user_id}")
+        } else {
+            format!("scenario {scenario}, user {user_id}, perturbation {perturbation}")
+        };
+        // The clean adaptation's generator is labelled as before, so clean results do not
+        // depend on which perturbations a suite declares.
+        let mut labels = vec![scenario.name().to_string(), task.user.to_string()];
+        if perturbation != "none" {
+            labels.push(perturbation.to_string());
+        }
+        let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
+        let mut ctx = Ctx { rng: Rng::from_labels(self.base, &labels), device: self.device.clone() };
+        let support = SupportSet { user: task.user, support: &task.support, features };
+        let adapted = model.adapt(&support, &mut ctx).map_err(|e| format!("{e} ({where_})"))?;
+        let predict = |items: &[u32]| -> Result<Predictions, String> {
+            let pred = adapted.predict(items).map_err(|e| format!("{e} ({where_})"))?;
+            let lens_ok = pred.mean.len() == items.len() && pred.median.as_ref().is_none_or(|m| m.len() == items.len());
+            if !lens_ok {
+                return Err(format!(
+                    "method `{method_name}` returned {} predictions for {} items ({where_})",
+                    pred.mean.len(),
+                    items.len()
+                ));
+            }
+            if let Some(bad) = pred.mean.iter().chain(pred.median.iter().flatten()).find(|x| !x.is_finite()) {
+                return Err(format!("method `{method_name}` diverged: predicted {bad} ({where_})"));
+            }
+            Ok(pred)
+        };
+        let items: Vec<u32> = task.query.iter().map(|r| r.item).collect();
+        let pred = predict(&items)?;
+        let mut metrics: Vec<(String, f64)> =
+            score::score(&pred, &task.query).into_iter().map(|(m, v)| (m.to_string(), v)).collect();
+
+        // Candidate ranking: the query items and the sampled unrated ones, by predicted rating;
+        // ties in a seeded random order (the same for every perturbation of the user).
+        let proto = self.suite.loaded.def.protocol.candidates.as_ref();
+        let mut ranked: Vec<(u32, f64)> = Vec::new();
+        if let Some(c) = proto.filter(|_| !task.negatives.is_empty()) {
+            let cands: Vec<u32> = items.iter().copied().chain(task.negatives.iter().copied()).collect();
+            let scores = predict(&cands)?.mean;
+            let mut order = Rng::from_labels(self.base, &[scenario.name(), &task.user.to_string(), "rank"])
+                .sample_indices(cands.len(), cands.len());
+            order.sort_by(|a, b| scores[*b].total_cmp(&scores[*a]));
+            ranked = order.iter().map(|i| (cands[*i], scores[*i])).collect();
+            let list: Vec<u32> = ranked.iter().map(|x| x.0).collect();
+            let liked: Vec<u32> = task.query.iter().filter(|r| r.value >= c.like).map(|r| r.item).collect();
+            if !liked.is_empty() {
+                let hr = fairness::hit_ratio_at(c.k, &list, &liked).map_err(|e| format!("{e} ({where_})"))?;
+                let nd = fairness::ndcg_binary_at(c.k, &list, &liked).map_err(|e| format!("{e} ({where_})"))?;
+                metrics.push((format!("cand-hr@{}", c.k), hr));
+                metrics.push((format!("cand-ndcg@{}", c.k), nd));
+            }
+            out.rankings.push((
+                self.suite.loaded.name().to_string(),
+                method_name.to_string(),
+                self.seed,
+                RankRow {
+                    scenario: scenario.name(),
+                    perturbation: perturbation.to_string(),
+                    user: user_id,
+                    top: list.iter().take(c.k).map(|i| features.item_ids[*i as usize]).collect(),
+                },
+            ));
+        }
+
+        // Shilling targets (existing items, so the warm and user-cold scenarios only): their
+        // mean predicted rating, and how many reach the top k of the candidates.
+        let targets = &self.suite.data.shilling_targets;
+        if !targets.is_empty() && matches!(scenario, Scenario::Warm | Scenario::UserCold) {
+            let rated = &self.suite.rated[task.user as usize];
+            let unrated: Vec<u32> = targets.iter().copied().filter(|t| rated.binary_search(t).is_err()).collect();
+            if !unrated.is_empty() {
+                let tp = predict(&unrated)?.mean;
+                metrics.push(("target-score".into(), tp.iter().sum::<f64>() / tp.len() as f64));
+                if let Some(c) = proto.filter(|_| !ranked.is_empty()) {
+                    let mut list: Vec<(u32, f64)> =
+                        ranked.iter().copied().filter(|(i, _)| !unrated.contains(i)).collect();
+                    list.extend(unrated.iter().copied().zip(tp.iter().copied()));
+                    if let Some(hr) = metarec_suites::perturb::hit_ratio(&[list], &unrated, c.k) {
+                        metrics.push((format!("target-hr@{}", c.k), hr));
+                    }
+                }
+            }
+        }
+
+        for (metric, value) in metrics {
+            out.rows.push(ResultRow {
+                suite: self.suite.loaded.name().to_string(),
+                scenario: scenario.name().to_string(),
+                method: method_name.to_string(),
+                seed: self.seed,
+                perturbation: perturbation.to_string(),
+                user: user_id,
+                metric,
+                value,
+            });
+        }
+        Ok(())
+    }
 }
 
 fn round_ms(s: f64) -> f64 {

@@ -1,19 +1,32 @@
 //! The reports as outside tools meet them: `leaderboard.tex` compiles unchanged with pdflatex,
-//! and `report.html` opens in headless Chromium with no console message.
+//! and `report.html` opens in headless Chromium with no console message. Both are built as
+//! `write_reports` builds them ([`render_documents`]), with the fairness section, the robustness
+//! section and their figures (shot curves, group gaps).
 //!
 //! This test binary has no libtest harness (`harness = false` in Cargo.toml), so what it prints
 //! is never captured: when pdflatex or Chromium is missing it says so on the test output, in
 //! capitals, instead of passing silently. With `METAREC_REQUIRE_TOOLS=1` (set by `.ci/run`,
 //! which installs both from Debian's packages) a missing tool is a failure.
 
+use metarec::report::{Documents, render_documents};
 use metarec_reports::ResultRow;
-use metarec_reports::html::render_html;
-use metarec_reports::leaderboard::{LeaderboardOptions, MarkOptions, Provenance, render_latex};
+use metarec_reports::fairness_report::GroupRow;
+use metarec_reports::item_fairness::{CandidateRow, ItemRow, ItemSideData, RankingRow};
+use metarec_reports::leaderboard::{LeaderboardOptions, Provenance};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// The perturbations of [`rows`] with the change they make to every value: the shot curve
+/// (K = 1 and 5 against the clean K = 10) and noisy support labels.
+const PERTURBATIONS: [(&str, f64); 4] =
+    [("none", 0.0), ("shots(1)", 0.15), ("shots(5)", 0.05), ("label-noise(random;0.2;support)", 0.03)];
+
+/// The clean run's number of support ratings of [`rows`].
+const CLEAN_K: usize = 10;
+
 /// A small but complete results table: three scenarios, three metrics, five methods (one a
-/// bound, one with LaTeX-special characters in its name), three seeds, 25 users.
+/// bound, one with LaTeX-special characters in its name), three seeds, 25 users, each clean and
+/// under the [`PERTURBATIONS`].
 fn rows() -> Vec<ResultRow> {
     let mut rows = Vec::new();
     let mut state = 0x9E37_79B9_7F4A_7C15u64;
@@ -29,25 +42,90 @@ fn rows() -> Vec<ResultRow> {
             for seed in 0..3u64 {
                 for user in 0..25u64 {
                     for (metric, base) in [("mae", 0.6), ("rmse", 0.8), ("ndcg@3", 0.9)] {
-                        let noise = 0.1 * next();
-                        let value =
-                            if metric == "ndcg@3" { base - offset / 2.0 + noise / 2.0 } else { base + offset + noise };
-                        rows.push(ResultRow {
-                            suite: "synthetic".into(),
-                            scenario: scenario.into(),
-                            method: method.into(),
-                            seed,
-                            perturbation: "none".into(),
-                            user,
-                            metric: metric.into(),
-                            value,
-                        });
+                        for (perturbation, worse) in PERTURBATIONS {
+                            // the oracle does not use the support set
+                            let worse = if method == "oracle" { 0.0 } else { worse };
+                            let noise = 0.1 * next();
+                            let value = if metric == "ndcg@3" {
+                                base - offset / 2.0 + noise / 2.0 - worse / 2.0
+                            } else {
+                                base + offset + noise + worse
+                            };
+                            rows.push(ResultRow {
+                                suite: "synthetic".into(),
+                                scenario: scenario.into(),
+                                method: method.into(),
+                                seed,
+                                perturbation: perturbation.into(),
+                                user,
+                                metric: metric.into(),
+                                value,
+                            });
+                        }
                     }
                 }
             }
         }
     }
     rows
+}
+
+/// The 25 users of [`rows`] by gender (2 groups) and age (3 groups).
+fn groups() -> Vec<GroupRow> {
+    let group = |user: u64, attribute: &str, group: String| GroupRow {
+        suite: "synthetic".into(),
+        user,
+        attribute: attribute.into(),
+        group,
+    };
+    (0..25u64)
+        .flat_map(|u| {
+            let gender = if u % 2 == 0 { "F" } else { "M" };
+            [group(u, "gender", gender.into()), group(u, "age", format!("age {}", u % 3))]
+        })
+        .collect()
+}
+
+/// Top-5 lists of the methods of [`rows`] over 15 candidates per user among 40 items (item `i`
+/// has `40 - i` meta-train ratings), so that the item-side section has every column.
+fn item_side() -> ItemSideData {
+    let suite = || "synthetic".to_string();
+    let items = (0..40u64).map(|item| ItemRow { suite: suite(), item, ratings: 40 - item }).collect();
+    let (mut candidates, mut rankings) = (Vec::new(), Vec::new());
+    let methods = ["oracle", "maml", "meta_sgd & co", "item-mean", "global-mean"];
+    for scenario in ["warm", "user-cold", "item-cold"] {
+        for user in 0..25u64 {
+            let cands: Vec<u64> = (0..15).map(|j| (user + 2 * j) % 40).collect();
+            candidates.push(CandidateRow {
+                suite: suite(),
+                scenario: scenario.into(),
+                user,
+                candidates: cands.clone(),
+                relevant: cands[..3].to_vec(),
+            });
+            for (m, method) in methods.iter().enumerate() {
+                for seed in 0..3u64 {
+                    let top = (0..5).map(|j| cands[(j * (m + 1) + seed as usize) % 15]).collect();
+                    rankings.push(RankingRow {
+                        suite: suite(),
+                        scenario: scenario.into(),
+                        method: method.to_string(),
+                        seed,
+                        perturbation: "none".into(),
+                        user,
+                        top,
+                    });
+                }
+            }
+        }
+    }
+    ItemSideData { items, candidates, rankings }
+}
+
+/// The reports of [`rows`] as `write_reports` builds them.
+fn documents() -> Documents {
+    let item_side = item_side();
+    render_documents(&rows(), Some(&groups()), Some(&item_side), &provenance(), &options(), &|_, _| Some(CLEAN_K), &[])
 }
 
 fn provenance() -> Provenance {
@@ -94,7 +172,12 @@ fn check_pdflatex() -> Outcome {
         );
     };
     let dir = work_dir("latex");
-    let tex = render_latex(&rows(), &provenance(), &options(), &MarkOptions::default());
+    let tex = documents().latex;
+    for section in ["\\section*{Fairness}", "\\section*{Robustness}", "\\texttt{shots(1)}"] {
+        if !tex.contains(section) {
+            return Outcome::Failed(format!("leaderboard.tex lacks `{section}`"));
+        }
+    }
     std::fs::write(dir.join("leaderboard.tex"), &tex).unwrap();
     let out = Command::new(pdflatex)
         .args(["-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape", "leaderboard.tex"])
@@ -119,7 +202,11 @@ fn check_pdflatex() -> Outcome {
     }
     let size = std::fs::metadata(&pdf).unwrap().len();
     let _ = std::fs::remove_dir_all(&dir);
-    Outcome::Passed(format!("leaderboard.tex compiled with pdflatex ({size} byte PDF)"))
+    let tables = tex.matches("\\begin{table}").count();
+    Outcome::Passed(format!(
+        "leaderboard.tex with fairness and robustness sections compiled with pdflatex ({tables} tables, {size} \
+         byte PDF)"
+    ))
 }
 
 fn check_chromium() -> Outcome {
@@ -129,7 +216,21 @@ fn check_chromium() -> Outcome {
         );
     };
     let dir = work_dir("html");
-    let html = render_html(&rows(), &provenance(), &options(), &MarkOptions::default());
+    let docs = documents();
+    let html = docs.html;
+    let shot_curves = docs.figures.iter().filter(|f| f.name.starts_with("shot-curve-")).count();
+    let group_gaps = docs.figures.iter().filter(|f| f.name.starts_with("group-gap-")).count();
+    // 3 scenarios x 3 metrics shot curves; 2 attributes x 3 scenarios x 3 metrics group gaps
+    if (shot_curves, group_gaps) != (9, 18) || docs.figures.iter().any(|f| !html.contains(&f.svg)) {
+        return Outcome::Failed(format!(
+            "expected 9 shot curves and 18 group gaps, all inline in report.html; got {shot_curves} and {group_gaps}"
+        ));
+    }
+    for section in ["<section class=\"fairness\">", "<section class=\"robustness\">", "<h3>Shot curves</h3>"] {
+        if !html.contains(section) {
+            return Outcome::Failed(format!("report.html lacks `{section}`"));
+        }
+    }
     let page = dir.join("report.html");
     std::fs::write(&page, &html).unwrap();
     // Flags as this workplace's machines need them: no sandbox as root, no GPU, and no
@@ -167,7 +268,10 @@ fn check_chromium() -> Outcome {
         return Outcome::Failed(format!("the rendered DOM of {} lost content ({svgs} svg)", page.display()));
     }
     let _ = std::fs::remove_dir_all(&dir);
-    Outcome::Passed(format!("report.html opened in headless Chromium: no console message, {svgs} SVG figures"))
+    Outcome::Passed(format!(
+        "report.html opened in headless Chromium: no console message, {svgs} SVG figures ({shot_curves} shot \
+         curves, {group_gaps} group gaps)"
+    ))
 }
 
 fn main() {

@@ -38,20 +38,32 @@ fn same_command_twice_and_any_jobs_give_identical_results() {
     }
     let md = String::from_utf8(read(&dir.join("a/leaderboard.md"))).unwrap();
     assert!(md.contains("oracle (bound)"));
-    // Reports are a pure function of the run directory: rebuilding gives the same bytes.
+    // Reports are a pure function of the run directory: rebuilding gives the same bytes, figures
+    // included; SVG files that the report no longer writes are removed, other files kept.
     let files = metarec::report::REPORT_FILES;
     let before: Vec<Vec<u8>> = files.iter().map(|f| read(&dir.join("a").join(f))).collect();
+    let figures_before = figures(&dir.join("a"));
+    assert!(figures_before.keys().any(|f| f.starts_with("figures/group-gap-")), "{:?}", figures_before.keys());
     for f in std::fs::read_dir(dir.join("a")).unwrap() {
         let name = f.unwrap().file_name().into_string().unwrap();
         if files.contains(&name.as_str()) {
             std::fs::remove_file(dir.join("a").join(&name)).unwrap();
         }
     }
+    let first_figure = figures_before.keys().next().unwrap().clone();
+    std::fs::remove_file(dir.join("a").join(&first_figure)).unwrap();
+    std::fs::write(dir.join("a/figures/stale.svg"), "<svg/>").unwrap();
+    std::fs::write(dir.join("a/figures/notes.txt"), "mine").unwrap();
     let written = metarec::report::write_reports(&dir.join("a"), &Registry::default()).unwrap();
-    assert_eq!(written, files.iter().map(|f| f.to_string()).collect::<Vec<_>>());
+    assert_eq!(written[..files.len()], files.iter().map(|f| f.to_string()).collect::<Vec<_>>());
+    let mut written_figures = written[files.len()..].to_vec();
+    written_figures.sort();
+    assert_eq!(written_figures, figures_before.keys().cloned().collect::<Vec<_>>());
     for (f, b) in files.iter().zip(&before) {
         assert_eq!(&read(&dir.join("a").join(f)), b, "{f} changed when rebuilt");
     }
+    assert_eq!(figures(&dir.join("a")), figures_before, "the figures changed when rebuilt");
+    assert_eq!(read(&dir.join("a/figures/notes.txt")), b"mine");
     // Every report names the run's commit and config hash.
     let m = Manifest::read(&dir.join("a")).unwrap();
     for (f, b) in files.iter().zip(&before) {
@@ -69,6 +81,16 @@ fn same_command_twice_and_any_jobs_give_identical_results() {
     assert_eq!(m.data[0].n_ratings, 10418);
     assert!(!m.provenance.commit.is_empty() && !m.provenance.cargo_lock_sha256.is_empty());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The SVG files under `figures/` of a run directory: relative path -> bytes.
+fn figures(dir: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir.join("figures"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.ends_with(".svg"))
+        .map(|name| (format!("figures/{name}"), read(&dir.join("figures").join(&name))))
+        .collect()
 }
 
 #[test]

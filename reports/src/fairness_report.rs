@@ -35,7 +35,7 @@
 //! [`render_fairness_html`] write the same tables as a Markdown section, a
 //! LaTeX fragment (booktabs tables with captions; needs only `booktabs` and
 //! `\usepackage[T1]{fontenc}`) and an HTML `<section>` with one SVG "group
-//! gap" figure per table. Names are escaped for each format. The Markdown and
+//! gap" figure per table ([`crate::section_figures::group_gap_figure`]). Names are escaped for each format. The Markdown and
 //! HTML tables have one column per group (`mean [CI]`); the LaTeX tables have
 //! a block per method instead (a line with the method's name, gap, ratio and
 //! p, then one line per group with users, mean and CI), so that their width
@@ -52,10 +52,11 @@ use crate::fairness::{GroupSummary, group_gap, group_summaries};
 use crate::leaderboard::{LeaderboardOptions, METRIC_ORDER, Ordered, SCENARIO_ORDER, direction_label, ordered};
 use crate::metrics::direction;
 use crate::results::{ReportError, ResultRow};
+use crate::section_figures::group_gap_figure;
 use crate::significance::{group_rows, user_means};
 use crate::stats::holm;
 use crate::stats::rng::derive_seed;
-use crate::svg::{COLOR_REFERENCE, Scale, escape, nice_ticks};
+use crate::svg::escape;
 
 // ---------------------------------------------------------------------------
 // groups.csv
@@ -130,7 +131,7 @@ fn parse_group_row(rec: &csv::StringRecord) -> Result<GroupRow, String> {
 
 /// Maps a csv error to ours, taking the line from the error when it has one
 /// (`fallback` otherwise).
-fn csv_error(e: csv::Error, path: &str, fallback: u64) -> ReportError {
+pub(crate) fn csv_error(e: csv::Error, path: &str, fallback: u64) -> ReportError {
     let line = e.position().map_or(fallback, |p| p.line());
     let message = e.to_string();
     match e.into_kind() {
@@ -289,7 +290,7 @@ impl Scope<'_> {
 }
 
 /// `n user` or `n users`.
-fn users_text(n: usize) -> String {
+pub(crate) fn users_text(n: usize) -> String {
     if n == 1 { "1 user".to_owned() } else { format!("{n} users") }
 }
 
@@ -538,7 +539,7 @@ fn holm_family(family: &mut [(&str, FairnessRow)], scope: &Scope, skipped: &mut 
 // ---------------------------------------------------------------------------
 
 /// A number with 4 decimals (never `-0.0000`), or "n/a" when not finite.
-fn num(x: f64) -> String {
+pub(crate) fn num(x: f64) -> String {
     if !x.is_finite() {
         return "n/a".to_owned();
     }
@@ -551,7 +552,7 @@ fn p_text(p: f64) -> String {
     if p < 0.0001 { "< 0.0001".to_owned() } else { num(p) }
 }
 
-fn is_reference(method: &str, opts: &LeaderboardOptions) -> bool {
+pub(crate) fn is_reference(method: &str, opts: &LeaderboardOptions) -> bool {
     opts.reference_methods.iter().any(|r| r == method)
 }
 
@@ -694,7 +695,7 @@ fn skipped_lines(report: &FairnessReport, code: &dyn Fn(&str) -> String, text: &
 /// Escapes text for Markdown (also inside table cells): backslash before the
 /// characters that could start emphasis, code, links, HTML, entities or a
 /// cell boundary; control characters (line breaks) become spaces.
-fn md(s: &str) -> String {
+pub(crate) fn md(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -711,7 +712,7 @@ fn md(s: &str) -> String {
 
 /// A name as a Markdown code span outside tables: a fence one backtick longer
 /// than any run of backticks in it; control characters become spaces.
-fn md_code(s: &str) -> String {
+pub(crate) fn md_code(s: &str) -> String {
     let clean: String = s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
     let (mut run, mut longest) = (0, 0);
     for c in clean.chars() {
@@ -798,7 +799,7 @@ pub const LATEX_MAX_LINES: usize = 36;
 /// becoming a dash; control characters become spaces (so a name cannot end a
 /// paragraph inside a caption), and characters outside ASCII other than
 /// Latin-1 letters become `?` (pdflatex has no glyph for most of them).
-fn tex(s: &str) -> String {
+pub(crate) fn tex(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars().peekable();
     while let Some(c) = chars.next() {
@@ -825,7 +826,8 @@ fn tex(s: &str) -> String {
     out
 }
 
-fn texttt(s: &str) -> String {
+/// A name in `\texttt`, escaped with [`tex`].
+pub(crate) fn texttt(s: &str) -> String {
     format!("\\texttt{{{}}}", tex(s))
 }
 
@@ -1101,7 +1103,7 @@ pub fn render_fairness_html(report: &FairnessReport, opts: &LeaderboardOptions) 
         for note in table_notes(t, &|s| escape(s), &code) {
             let _ = writeln!(out, "<p class=\"note\">{note}</p>");
         }
-        match gap_plot(t, opts, alpha) {
+        match group_gap_figure(t, opts, alpha).svg {
             Some(svg) => {
                 let _ = writeln!(
                     out,
@@ -1126,190 +1128,6 @@ pub fn render_fairness_html(report: &FairnessReport, opts: &LeaderboardOptions) 
     }
     out.push_str("</section>\n");
     out
-}
-
-/// A coordinate with 2 decimals (never `-0.00`).
-fn c(x: f64) -> String {
-    let s = format!("{x:.2}");
-    if s == "-0.00" { "0.00".to_owned() } else { s }
-}
-
-const FIG_FONT: &str = "Helvetica, Arial, sans-serif";
-const FIG_TOP: f64 = 10.0;
-const FIG_PLOT_W: f64 = 440.0;
-const FIG_GAP_W: f64 = 130.0;
-/// Vertical distance between the groups of one method.
-const FIG_SUB: f64 = 9.0;
-const FIG_AXIS_H: f64 = 52.0;
-const FIG_LEGEND_ROW: f64 = 20.0;
-/// Estimated advance of one character at 13 px, for layout.
-const FIG_CHAR_W: f64 = 7.2;
-const FIG_MAX_CHARS: usize = 40;
-
-/// A label as drawn: at most [`FIG_MAX_CHARS`] characters, escaped.
-fn fig_label(s: &str) -> String {
-    if s.chars().count() <= FIG_MAX_CHARS {
-        escape(s)
-    } else {
-        let cut: String = s.chars().take(FIG_MAX_CHARS - 1).collect();
-        format!("{}…", escape(&cut))
-    }
-}
-
-fn fig_label_width(s: &str) -> f64 {
-    s.chars().count().min(FIG_MAX_CHARS) as f64 * FIG_CHAR_W
-}
-
-/// The marker of group `j` centred at (x, y).
-fn marker(j: usize, x: f64, y: f64) -> String {
-    let color = GROUP_COLORS[j % GROUP_COLORS.len()];
-    let style = format!("fill=\"{color}\" stroke=\"#333333\" stroke-width=\"0.6\"");
-    match (j / GROUP_COLORS.len()) % 4 {
-        0 => format!("<circle cx=\"{}\" cy=\"{}\" r=\"3.8\" {style}/>", c(x), c(y)),
-        1 => format!("<rect x=\"{}\" y=\"{}\" width=\"7\" height=\"7\" {style}/>", c(x - 3.5), c(y - 3.5)),
-        2 => format!(
-            "<polygon points=\"{},{} {},{} {},{} {},{}\" {style}/>",
-            c(x),
-            c(y - 4.5),
-            c(x + 4.5),
-            c(y),
-            c(x),
-            c(y + 4.5),
-            c(x - 4.5),
-            c(y)
-        ),
-        _ => format!(
-            "<polygon points=\"{},{} {},{} {},{}\" {style}/>",
-            c(x),
-            c(y - 4.5),
-            c(x + 4.2),
-            c(y + 3.6),
-            c(x - 4.2),
-            c(y + 3.6)
-        ),
-    }
-}
-
-/// The "group gap" figure of one table, or `None` when no value gives an
-/// axis.
-fn gap_plot(t: &FairnessTable, opts: &LeaderboardOptions, alpha: f64) -> Option<String> {
-    let k = t.groups.len().max(1);
-    let lo = t.rows.iter().flat_map(|r| r.groups.iter().map(|g| g.ci_low.min(g.mean))).fold(f64::INFINITY, f64::min);
-    let hi =
-        t.rows.iter().flat_map(|r| r.groups.iter().map(|g| g.ci_high.max(g.mean))).fold(f64::NEG_INFINITY, f64::max);
-    let ticks = nice_ticks(lo, hi, 6)?;
-    let (&d0, &d1) = (ticks.values.first()?, ticks.values.last()?);
-    let labels: Vec<String> = t
-        .rows
-        .iter()
-        .map(|r| if is_reference(&r.method, opts) { format!("{} (bound)", r.method) } else { r.method.clone() })
-        .collect();
-    let label_w = labels.iter().map(|l| fig_label_width(l)).fold(0.0, f64::max).max(60.0) + 20.0;
-    let x = Scale { d0, d1, r0: label_w, r1: label_w + FIG_PLOT_W };
-    let row_h = (k as f64 * FIG_SUB + 12.0).max(26.0);
-    let width = label_w + FIG_PLOT_W + FIG_GAP_W;
-    let axis_y = FIG_TOP + t.rows.len() as f64 * row_h;
-    // legend: entries flow left to right, wrapping at the figure's width
-    let mut legend: Vec<(f64, usize, usize)> = Vec::new(); // (x, legend row, group)
-    let (mut lx, mut lrow) = (label_w, 0);
-    for (j, g) in t.groups.iter().enumerate() {
-        let w = 22.0 + fig_label_width(g) + 14.0;
-        if lx + w > width - 10.0 && lx > label_w {
-            lx = label_w;
-            lrow += 1;
-        }
-        legend.push((lx, lrow, j));
-        lx += w;
-    }
-    let legend_top = axis_y + FIG_AXIS_H + 6.0;
-    let height = legend_top + (lrow + 1) as f64 * FIG_LEGEND_ROW + 6.0;
-
-    let mut out = String::new();
-    let (w, h) = (c(width), c(height));
-    let title = format!("{} / {} / {}: group means of {} by {}", t.suite, t.scenario, t.metric, t.metric, t.attribute);
-    let _ = write!(
-        out,
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" \
-         font-family=\"{FIG_FONT}\" font-size=\"13\" role=\"img\">\n<title>{}</title>\n\
-         <rect x=\"0\" y=\"0\" width=\"{w}\" height=\"{h}\" fill=\"#ffffff\"/>\n",
-        escape(&title)
-    );
-    let line = |out: &mut String, x1: f64, y1: f64, x2: f64, y2: f64, stroke: &str, sw: f64, extra: &str| {
-        let _ = writeln!(
-            out,
-            "<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"{stroke}\" stroke-width=\"{sw}\"{extra}/>",
-            c(x1),
-            c(y1),
-            c(x2),
-            c(y2)
-        );
-    };
-    let text = |out: &mut String, x: f64, y: f64, anchor: &str, attrs: &str, content: &str| {
-        let _ = writeln!(out, "<text x=\"{}\" y=\"{}\" text-anchor=\"{anchor}\"{attrs}>{content}</text>", c(x), c(y));
-    };
-    // bands, grid, axis
-    for i in (1..t.rows.len()).step_by(2) {
-        let _ = writeln!(
-            out,
-            "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"#F6F7F9\"/>",
-            c(x.r0),
-            c(FIG_TOP + i as f64 * row_h),
-            c(FIG_PLOT_W),
-            c(row_h)
-        );
-    }
-    for &tv in &ticks.values {
-        let tx = x.map(tv);
-        line(&mut out, tx, FIG_TOP, tx, axis_y, "#E2E2E2", 1.0, "");
-    }
-    line(&mut out, x.r0, axis_y, x.r1, axis_y, "#333333", 1.0, "");
-    for &tv in &ticks.values {
-        let tx = x.map(tv);
-        line(&mut out, tx, axis_y, tx, axis_y + 5.0, "#333333", 1.0, "");
-        text(&mut out, tx, axis_y + 18.0, "middle", " font-size=\"12\" fill=\"#333333\"", &ticks.label(tv));
-    }
-    let axis_title = format!("{} (mean over users, 95% t-interval)", t.metric);
-    text(&mut out, (x.r0 + x.r1) / 2.0, axis_y + 40.0, "middle", " fill=\"#333333\"", &escape(&axis_title));
-    // rows
-    for (i, (r, label)) in t.rows.iter().zip(&labels).enumerate() {
-        let top = FIG_TOP + i as f64 * row_h;
-        let bound = is_reference(&r.method, opts);
-        let attrs = if bound {
-            format!(" fill=\"{COLOR_REFERENCE}\" font-style=\"italic\"")
-        } else {
-            " fill=\"#1A1A1A\"".to_owned()
-        };
-        text(&mut out, label_w - 12.0, top + row_h / 2.0 + 4.5, "end", &attrs, &fig_label(label));
-        let offset = (row_h - k as f64 * FIG_SUB) / 2.0;
-        let dash = if bound { " stroke-dasharray=\"4 3\"" } else { "" };
-        for s in &r.groups {
-            let Some(j) = t.groups.iter().position(|g| *g == s.group) else { continue };
-            let y = top + offset + (j as f64 + 0.5) * FIG_SUB;
-            let color = GROUP_COLORS[j % GROUP_COLORS.len()];
-            let (xl, xh) = (x.map(s.ci_low), x.map(s.ci_high));
-            line(&mut out, xl, y, xh, y, color, 1.6, dash);
-            line(&mut out, xl, y - 3.0, xl, y + 3.0, color, 1.6, "");
-            line(&mut out, xh, y - 3.0, xh, y + 3.0, color, 1.6, "");
-            let _ = writeln!(out, "{}", marker(j, x.map(s.mean), y));
-        }
-        let gap = match &r.gap {
-            Some(g) => {
-                format!("gap {}{}", num(g.gap), if marked(g, alpha) { format!(" {GAP_MARK}") } else { String::new() })
-            }
-            None => "gap not tested".to_owned(),
-        };
-        text(&mut out, x.r1 + 12.0, top + row_h / 2.0 + 4.5, "start", " font-size=\"12\" fill=\"#1A1A1A\"", &gap);
-    }
-    // legend
-    for (lx, lrow, j) in legend {
-        let y = legend_top + (lrow as f64 + 0.5) * FIG_LEGEND_ROW;
-        let color = GROUP_COLORS[j % GROUP_COLORS.len()];
-        line(&mut out, lx, y, lx + 16.0, y, color, 1.6, "");
-        let _ = writeln!(out, "{}", marker(j, lx + 8.0, y));
-        text(&mut out, lx + 22.0, y + 4.5, "start", " font-size=\"12\" fill=\"#1A1A1A\"", &fig_label(&t.groups[j]));
-    }
-    out.push_str("</svg>");
-    Some(out)
 }
 
 #[cfg(test)]
@@ -1827,15 +1645,20 @@ mod tests {
         assert_eq!(circles, 3 * 3 + 3);
         let texts: Vec<&str> =
             first.descendants().filter(|n| n.has_tag_name("text")).filter_map(|n| n.text()).collect();
-        for want in ["age0", "age1", "age2", "maml", "oracle (bound)", "protonet"] {
+        for want in ["age0", "age1", "age2"] {
             assert!(texts.contains(&want), "{want} not in {texts:?}");
+        }
+        // method labels carry the gap mark where the gap is significant
+        for want in ["maml", "oracle (bound)", "protonet"] {
+            assert!(texts.iter().any(|t| t.trim_end_matches(GAP_MARK).trim_end() == want), "{want} not in {texts:?}");
         }
         assert!(texts.iter().any(|t| t.starts_with("gap ")), "{texts:?}");
         // the oracle row is marked as a bound in the table
         let bound_rows = doc.descendants().filter(|n| n.has_tag_name("tr") && n.attribute("class") == Some("bound"));
         assert_eq!(bound_rows.count(), report.tables.len());
         // markers change shape after 8 colours
-        assert!(marker(8, 1.0, 1.0).starts_with("<rect") && marker(17, 1.0, 1.0).starts_with("<polygon"));
+        let marker = |j| crate::section_figures::marker(j, "#000000", 1.0, 1.0);
+        assert!(marker(8).starts_with("<rect") && marker(17).starts_with("<polygon"));
     }
 
     #[test]

@@ -88,12 +88,17 @@ pub enum Direction {
 }
 
 /// Direction of a metric name as written to `results.csv`: `"mae"` and
-/// `"rmse"` are lower-is-better; names starting with `"ndcg@"`, `"hr@"` or
-/// `"auc"` are higher-is-better; any other name is unknown (`None`).
+/// `"rmse"` are lower-is-better; names starting with `"ndcg@"`, `"hr@"`,
+/// `"cand-ndcg@"`, `"cand-hr@"` (the candidate-ranking protocol) or `"auc"` are
+/// higher-is-better; any other name is unknown (`None`), among them the attack
+/// diagnostics `target-score` and `target-hr@k`, which say how far an attack
+/// moved the targets, not how good a method is.
 pub fn direction(metric: &str) -> Option<Direction> {
     match metric {
         "mae" | "rmse" => Some(Direction::LowerIsBetter),
-        m if ["ndcg@", "hr@", "auc"].iter().any(|p| m.starts_with(p)) => Some(Direction::HigherIsBetter),
+        m if ["ndcg@", "hr@", "cand-ndcg@", "cand-hr@", "auc"].iter().any(|p| m.starts_with(p)) => {
+            Some(Direction::HigherIsBetter)
+        }
         _ => None,
     }
 }
@@ -205,6 +210,10 @@ mod tests {
         assert_eq!(direction("ndcg@10"), Some(Direction::HigherIsBetter));
         assert_eq!(direction("hr@5"), Some(Direction::HigherIsBetter));
         assert_eq!(direction("auc"), Some(Direction::HigherIsBetter));
+        assert_eq!(direction("cand-hr@10"), Some(Direction::HigherIsBetter));
+        assert_eq!(direction("cand-ndcg@10"), Some(Direction::HigherIsBetter));
+        assert_eq!(direction("target-score"), None);
+        assert_eq!(direction("target-hr@10"), None);
         assert_eq!(direction("ndcg"), None);
         assert_eq!(direction("MAE"), None);
         assert_eq!(direction("loss"), None);

@@ -38,20 +38,22 @@ pub const COLOR_BEST: &str = "#D55E00";
 /// Colour of reference methods such as the oracle (grey; drawn dashed).
 pub const COLOR_REFERENCE: &str = "#7A7A7A";
 /// Axes, ticks and the lines of the critical difference diagram.
-const COLOR_AXIS: &str = "#333333";
+pub(crate) const COLOR_AXIS: &str = "#333333";
 /// Grid lines.
-const COLOR_GRID: &str = "#E2E2E2";
+pub(crate) const COLOR_GRID: &str = "#E2E2E2";
 /// Shading of every other row.
-const COLOR_BAND: &str = "#F6F7F9";
+pub(crate) const COLOR_BAND: &str = "#F6F7F9";
+/// Labels and other text.
+pub(crate) const COLOR_TEXT: &str = "#1A1A1A";
 /// Notes drawn in place of an element that is left out.
-const COLOR_NOTE: &str = "#666666";
+pub(crate) const COLOR_NOTE: &str = "#666666";
 const FONT_FAMILY: &str = "Helvetica, Arial, sans-serif";
 /// Font size of labels, in px.
-const FONT_SIZE: f64 = 13.0;
+pub(crate) const FONT_SIZE: f64 = 13.0;
 /// Font size of tick labels and notes, in px.
-const SMALL_FONT_SIZE: f64 = 12.0;
+pub(crate) const SMALL_FONT_SIZE: f64 = 12.0;
 /// Estimated advance of one character at [`FONT_SIZE`], for layout.
-const CHAR_WIDTH: f64 = 7.2;
+pub(crate) const CHAR_WIDTH: f64 = 7.2;
 /// Labels are cut to this many characters in figures (tables show them whole).
 const MAX_LABEL_CHARS: usize = 40;
 
@@ -127,7 +129,7 @@ pub(crate) fn push_escaped(out: &mut String, c: char) {
 }
 
 /// A label as drawn: at most [`MAX_LABEL_CHARS`] characters, escaped.
-fn label_text(s: &str) -> String {
+pub(crate) fn label_text(s: &str) -> String {
     if s.chars().count() <= MAX_LABEL_CHARS {
         escape(s)
     } else {
@@ -137,12 +139,12 @@ fn label_text(s: &str) -> String {
 }
 
 /// Estimated width of a label as drawn, in px.
-fn label_width(s: &str) -> f64 {
+pub(crate) fn label_width(s: &str) -> f64 {
     s.chars().count().min(MAX_LABEL_CHARS) as f64 * CHAR_WIDTH
 }
 
 /// A coordinate with 2 decimals (never `-0.00`).
-fn c(x: f64) -> String {
+pub(crate) fn c(x: f64) -> String {
     let s = format!("{x:.2}");
     if s == "-0.00" { "0.00".to_owned() } else { s }
 }
@@ -342,7 +344,7 @@ pub fn cliques(ranks: &[f64], cd: f64) -> Vec<Vec<usize>> {
 }
 
 /// Writes the opening `<svg>` element, its `<title>` and a white background.
-fn open_svg(out: &mut String, width: f64, height: f64, title: &str) {
+pub(crate) fn open_svg(out: &mut String, width: f64, height: f64, title: &str) {
     let (w, h) = (c(width), c(height));
     let _ = write!(
         out,
@@ -353,7 +355,7 @@ fn open_svg(out: &mut String, width: f64, height: f64, title: &str) {
     );
 }
 
-fn line(out: &mut String, x1: f64, y1: f64, x2: f64, y2: f64, stroke: &str, width: f64, extra: &str) {
+pub(crate) fn line(out: &mut String, x1: f64, y1: f64, x2: f64, y2: f64, stroke: &str, width: f64, extra: &str) {
     let _ = writeln!(
         out,
         "<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"{stroke}\" stroke-width=\"{width}\"{extra}/>",
@@ -364,7 +366,7 @@ fn line(out: &mut String, x1: f64, y1: f64, x2: f64, y2: f64, stroke: &str, widt
     );
 }
 
-fn text(out: &mut String, x: f64, y: f64, anchor: &str, attrs: &str, content: &str) {
+pub(crate) fn text(out: &mut String, x: f64, y: f64, anchor: &str, attrs: &str, content: &str) {
     let _ = writeln!(out, "<text x=\"{}\" y=\"{}\" text-anchor=\"{anchor}\"{attrs}>{content}</text>", c(x), c(y));
 }
 

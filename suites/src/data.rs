@@ -171,9 +171,44 @@ pub struct Dataset {
     pub user_groups: Vec<(String, Vec<String>)>,
 }
 
+/// The `activity` fairness attribute: `active` for the most active fifth of users (every user
+/// with at least as many ratings as the user ranked at 20%, ties included), `inactive` for the
+/// others, as in user-oriented group fairness (Li et al., 2021). Also returns that threshold.
+pub fn activity_groups(n_users: usize, ratings: &[Rating]) -> (Vec<String>, u64) {
+    let mut per_user = vec![0u64; n_users];
+    for r in ratings {
+        per_user[r.user as usize] += 1;
+    }
+    let mut desc = per_user.clone();
+    desc.sort_unstable_by(|a, b| b.cmp(a));
+    let k = ((n_users as f64) * 0.2).ceil().max(1.0) as usize;
+    let active_min = desc.get(k.min(n_users).saturating_sub(1)).copied().unwrap_or(0);
+    let labels = per_user.iter().map(|n| if *n >= active_min { "active" } else { "inactive" }.to_string()).collect();
+    (labels, active_min)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn activity_marks_the_top_fifth_with_ties() {
+        // Ten users with 1..=10 ratings: the top 20% are the users with 10 and 9 ratings.
+        let mut ratings = Vec::new();
+        for u in 0..10u32 {
+            for i in 0..=u {
+                ratings.push(Rating { user: u, item: i, value: 3.0 });
+            }
+        }
+        let (g, min) = activity_groups(10, &ratings);
+        let active: Vec<usize> = (0..10).filter(|u| g[*u] == "active").collect();
+        assert_eq!((active, min), (vec![8, 9], 9));
+        // A tie at the cut: user 7 also gets 9 ratings, and is active too.
+        ratings.push(Rating { user: 7, item: 8, value: 3.0 });
+        let (g, _) = activity_groups(10, &ratings);
+        assert_eq!((0..10).filter(|u| g[*u] == "active").count(), 3);
+        assert!(activity_groups(0, &[]).0.is_empty());
+    }
 
     #[test]
     fn normal_cdf_matches_known_values() {

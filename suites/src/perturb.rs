@@ -38,7 +38,7 @@
 //! |------|---------|
 //! | `label-noise`, target `support` | values of test tasks' support ratings (every scenario) |
 //! | `label-noise`, target `meta-train` | values of meta-train ratings |
-//! | `shots` | test tasks' support sets, cut to `k` ratings |
+//! | `shots` | test tasks' support sets, cut to `k` ratings (or grown to `k` from the task's pool); tasks that cannot reach `k` |
 //! | `feature-noise` | feature rows of test-task users (`user`) and of items in test tasks' support or query sets (`item`) |
 //! | `shilling` | appends fake users: meta-train histories, feature rows, `user_is_new` entries |
 //! | `shift` | drops meta-train histories and validation tasks of users outside the train group, test tasks of users outside the test group |
@@ -57,8 +57,14 @@
 //! - **Shots** keep the first `k` of each support set after a seeded shuffle, in their original
 //!   order. The shuffle's generator is labelled `"shots"` rather than by the name `shots(k)`, so
 //!   for one seed and position the sets are nested (`shots(1)` within `shots(3)` within
-//!   `shots(5)`) and a shot curve measures the amount of data, not a fresh draw per point. A task
-//!   whose support is already at most `k` (after an earlier step) is kept whole.
+//!   `shots(5)`) and a shot curve measures the amount of data, not a fresh draw per point. Above
+//!   the support size, a task keeps its whole support set and appends `k - support` ratings of
+//!   its pool ([`crate::split::Task::pool`]: the user's ratings that neither meta-training nor
+//!   the task uses), in pool order after a seeded shuffle of its own (`"shots-pool"`), so the
+//!   clean set lies within `shots(20)` and `shots(20)` within `shots(30)`. A task that cannot
+//!   reach `k` ratings leaves the variant (`tasks_dropped`): every user of `shots(k)` adapts on
+//!   exactly `k` ratings, and reports compare with the clean run on the users both have. A `k`
+//!   that no test task reaches is an error.
 //! - **Features** form one table shared by meta-training and evaluation ([`Perturbed::features`]
 //!   replaces it for the whole cell). Each chosen row's cells (categorical fields, and numeric
 //!   columns for items) are chosen independently with probability `rate`. `missing` sets a
@@ -98,7 +104,7 @@
 
 use crate::data::{Dataset, Features, Rating};
 use crate::rng::{Rng, hash_label};
-use crate::split::{History, Protocol, Scenario, Split, Task, hex};
+use crate::split::{History, Scenario, Split, Task, hex};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -171,7 +177,7 @@ pub enum Perturbation {
         #[serde(default)]
         target: Target,
     },
-    /// Keep `k` ratings of each test task's support set (`1 <= k <= protocol.support`).
+    /// Give each test task exactly `k >= 1` support ratings (module docs).
     Shots { k: usize },
     /// Each feature cell of the chosen rows changes with probability `rate`.
     FeatureNoise { rate: f64, mode: FeatureMode, side: Side },
@@ -309,6 +315,9 @@ pub struct Changes {
     pub labels_changed: usize,
     /// Support ratings removed (shots).
     pub support_ratings_dropped: usize,
+    /// Support ratings added from the tasks' pools (shots above the support size).
+    #[serde(default)]
+    pub support_ratings_added: usize,
     /// Feature cells chosen for noise.
     pub features_selected: usize,
     /// Feature cells whose value changed (`missing` leaves a cell already 0 as it is).
@@ -328,6 +337,7 @@ pub struct Changes {
 impl Changes {
     fn add(&mut self, o: &Changes) {
         self.labels_changed += o.labels_changed;
+        self.support_ratings_added += o.support_ratings_added;
         self.support_ratings_dropped += o.support_ratings_dropped;
         self.features_selected += o.features_selected;
         self.features_changed += o.features_changed;
@@ -379,11 +389,11 @@ fn known_values(labels: &[String]) -> String {
     labels.iter().collect::<BTreeSet<_>>().into_iter().map(String::as_str).collect::<Vec<_>>().join(", ")
 }
 
-/// Validates one perturbation's parameters against the protocol and the dataset; keys are
+/// Validates one perturbation's parameters against the dataset; keys are
 /// relative to the perturbation (`rate`, `k`, `targets[2]`, `by.test`). [`apply`] also refuses
 /// what needs the split to see: targets that are new items, more filler than existing items, a
 /// shift that leaves meta-train or the test tasks empty.
-pub fn check(p: &Perturbation, protocol: &Protocol, data: &Dataset) -> Result<(), PerturbError> {
+pub fn check(p: &Perturbation, data: &Dataset) -> Result<(), PerturbError> {
     match p {
         Perturbation::LabelNoise { rate, .. } => {
             rate_ok(*rate)?;
@@ -398,12 +408,6 @@ pub fn check(p: &Perturbation, protocol: &Protocol, data: &Dataset) -> Result<()
         Perturbation::Shots { k } => {
             if *k == 0 {
                 return Err(PerturbError::new("k", "must be at least 1"));
-            }
-            if *k > protocol.support {
-                return Err(PerturbError::new(
-                    "k",
-                    format!("{k} exceeds the support size {} (protocol.support)", protocol.support),
-                ));
             }
         }
         Perturbation::FeatureNoise { rate, .. } => rate_ok(*rate)?,
@@ -456,9 +460,9 @@ pub fn check(p: &Perturbation, protocol: &Protocol, data: &Dataset) -> Result<()
 }
 
 /// [`check`] for every entry of a list, keys under `perturbations[i]`.
-pub fn check_all(perturbations: &[Perturbation], protocol: &Protocol, data: &Dataset) -> Result<(), PerturbError> {
+pub fn check_all(perturbations: &[Perturbation], data: &Dataset) -> Result<(), PerturbError> {
     for (i, p) in perturbations.iter().enumerate() {
-        check(p, protocol, data).map_err(|e| e.at(i))?;
+        check(p, data).map_err(|e| e.at(i))?;
     }
     Ok(())
 }
@@ -471,16 +475,15 @@ struct State {
     groups: Vec<(String, Vec<String>)>,
 }
 
-/// Applies `perturbations` in order to `split` (made from `data` under `protocol`). The inputs
+/// Applies `perturbations` in order to `split` (made from `data`). The inputs
 /// are not modified; query sets never change; validation tasks change only under `shift`.
 pub fn apply(
     data: &Dataset,
     split: &Split,
-    protocol: &Protocol,
     perturbations: &[Perturbation],
     seed: u64,
 ) -> Result<Perturbed, PerturbError> {
-    check_all(perturbations, protocol, data)?;
+    check_all(perturbations, data)?;
     let mut st = State { features: data.features.clone(), split: split.clone(), groups: data.user_groups.clone() };
     let mut log = ChangeLog::default();
     for (i, p) in perturbations.iter().enumerate() {
@@ -489,7 +492,8 @@ pub fn apply(
         // Shots: one stream for every k, so shot curves are nested (module docs).
         let stream = if matches!(p, Perturbation::Shots { .. }) { "shots" } else { name.as_str() };
         let mut rng = Rng::from_labels(seed, &["perturb", &index, stream]);
-        let changes = step(p, data, &mut st, &mut rng).map_err(|e| e.at(i))?;
+        let mut pool_rng = Rng::from_labels(seed, &["perturb", &index, "shots-pool"]);
+        let changes = step(p, data, &mut st, &mut rng, &mut pool_rng).map_err(|e| e.at(i))?;
         log.total.add(&changes);
         log.steps.push(StepLog { name, changes });
     }
@@ -497,7 +501,13 @@ pub fn apply(
     Ok(Perturbed { features: st.features, split: st.split, changes: log })
 }
 
-fn step(p: &Perturbation, data: &Dataset, st: &mut State, rng: &mut Rng) -> Result<Changes, PerturbError> {
+fn step(
+    p: &Perturbation,
+    data: &Dataset,
+    st: &mut State,
+    rng: &mut Rng,
+    pool_rng: &mut Rng,
+) -> Result<Changes, PerturbError> {
     let mut c = Changes::default();
     match p {
         Perturbation::LabelNoise { rate, mode, target } => {
@@ -520,23 +530,7 @@ fn step(p: &Perturbation, data: &Dataset, st: &mut State, rng: &mut Rng) -> Resu
                 Target::MetaTrain => st.split.meta_train.iter_mut().flat_map(|h| h.ratings.iter_mut()).for_each(noise),
             }
         }
-        Perturbation::Shots { k } => {
-            for (_, tasks) in &mut st.split.test {
-                for t in tasks {
-                    // A whole permutation per task, whatever k: the draws, and so the shot
-                    // curve's nesting, do not depend on k.
-                    let n = t.support.len();
-                    let order = rng.sample_indices(n, n);
-                    if n <= *k {
-                        continue;
-                    }
-                    let mut keep = order[..*k].to_vec();
-                    keep.sort_unstable();
-                    t.support = keep.iter().map(|i| t.support[*i]).collect();
-                    c.support_ratings_dropped += n - k;
-                }
-            }
-        }
+        Perturbation::Shots { k } => shots(*k, st, rng, pool_rng, &mut c)?,
         Perturbation::FeatureNoise { rate, mode, side } => feature_noise(*rate, *mode, *side, st, rng, &mut c),
         Perturbation::Shilling { profiles, targets, filler, rating_max_for_targets } => {
             shilling(*profiles, targets, *filler, *rating_max_for_targets, data, st, rng, &mut c)?
@@ -544,6 +538,47 @@ fn step(p: &Perturbation, data: &Dataset, st: &mut State, rng: &mut Rng) -> Resu
         Perturbation::Shift { by } => shift(by, st, &mut c)?,
     }
     Ok(c)
+}
+
+/// Cuts (or, from the task's pool, grows) every test support set to `k` ratings.
+fn shots(k: usize, st: &mut State, rng: &mut Rng, pool_rng: &mut Rng, c: &mut Changes) -> Result<(), PerturbError> {
+    let mut most = 0;
+    for (_, tasks) in &mut st.split.test {
+        let before = tasks.len();
+        tasks.retain_mut(|t| {
+            // Whole permutations per task, whatever k: the draws, and so the shot curve's
+            // nesting, do not depend on k.
+            let n = t.support.len();
+            let order = rng.sample_indices(n, n);
+            let extra = pool_rng.sample_indices(t.pool.len(), t.pool.len());
+            most = most.max(n + t.pool.len());
+            if n >= k {
+                let mut keep = order[..k].to_vec();
+                keep.sort_unstable();
+                t.support = keep.iter().map(|i| t.support[*i]).collect();
+                c.support_ratings_dropped += n - k;
+                return true;
+            }
+            if n + t.pool.len() < k {
+                return false;
+            }
+            let mut add: Vec<usize> = extra[..k - n].to_vec();
+            add.sort_unstable();
+            t.support.extend(add.iter().map(|i| t.pool[*i]));
+            c.support_ratings_added += k - n;
+            true
+        });
+        c.tasks_dropped += before - tasks.len();
+    }
+    if test_tasks(&st.split).next().is_none() {
+        return Err(PerturbError::new(
+            "k",
+            format!(
+                "{k} exceeds the support size of every test task (its support set plus unused ratings; the most is {most})"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The rating scale's levels `min, min + 1, ..., max`.
@@ -782,6 +817,9 @@ pub fn listing_sha256(split: &Split) -> String {
             for r in &t.query {
                 h.update(format!("{name},query,{},{},{}\n", r.user, r.item, r.value).as_bytes());
             }
+            for i in &t.negatives {
+                h.update(format!("{name},candidate,{},{i}\n", t.user).as_bytes());
+            }
         }
     };
     tasks("validation", &split.validation);
@@ -822,7 +860,7 @@ pub fn hit_ratio(scores: &[Vec<(u32, f64)>], targets: &[u32], n: usize) -> Optio
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::split::make_split;
+    use crate::split::{Protocol, make_split};
     use crate::synthetic::{World, WorldConfig, generate};
 
     fn world(seed: u64) -> World {
@@ -842,7 +880,7 @@ mod tests {
     }
 
     fn run(w: &World, s: &Split, ps: &[Perturbation], seed: u64) -> Result<Perturbed, PerturbError> {
-        apply(&w.dataset, s, &protocol(), ps, seed)
+        apply(&w.dataset, s, ps, seed)
     }
 
     /// Ratings compared bit for bit.
@@ -1035,16 +1073,59 @@ mod tests {
     }
 
     #[test]
+    fn shots_above_the_support_size_grow_from_the_pool_and_nest() {
+        let (w, s) = setup();
+        let clean: Vec<&Task> = test_tasks(&s).collect();
+        assert!(clean.iter().any(|t| !t.pool.is_empty()), "cold tasks keep their unused ratings");
+        let p8 = run(&w, &s, &[Perturbation::Shots { k: 8 }], 9).unwrap();
+        let p12 = run(&w, &s, &[Perturbation::Shots { k: 12 }], 9).unwrap();
+        let (mut added, mut dropped) = (0, 0);
+        for (sc, tasks) in &s.test {
+            let grown = p8.split.tasks(*sc);
+            let mut it = grown.iter().peekable();
+            for a in tasks {
+                let Some(b) = it.next_if(|b| b.user == a.user) else {
+                    assert!(a.support.len() + a.pool.len() < 8, "only tasks that cannot reach k leave");
+                    dropped += 1;
+                    continue;
+                };
+                assert_eq!(b.support.len(), 8);
+                assert_eq!(&b.support[..a.support.len()], &a.support[..], "the clean support set comes first, whole");
+                assert!(b.support[a.support.len()..].iter().all(|r| a.pool.contains(r)), "the rest from the pool");
+                assert_eq!(bits(&a.query), bits(&b.query));
+                added += 8 - a.support.len();
+            }
+        }
+        assert!(dropped > 0 && added > 0, "{dropped} {added}");
+        assert_eq!(p8.changes.total.support_ratings_added, added);
+        assert_eq!(p8.changes.total.tasks_dropped, dropped);
+        assert!(same_meta_train(&p8.split, &s));
+        // Nested: shots(8) within shots(12) for every user in both.
+        for (sc, big) in &p12.split.test {
+            for b in big {
+                let a = p8.split.tasks(*sc).iter().find(|t| t.user == b.user).expect("a user of shots(12) has 8");
+                assert!(a.support.iter().all(|r| b.support.contains(r)), "shots(8) within shots(12)");
+            }
+        }
+    }
+
+    #[test]
     fn shots_out_of_range_are_errors_naming_the_key_and_numbers() {
         let (w, s) = setup();
-        let e = run(&w, &s, &[noise(0.1, NoiseMode::Random, Target::Support), Perturbation::Shots { k: 7 }], 1)
-            .unwrap_err();
+        let most = test_tasks(&s).map(|t| t.support.len() + t.pool.len()).max().unwrap();
+        let k = most + 1;
+        let e =
+            run(&w, &s, &[noise(0.1, NoiseMode::Random, Target::Support), Perturbation::Shots { k }], 1).unwrap_err();
         assert_eq!(e.key, "perturbations[1].k");
-        assert!(e.message.contains('7') && e.message.contains('5'), "{e}");
-        assert_eq!(e.to_string(), "perturbations[1].k: 7 exceeds the support size 5 (protocol.support)");
+        assert_eq!(
+            e.message,
+            format!(
+                "{k} exceeds the support size of every test task (its support set plus unused ratings; the most is {most})"
+            )
+        );
         let e = run(&w, &s, &[Perturbation::Shots { k: 0 }], 1).unwrap_err();
         assert_eq!(e, PerturbError { key: "perturbations[0].k".into(), message: "must be at least 1".into() });
-        let e = check(&Perturbation::Shots { k: 6 }, &protocol(), &w.dataset).unwrap_err();
+        let e = check(&Perturbation::Shots { k: 0 }, &w.dataset).unwrap_err();
         assert_eq!(e.key, "k");
     }
 
@@ -1056,7 +1137,7 @@ mod tests {
                 noise(rate, NoiseMode::Shift, Target::Support),
                 Perturbation::FeatureNoise { rate, mode: FeatureMode::Missing, side: Side::Both },
             ] {
-                let e = check_all(&[p], &protocol(), &w.dataset).unwrap_err();
+                let e = check_all(&[p], &w.dataset).unwrap_err();
                 assert_eq!(e.key, "perturbations[0].rate");
                 assert_eq!(e.message, format!("{rate} is not in [0, 1]"));
             }
@@ -1278,7 +1359,10 @@ mod tests {
         let bad =
             Perturbation::Shift { by: ShiftBy { attribute: "planet".into(), train: "a".into(), test: "b".into() } };
         let e = run(&w, &s, &[bad], 1).unwrap_err();
-        assert_eq!(e.to_string(), "perturbations[0].by.attribute: unknown user attribute `planet` (known: group, age)");
+        assert_eq!(
+            e.to_string(),
+            "perturbations[0].by.attribute: unknown user attribute `planet` (known: group, age, activity)"
+        );
     }
 
     #[test]

@@ -61,6 +61,14 @@ pub struct Task {
     pub user: u32,
     pub support: Vec<Rating>,
     pub query: Vec<Rating>,
+    /// The user's other ratings in the task's item state that neither meta-training nor this
+    /// task uses (empty for warm and `support_rest` tasks): where `shots` with `k` above the
+    /// support size draws its extra ratings.
+    pub pool: Vec<Rating>,
+    /// Candidate-ranking protocol: items of the scenario's item state that the user never
+    /// rated, sampled (sorted by index); ranked together with the query items. Empty when the
+    /// protocol has no `[protocol.candidates]`.
+    pub negatives: Vec<u32>,
 }
 
 /// The ratings of one meta-training user, from which methods sample their own episodes.
@@ -96,6 +104,33 @@ pub struct Protocol {
     /// rest).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub support_rest: bool,
+    /// The candidate-ranking protocol (item-side fairness and popularity bias), when declared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub candidates: Option<Candidates>,
+}
+
+/// `[protocol.candidates]`: per test user, the query items plus `sampled` items of the
+/// scenario's item state that the user never rated are ranked by the method's predicted
+/// rating; the top `k` form the user's list, and query items rated at least `like` are its
+/// relevant items (HR@k, nDCG@k, popularity bias and exposure metrics).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Candidates {
+    /// Unrated items sampled per test user.
+    pub sampled: usize,
+    /// Length of each top-k list.
+    #[serde(default = "default_rank_k")]
+    pub k: usize,
+    /// A query rating at or above this is relevant.
+    #[serde(default = "default_like")]
+    pub like: f32,
+}
+
+fn default_rank_k() -> usize {
+    10
+}
+fn default_like() -> f32 {
+    4.0
 }
 
 fn default_support() -> usize {
@@ -123,6 +158,7 @@ impl Default for Protocol {
             warm_fraction: default_warm_fraction(),
             scenarios: default_scenarios(),
             support_rest: false,
+            candidates: None,
         }
     }
 }
@@ -153,6 +189,20 @@ impl Protocol {
         }
         if self.scenarios.is_empty() {
             return err("scenarios", "must name at least one scenario".into());
+        }
+        if let Some(c) = &self.candidates {
+            if c.sampled == 0 {
+                return err(
+                    "candidates.sampled",
+                    "must be at least 1 (leave out [protocol.candidates] to switch the protocol off)".into(),
+                );
+            }
+            if c.k == 0 {
+                return err("candidates.k", "must be at least 1".into());
+            }
+            if !c.like.is_finite() {
+                return err("candidates.like", format!("{} is not a rating", c.like));
+            }
         }
         let mut out = Vec::new();
         for s in &self.scenarios {
@@ -238,8 +288,9 @@ pub fn make_split(
         let idx = rng.sample_indices(ratings.len(), need);
         let support = idx[..protocol.support].iter().map(|i| ratings[*i]).collect();
         let query = idx[protocol.support..].iter().map(|i| ratings[*i]).collect();
-        let rest = (0..ratings.len()).filter(|i| !idx.contains(i)).map(|i| ratings[i]).collect();
-        Some((Task { user, support, query }, rest))
+        let rest: Vec<Rating> = (0..ratings.len()).filter(|i| !idx.contains(i)).map(|i| ratings[i]).collect();
+        let task = Task { user, support, query, pool: rest.clone(), negatives: Vec::new() };
+        Some((task, rest))
     };
     // With `support_rest`: `query` at random, every other rating (in data order) as support.
     let take_rest_task = |user: u32, ratings: &[Rating], rng: &mut Rng| -> Option<(Task, Vec<Rating>)> {
@@ -252,7 +303,7 @@ pub fn make_split(
         let q = rng.sample_indices(ratings.len(), protocol.query);
         let query = q.iter().map(|i| ratings[*i]).collect();
         let support = (0..ratings.len()).filter(|i| !q.contains(i)).map(|i| ratings[i]).collect();
-        Some((Task { user, support, query }, Vec::new()))
+        Some((Task { user, support, query, pool: Vec::new(), negatives: Vec::new() }, Vec::new()))
     };
 
     let validation: Vec<Task> = val_sorted
@@ -269,7 +320,9 @@ pub fn make_split(
         let wants_warm = scenarios.contains(&Scenario::Warm) && warm_rng.uniform() < protocol.warm_fraction;
         // Keep at least `need` ratings for meta-training too.
         if wants_warm && ratings.len() >= 2 * need {
-            let (task, rest) = take_task(*u, &ratings, &mut warm_rng).expect("length checked");
+            let (mut task, rest) = take_task(*u, &ratings, &mut warm_rng).expect("length checked");
+            // The rest is the user's meta-train history: no pool beyond the support set.
+            task.pool.clear();
             warm_tasks.push(task);
             ratings = rest;
         }
@@ -298,9 +351,44 @@ pub fn make_split(
         };
         test.push((sc, tasks));
     }
+    if let Some(c) = &protocol.candidates {
+        sample_negatives(data, &item_is_new, c.sampled, &mut test, &mut rng.fork("candidates"));
+    }
 
     let sha256 = split_hash(&meta_train, &validation, &test);
     Ok(Split { meta_train, validation, test, item_is_new, user_is_new, sha256 })
+}
+
+/// Draws each test task's candidate negatives: `sampled` items (all there are, when fewer)
+/// of the scenario's item state (existing items for warm and user-cold, new items for the
+/// item-cold scenarios) that the user rated nowhere in the dataset. Tasks are visited in split
+/// order with one generator, so the draw depends only on the split and the seed.
+fn sample_negatives(
+    data: &Dataset,
+    item_is_new: &[bool],
+    sampled: usize,
+    test: &mut [(Scenario, Vec<Task>)],
+    rng: &mut Rng,
+) {
+    let mut rated: Vec<Vec<u32>> = vec![Vec::new(); data.features.n_users()];
+    for r in &data.ratings {
+        rated[r.user as usize].push(r.item);
+    }
+    for list in &mut rated {
+        list.sort_unstable();
+    }
+    for (sc, tasks) in test {
+        let new_items = matches!(sc, Scenario::ItemCold | Scenario::UserItemCold);
+        let state: Vec<u32> = (0..item_is_new.len() as u32).filter(|i| item_is_new[*i as usize] == new_items).collect();
+        for t in tasks {
+            let seen = &rated[t.user as usize];
+            let eligible: Vec<u32> = state.iter().copied().filter(|i| seen.binary_search(i).is_err()).collect();
+            let mut pick: Vec<u32> =
+                rng.sample_indices(eligible.len(), sampled).into_iter().map(|k| eligible[k]).collect();
+            pick.sort_unstable();
+            t.negatives = pick;
+        }
+    }
 }
 
 fn split_hash(meta_train: &[History], validation: &[Task], test: &[(Scenario, Vec<Task>)]) -> String {
@@ -318,6 +406,9 @@ fn split_hash(meta_train: &[History], validation: &[Task], test: &[(Scenario, Ve
             }
             for r in &t.query {
                 line(format!("{name},query,{},{},{}\n", r.user, r.item, r.value));
+            }
+            for i in &t.negatives {
+                line(format!("{name},candidate,{},{i}\n", t.user));
             }
         }
     };

@@ -16,7 +16,14 @@
 //! [real]                  # RealOptions fields (cold-start rule, filter, expected counts)
 //! [[robustness]]          # one evaluation under perturbation (repeatable); its steps compose
 //! steps = [{ kind = "shots", k = 1 }, { kind = "label-noise", rate = 0.2 }]
+//! [[robustness]]          # a meta-train perturbation: cells of its own (optionally some seeds)
+//! steps = [{ kind = "shilling", profiles = 50, targets = [3, 17], filler = 20 }]
+//! seeds = [0]
 //! [protocol]              # Protocol fields
+//! [protocol.candidates]   # optional: candidate ranking (item-side fairness, popularity bias)
+//! sampled = 100           # unrated items sampled per test user, ranked with the query items
+//! k = 10                  # top-k list length (default 10)
+//! like = 4                # query ratings >= like are relevant (default 4)
 //! [methods.pooled]        # hyper-parameter overrides for this suite (optional)
 //! ```
 
@@ -92,13 +99,25 @@ pub struct SuiteDef {
 #[serde(deny_unknown_fields)]
 pub struct Robustness {
     pub steps: Vec<crate::perturb::Perturbation>,
+    /// Meta-train perturbations only: the run seeds that get a cell of their own (default:
+    /// every seed), to bound the cost of retraining; reports compare with the clean cells of
+    /// the same seeds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seeds: Option<Vec<u64>>,
 }
 
-/// A perturbed copy of the suite's split, scored with the clean meta-trained model.
+/// A perturbed copy of the suite's split. Test-time variants are scored with the clean
+/// meta-trained model; variants that change meta-train data ([`Variant::trains`]) are cells of
+/// their own, meta-trained on the perturbed split and features.
 #[derive(Clone, Debug)]
 pub struct Variant {
     /// [`crate::perturb::label`] of the steps: the `perturbation` column of results.csv.
     pub label: String,
+    /// Whether a step changes meta-train data, validation tasks or the shared feature table
+    /// ([`crate::perturb::Perturbation::changes_meta_train`]).
+    pub trains: bool,
+    /// For a variant that trains: the seeds it runs (`None`: every seed of the run).
+    pub seeds: Option<Vec<u64>>,
     pub features: std::sync::Arc<crate::data::Features>,
     pub split: Split,
     pub changes: crate::perturb::ChangeLog,
@@ -188,17 +207,36 @@ pub fn parse_suite(text: &str, source: &str) -> Result<LoadedSuite, SuiteError> 
         },
     }
     let mut labels = std::collections::BTreeSet::new();
+    let mut shilling_targets: Option<Vec<u32>> = None;
     for (i, r) in def.robustness.iter().enumerate() {
         let bad = |message: String| SuiteError::Parse { path: source.to_string(), message };
         if r.steps.is_empty() {
             return Err(bad(format!("robustness[{i}].steps must name at least one perturbation")));
         }
-        if let Some(p) = r.steps.iter().find(|p| p.changes_meta_train()) {
+        if r.seeds.as_ref().is_some_and(|s| s.is_empty()) {
+            return Err(bad(format!("robustness[{i}].seeds must name at least one seed (or be left out: every seed)")));
+        }
+        if r.seeds.is_some() && !r.steps.iter().any(|p| p.changes_meta_train()) {
             return Err(bad(format!(
-                "robustness[{i}]: `{}` changes meta-train data, which the runner cannot evaluate yet \
-                 (supported now: label-noise on support sets, shots)",
-                p.name()
+                "robustness[{i}].seeds: only perturbations of meta-train data run cells of their own; `{}` is \
+                 scored in every clean cell",
+                crate::perturb::label(&r.steps)
             )));
+        }
+        for (j, p) in r.steps.iter().enumerate() {
+            if let crate::perturb::Perturbation::Shilling { targets, .. } = p {
+                match &shilling_targets {
+                    None => shilling_targets = Some(targets.clone()),
+                    Some(t) if t == targets => {}
+                    Some(t) => {
+                        return Err(bad(format!(
+                            "robustness[{i}].steps[{j}].targets: {targets:?} differ from an earlier attack's {t:?}; \
+                             every shilling attack of a suite must share its targets (the target metrics compare \
+                             each attack with the clean run)"
+                        )));
+                    }
+                }
+            }
         }
         if !labels.insert(crate::perturb::label(&r.steps)) {
             return Err(bad(format!("robustness[{i}] repeats `{}`", crate::perturb::label(&r.steps))));
@@ -219,17 +257,28 @@ impl LoadedSuite {
         let mut variants = Vec::new();
         for (index, r) in self.def.robustness.iter().enumerate() {
             let err = |source| SuiteError::Perturb { path: self.source.clone(), index, source };
-            crate::perturb::check_all(&r.steps, &self.def.protocol, &dataset).map_err(err)?;
-            let p = crate::perturb::apply(&dataset, &split, &self.def.protocol, &r.steps, self.def.data.seed)
-                .map_err(err)?;
+            crate::perturb::check_all(&r.steps, &dataset).map_err(err)?;
+            let p = crate::perturb::apply(&dataset, &split, &r.steps, self.def.data.seed).map_err(err)?;
             variants.push(Variant {
                 label: crate::perturb::label(&r.steps),
+                trains: r.steps.iter().any(|p| p.changes_meta_train()),
+                seeds: r.seeds.clone(),
                 features: p.features,
                 split: p.split,
                 changes: p.changes,
             });
         }
-        Ok(Materialized { dataset, split, load_report, variants })
+        let shilling_targets = self
+            .def
+            .robustness
+            .iter()
+            .flat_map(|r| &r.steps)
+            .find_map(|p| match p {
+                crate::perturb::Perturbation::Shilling { targets, .. } => Some(targets.clone()),
+                _ => None,
+            })
+            .unwrap_or_default();
+        Ok(Materialized { dataset, split, load_report, variants, shilling_targets })
     }
 
     fn materialize_real(&self, kind: RealKind, data_dir: &Path) -> Result<Materialized, SuiteError> {
@@ -288,6 +337,10 @@ pub struct Materialized {
     pub load_report: Option<toml::Table>,
     /// The `[[robustness]]` evaluations, in file order.
     pub variants: Vec<Variant>,
+    /// The target items of the suite's shilling attacks (every attack of a suite shares them;
+    /// empty without one): the runner scores their predicted rating and hit ratio in the clean
+    /// and attacked cells alike.
+    pub shilling_targets: Vec<u32>,
 }
 
 /// SHA-256 of a folder's files: for each file in sorted relative-path order, its path, a NUL,

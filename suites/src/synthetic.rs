@@ -79,8 +79,8 @@ impl Default for WorldConfig {
             noise_sd: 0.6,
             interaction_scale: 2.5,
             item_feature_share: 0.7,
-            majority_spread: 0.5,
-            minority_spread: 1.0,
+            majority_spread: 0.3,
+            minority_spread: 1.5,
             user_bias_sd: 0.35,
             item_bias_sd: 0.3,
             popularity_exponent: 0.8,
@@ -337,6 +337,7 @@ pub fn generate(cfg: &WorldConfig, seed: u64, name: &str) -> Result<World, World
             group.iter().map(|g| if *g == 1 { "minority" } else { "majority" }.to_string()).collect(),
         ),
         ("age".to_string(), age.iter().map(|a| format!("age{a}")).collect()),
+        ("activity".to_string(), crate::data::activity_groups(nu, &ratings).0),
     ];
     let dataset = Dataset {
         name: name.to_string(),

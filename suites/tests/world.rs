@@ -199,3 +199,64 @@ fn support_rest_gives_query_at_random_and_every_other_rating_as_support() {
     // of the cold scenarios.
     assert!(s.validation.iter().all(|t| t.query.len() == 10 && t.support.len() >= 3));
 }
+
+#[test]
+fn candidates_are_unrated_items_of_the_scenarios_state_and_pools_are_the_unused_ratings() {
+    use metarec_suites::split::{Candidates, Protocol, make_split};
+    let cfg = WorldConfig { n_users: 120, n_items: 80, min_ratings: 24, max_ratings: 60, ..WorldConfig::default() };
+    let w = generate(&cfg, 5, "t").unwrap();
+    let plain = Protocol { support: 5, query: 5, ..Protocol::default() };
+    let with = Protocol { candidates: Some(Candidates { sampled: 20, k: 5, like: 4.0 }), ..plain.clone() };
+    let a = make_split(&w.dataset, w.user_is_new.clone(), w.item_is_new.clone(), &plain, 9).unwrap();
+    let b = make_split(&w.dataset, w.user_is_new.clone(), w.item_is_new.clone(), &with, 9).unwrap();
+    let again = make_split(&w.dataset, w.user_is_new.clone(), w.item_is_new.clone(), &with, 9).unwrap();
+    assert_ne!(a.sha256, b.sha256, "candidates are part of the split's hash");
+    assert_eq!(b.sha256, again.sha256);
+    let rated: HashSet<(u32, u32)> = w.dataset.ratings.iter().map(|r| (r.user, r.item)).collect();
+    let (mut short, mut full) = (0, 0);
+    for ((sc, ta), (_, tb)) in a.test.iter().zip(&b.test) {
+        let new_items = matches!(sc, Scenario::ItemCold | Scenario::UserItemCold);
+        let state = w.item_is_new.iter().filter(|n| **n == new_items).count();
+        for (x, y) in ta.iter().zip(tb) {
+            // Everything else is the split without candidates.
+            assert_eq!((x.user, &x.support, &x.query, &x.pool), (y.user, &y.support, &y.query, &y.pool));
+            assert!(x.negatives.is_empty());
+            assert!(y.negatives.windows(2).all(|p| p[0] < p[1]), "sorted, distinct");
+            for i in &y.negatives {
+                assert!(!rated.contains(&(y.user, *i)), "{sc}: user {} rated candidate {i}", y.user);
+                assert_eq!(w.item_is_new[*i as usize], new_items, "{sc}: candidate {i} of the wrong item state");
+            }
+            let unrated = (0..w.item_is_new.len() as u32)
+                .filter(|i| w.item_is_new[*i as usize] == new_items && !rated.contains(&(y.user, *i)))
+                .count();
+            assert_eq!(y.negatives.len(), unrated.min(20), "{sc}: all there are when fewer ({state} in the state)");
+            if unrated < 20 {
+                short += 1
+            } else {
+                full += 1
+            }
+            // The pool: the user's other ratings in the item state, unused by the task (and by
+            // meta-training: none for warm tasks, whose rest is the user's history).
+            if *sc == Scenario::Warm {
+                assert!(y.pool.is_empty());
+            } else {
+                let mut all: Vec<u32> = w
+                    .dataset
+                    .ratings
+                    .iter()
+                    .filter(|r| r.user == y.user && w.item_is_new[r.item as usize] == new_items)
+                    .map(|r| r.item)
+                    .collect();
+                let mut got: Vec<u32> = y.support.iter().chain(&y.query).chain(&y.pool).map(|r| r.item).collect();
+                all.sort();
+                got.sort();
+                assert_eq!(got, all, "{sc} user {}", y.user);
+            }
+        }
+    }
+    assert!(full > 0, "{short} {full}");
+    assert!(b.validation.iter().all(|t| t.negatives.is_empty()), "validation tasks have no candidates");
+    let bad = Protocol { candidates: Some(Candidates { sampled: 0, k: 5, like: 4.0 }), ..plain };
+    let e = make_split(&w.dataset, w.user_is_new.clone(), w.item_is_new.clone(), &bad, 9).unwrap_err();
+    assert!(e.to_string().starts_with("protocol.candidates.sampled: must be at least 1"), "{e}");
+}

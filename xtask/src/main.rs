@@ -150,15 +150,13 @@ fn progress() -> (Mutex<Option<ProgressBar>>, impl Fn(&Event<'_>, &Mutex<Option<
             Event::CellFinished { record } => {
                 let line = match &record.error {
                     None => format!(
-                        "done   {} {} seed {}  meta-train {:.2}s  adapt {:.2}s{}",
-                        record.suite,
-                        record.method,
-                        record.seed,
+                        "done   {}  meta-train {:.2}s  adapt {:.2}s{}",
+                        record.name(),
                         record.meta_train_s,
                         record.adapt_s,
                         record.chosen_step.map(|s| format!("  chosen step {s}")).unwrap_or_default()
                     ),
-                    Some(err) => format!("FAILED {} {} seed {}: {err}", record.suite, record.method, record.seed),
+                    Some(err) => format!("FAILED {}: {err}", record.name()),
                 };
                 match guard.as_ref() {
                     Some(pb) => {
@@ -327,8 +325,20 @@ fn main() {
     }
 }
 
+/// The error and its causes on one line. Most of our errors already print their cause
+/// (`path: cause`); a cause whose text is already there is not repeated.
 fn one_line(e: &anyhow::Error) -> String {
-    format!("{e:#}").lines().map(str::trim).collect::<Vec<_>>().join(" ")
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&text);
+        }
+    }
+    out.lines().map(str::trim).collect::<Vec<_>>().join(" ")
 }
 
 fn metarec_suites_names() -> Vec<&'static str> {

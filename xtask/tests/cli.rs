@@ -420,13 +420,17 @@ fn robustness_variants_are_scored_beside_clean_results_which_they_leave_unchange
     assert!(manifest.contains("perturbation = \"shots(1)\"") && manifest.contains("support_ratings_dropped"));
     let md = std::fs::read_to_string(b.join("leaderboard.md")).unwrap();
     assert!(md.contains("## Robustness") && md.contains("### `shots(1)`"), "no robustness section");
-    // K above the support size is refused, naming the key and both numbers.
+    // K above every test user's support size (support set plus unused ratings) is refused,
+    // naming the key and both numbers.
     let bad = dir.join("bad.toml");
-    std::fs::write(&bad, format!("{tiny}\n[[robustness]]\nsteps = [{{ kind = \"shots\", k = 20 }}]\n")).unwrap();
+    std::fs::write(&bad, format!("{tiny}\n[[robustness]]\nsteps = [{{ kind = \"shots\", k = 500 }}]\n")).unwrap();
     let o = bench(bad.to_str().unwrap(), &dir.join("c"));
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
-    assert!(err.contains("robustness[0].steps: perturbations[0].k: 20 exceeds the support size 5"), "{err}");
+    assert!(
+        err.contains("robustness[0].steps: perturbations[0].k: 500 exceeds the support size of every test task"),
+        "{err}"
+    );
     // A rate above 1 likewise.
     std::fs::write(
         &bad,
@@ -435,5 +439,123 @@ fn robustness_variants_are_scored_beside_clean_results_which_they_leave_unchange
     .unwrap();
     let err = stderr(&bench(bad.to_str().unwrap(), &dir.join("d")));
     assert!(err.contains("robustness[0].steps: perturbations[0].rate"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Reads a CSV file into maps from header name to value.
+fn csv_rows(path: &Path) -> Vec<std::collections::BTreeMap<String, String>> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut lines = text.lines();
+    let header: Vec<String> = lines.next().unwrap().split(',').map(String::from).collect();
+    lines.map(|l| header.iter().cloned().zip(l.split(',').map(String::from)).collect()).collect()
+}
+
+#[test]
+fn meta_train_perturbations_are_cells_of_their_own_and_candidates_are_ranked() {
+    let dir = temp_dir("attack");
+    let tiny =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../suites/synthetic-tiny.toml")).unwrap();
+    let suite = dir.join("attack.toml");
+    std::fs::write(
+        &suite,
+        format!(
+            "{tiny}\n[protocol.candidates]\nsampled = 20\nk = 5\n\n\
+             [[robustness]]\nsteps = [{{ kind = \"shots\", k = 8 }}]\n\n\
+             [[robustness]]\nsteps = [{{ kind = \"shilling\", profiles = 40, targets = [5, 6, 8], filler = 10 }}]\n\n\
+             [[robustness]]\nsteps = [{{ kind = \"shift\", by = {{ attribute = \"group\", train = \"majority\", test = \"minority\" }} }}]\n"
+        ),
+    )
+    .unwrap();
+    let bench = |suite: &str, out: &Path| {
+        run(&[
+            "bench",
+            "--suite",
+            suite,
+            "--methods",
+            "item-mean,pooled",
+            "--seeds",
+            "0",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
+    let (a, b) = (dir.join("a"), dir.join("b"));
+    assert!(bench("synthetic-tiny", &a).status.success());
+    let o = bench(suite.to_str().unwrap(), &b);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("item-mean/seed 0 [shilling(40;targets=3@"), "{stdout}");
+
+    // The clean rating metrics are those of the plain suite, byte for byte.
+    let ra = csv_rows(&a.join("results.csv"));
+    let rb = csv_rows(&b.join("results.csv"));
+    let rating = |rows: &[std::collections::BTreeMap<String, String>]| {
+        rows.iter()
+            .filter(|r| r["perturbation"] == "none" && ["mae", "rmse", "ndcg@3"].contains(&r["metric"].as_str()))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(rating(&ra), rating(&rb));
+
+    // Two cells per method and seed for each meta-train perturbation, recorded by label.
+    let manifest = std::fs::read_to_string(b.join("manifest.toml")).unwrap();
+    assert_eq!(manifest.matches("perturbation = \"shift(group:majority->minority)\"").count(), 3, "{manifest}");
+    let cells: Vec<_> = std::fs::read_dir(b.join("cells/synthetic-tiny/pooled")).unwrap().collect();
+    assert_eq!(cells.len(), 3 * 3, "csv, rankings and toml for the clean cell and two perturbed ones");
+
+    // Shift: only minority users are scored, with a model that never saw the minority.
+    let groups = csv_rows(&b.join("groups.csv"));
+    let minority: std::collections::BTreeSet<&str> = groups
+        .iter()
+        .filter(|g| g["attribute"] == "group" && g["group"] == "minority")
+        .map(|g| g["user"].as_str())
+        .collect();
+    let shifted: Vec<_> = rb.iter().filter(|r| r["perturbation"].starts_with("shift(")).collect();
+    assert!(!shifted.is_empty() && shifted.iter().all(|r| minority.contains(r["user"].as_str())));
+
+    // Shilling: item-mean's predicted rating of the pushed targets rises for every user.
+    let score = |p: &str, m: &str| -> std::collections::BTreeMap<(String, String), f64> {
+        rb.iter()
+            .filter(|r| r["metric"] == "target-score" && r["method"] == m && r["perturbation"].starts_with(p))
+            .map(|r| ((r["scenario"].clone(), r["user"].clone()), r["value"].parse().unwrap()))
+            .collect()
+    };
+    let (clean, attacked) = (score("none", "item-mean"), score("shilling(", "item-mean"));
+    assert!(!clean.is_empty() && clean.len() == attacked.len());
+    for (k, v) in &clean {
+        assert!(attacked[k] > *v, "{k:?}: {} after the attack, {v} before", attacked[k]);
+    }
+    assert!(
+        rb.iter()
+            .filter(|r| r["metric"].starts_with("target-"))
+            .all(|r| ["warm", "user-cold"].contains(&r["scenario"].as_str()))
+    );
+    assert!(rb.iter().any(|r| r["metric"] == "target-hr@5"));
+
+    // Shots above the support size: 8 ratings, for the users who have them.
+    assert!(rb.iter().any(|r| r["perturbation"] == "shots(8)"));
+
+    // Candidate ranking: metrics in results.csv, lists among the user's candidates.
+    assert!(rb.iter().any(|r| r["metric"] == "cand-hr@5") && rb.iter().any(|r| r["metric"] == "cand-ndcg@5"));
+    let cands = csv_rows(&b.join("candidates.csv"));
+    let lists = csv_rows(&b.join("rankings.csv"));
+    let items = csv_rows(&b.join("items.csv"));
+    assert_eq!(items.len(), 160);
+    let of: std::collections::BTreeMap<(String, String), Vec<String>> = cands
+        .iter()
+        .map(|c| ((c["scenario"].clone(), c["user"].clone()), c["candidates"].split(' ').map(String::from).collect()))
+        .collect();
+    for ((scenario, _), c) in &of {
+        // 5 query items and 20 sampled ones; fewer among the tiny world's 32 new items.
+        let full = ["warm", "user-cold"].contains(&scenario.as_str());
+        assert!(if full { c.len() == 25 } else { (6..=25).contains(&c.len()) }, "{scenario}: {}", c.len());
+    }
+    assert!(!lists.is_empty());
+    for l in &lists {
+        let top: Vec<&str> = l["top"].split(' ').collect();
+        assert_eq!(top.len(), 5);
+        let c = &of[&(l["scenario"].clone(), l["user"].clone())];
+        assert!(top.iter().all(|i| c.iter().any(|x| x == i)), "{l:?}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

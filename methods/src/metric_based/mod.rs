@@ -1161,6 +1161,8 @@ pub(crate) mod tests {
             user: 4,
             support: (0..4).map(|i| r(4, i, (1 + i % 5) as f32)).collect(),
             query: (4..8).map(|i| r(4, i, (1 + i % 5) as f32)).collect(),
+            pool: Vec::new(),
+            negatives: Vec::new(),
         }];
         (h, v)
     }

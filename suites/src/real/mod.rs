@@ -646,18 +646,8 @@ fn assemble(kind: RealKind, p: Parsed, opts: &RealOptions, max_bad: f64) -> Resu
         let labels = user_rows.iter().map(|r| r.cats[f].clone().unwrap_or_else(|| features::UNKNOWN.into())).collect();
         user_groups.push((g.clone(), labels));
     }
-    let mut per_user = vec![0u64; users.len()];
-    for r in &dense {
-        per_user[r.user as usize] += 1;
-    }
-    let mut desc = per_user.clone();
-    desc.sort_unstable_by(|a, b| b.cmp(a));
-    let k = ((users.len() as f64) * 0.2).ceil().max(1.0) as usize;
-    let active_min = desc[k.min(desc.len()) - 1];
-    user_groups.push((
-        "activity".to_string(),
-        per_user.iter().map(|n| if *n >= active_min { "active" } else { "inactive" }.to_string()).collect(),
-    ));
+    let (activity, active_min) = crate::data::activity_groups(users.len(), &dense);
+    user_groups.push(("activity".to_string(), activity));
 
     let (rating_min, rating_max) = kind.rating_scale();
     let features = Features {
