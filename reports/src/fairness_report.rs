@@ -1131,7 +1131,7 @@ pub fn render_fairness_html(report: &FairnessReport, opts: &LeaderboardOptions) 
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::fairness::group_gap_samples;
 
@@ -1549,10 +1549,10 @@ mod tests {
     /// Wraps `fragment` in an article and compiles it with pdflatex; `None`
     /// (after saying so) when pdflatex is not installed. Fails on errors and
     /// on warnings that mean lost or overflowing content.
-    fn compile_latex(fragment: &str, name: &str) -> Option<String> {
+    pub(crate) fn compile_latex(fragment: &str, name: &str) -> Option<String> {
         let path = std::env::var_os("PATH").unwrap_or_default();
         let Some(pdflatex) = std::env::split_paths(&path).map(|d| d.join("pdflatex")).find(|p| p.is_file()) else {
-            println!("pdflatex not found: the LaTeX fairness section was NOT compiled");
+            println!("pdflatex not found: the LaTeX section `{name}` was NOT compiled");
             return None;
         };
         let dir = std::env::temp_dir().join(format!("metarec-fairness-{}-{name}", std::process::id()));

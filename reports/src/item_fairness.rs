@@ -1890,44 +1890,6 @@ mod tests {
         assert!(!html.contains("http") && !html.contains("<i>"), "{html}");
     }
 
-    /// Wraps `fragment` in an article and compiles it with pdflatex; `None`
-    /// (after saying so) when pdflatex is not installed. Fails on errors and
-    /// on warnings that mean lost or overflowing content.
-    fn compile_latex(fragment: &str, name: &str) -> Option<String> {
-        let path = std::env::var_os("PATH").unwrap_or_default();
-        let Some(pdflatex) = std::env::split_paths(&path).map(|d| d.join("pdflatex")).find(|p| p.is_file()) else {
-            println!("pdflatex not found: the LaTeX item-side section was NOT compiled");
-            return None;
-        };
-        let dir = std::env::temp_dir().join(format!("metarec-item-fairness-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-        let doc = format!(
-            "\\documentclass{{article}}\n\\usepackage[T1]{{fontenc}}\n\\usepackage{{booktabs}}\n\
-             \\begin{{document}}\n{fragment}\\end{{document}}\n"
-        );
-        std::fs::write(dir.join("f.tex"), &doc).unwrap_or_else(|e| panic!("{e}"));
-        let out = std::process::Command::new(pdflatex)
-            .args(["-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape", "f.tex"])
-            .current_dir(&dir)
-            .output()
-            .unwrap_or_else(|e| panic!("running pdflatex: {e}"));
-        let log = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(out.status.success() && dir.join("f.pdf").is_file(), "pdflatex failed:\n{log}\n{doc}");
-        for bad in [
-            "Undefined control sequence",
-            "Missing character",
-            "Overfull \\hbox",
-            "Float too large",
-            "Unicode character",
-            "LaTeX Warning",
-        ] {
-            assert!(!log.contains(bad), "pdflatex log contains `{bad}`:\n{log}\n{doc}");
-        }
-        let _ = std::fs::remove_dir_all(&dir);
-        Some(log)
-    }
-
     #[test]
     fn latex_compiles_without_overfull_tables() {
         // 2 + 9 methods in blocks of 5 lines, at most 7 per table: 2 parts
@@ -1942,7 +1904,7 @@ mod tests {
         assert!(tex_out.contains("(continued, part 2 of 2)"), "{tex_out}");
         assert!(tex_out.contains("\\subsection*{Item-side fairness: skipped}"), "{tex_out}");
         assert_eq!(tex_out.matches("\\begin{table}").count(), tex_out.matches("\\end{table}").count());
-        match compile_latex(&tex_out, "rich") {
+        match crate::fairness_report::tests::compile_latex(&tex_out, "item-side") {
             Some(log) => assert!(log.contains("Output written on f.pdf"), "{log}"),
             None => println!("(skipped: no pdflatex)"),
         }
