@@ -189,11 +189,7 @@ pub fn run(
         };
         on_event(&Event::SuiteReady { info: &info });
         data_infos.push(info);
-        let mut rated = vec![Vec::new(); data.dataset.features.n_users()];
-        for r in &data.dataset.ratings {
-            rated[r.user as usize].push(r.item);
-        }
-        rated.iter_mut().for_each(|v: &mut Vec<u32>| v.sort_unstable());
+        let rated = metarec_suites::data::rated_items(data.dataset.features.n_users(), &data.dataset.ratings);
         suites.push(SuiteRun { loaded, data, rated });
     }
 

@@ -171,6 +171,16 @@ pub struct Dataset {
     pub user_groups: Vec<(String, Vec<String>)>,
 }
 
+/// Per user, the items rated anywhere in `ratings` (sorted, for binary search).
+pub fn rated_items(n_users: usize, ratings: &[Rating]) -> Vec<Vec<u32>> {
+    let mut rated: Vec<Vec<u32>> = vec![Vec::new(); n_users];
+    for r in ratings {
+        rated[r.user as usize].push(r.item);
+    }
+    rated.iter_mut().for_each(|v| v.sort_unstable());
+    rated
+}
+
 /// The `activity` fairness attribute: `active` for the most active fifth of users (every user
 /// with at least as many ratings as the user ranked at 20%, ties included), `inactive` for the
 /// others, as in user-oriented group fairness (Li et al., 2021). Also returns that threshold.

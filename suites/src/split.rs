@@ -370,13 +370,7 @@ fn sample_negatives(
     test: &mut [(Scenario, Vec<Task>)],
     rng: &mut Rng,
 ) {
-    let mut rated: Vec<Vec<u32>> = vec![Vec::new(); data.features.n_users()];
-    for r in &data.ratings {
-        rated[r.user as usize].push(r.item);
-    }
-    for list in &mut rated {
-        list.sort_unstable();
-    }
+    let rated = crate::data::rated_items(data.features.n_users(), &data.ratings);
     for (sc, tasks) in test {
         let new_items = matches!(sc, Scenario::ItemCold | Scenario::UserItemCold);
         let state: Vec<u32> = (0..item_is_new.len() as u32).filter(|i| item_is_new[*i as usize] == new_items).collect();
