@@ -149,7 +149,19 @@ pub struct Manifest {
     pub config_sha256: String,
     pub data: Vec<DataInfo>,
     pub spec: RunSpec,
+    /// Methods of the spec that were not run on a suite, with the reason (a reference method
+    /// that needs ground truth on a suite without it): no cells, no rows, named in every report.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<SkippedMethod>,
     pub cells: Vec<CellRecord>,
+}
+
+/// A method the run did not run on a suite, and why.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SkippedMethod {
+    pub suite: String,
+    pub method: String,
+    pub reason: String,
 }
 
 impl Manifest {

@@ -9,7 +9,7 @@
 
 use crate::RunError;
 use crate::provenance::{self, utc_now};
-use crate::rundir::{self, CellRecord, DataInfo, Manifest, RobustnessInfo, RunInfo, write_atomic};
+use crate::rundir::{self, CellRecord, DataInfo, Manifest, RobustnessInfo, RunInfo, SkippedMethod, write_atomic};
 use crate::score;
 use crate::spec::{DeviceKind, RunSpec};
 use candle_core::Device;
@@ -50,6 +50,8 @@ pub enum Event<'a> {
     SuiteReady { info: &'a DataInfo },
     /// A cell finished (ok or failed).
     CellFinished { record: &'a CellRecord },
+    /// A method of the spec is not run on a suite (no cells), with the reason.
+    MethodSkipped { skipped: &'a SkippedMethod },
 }
 
 /// What a finished run looks like.
@@ -194,12 +196,18 @@ pub fn run(
     }
 
     // The plan, in a fixed order: suite, method, seed, then the clean cell before the cells of
-    // meta-train perturbations (in suite-file order).
+    // meta-train perturbations (in suite-file order). A reference method that needs the
+    // world's truth is skipped on a suite without it.
     let mut plan = Vec::new();
+    let mut skipped = Vec::new();
     for (si, s) in spec.suites.iter().enumerate() {
         let trains: Vec<usize> =
             (0..suites[si].data.variants.len()).filter(|v| suites[si].data.variants[*v].trains).collect();
         for (mi, m) in s.methods.iter().enumerate() {
+            if let Some(reason) = skip_reason(registry, &m.name, &suites[si].data) {
+                skipped.push(SkippedMethod { suite: s.name.clone(), method: m.name.clone(), reason });
+                continue;
+            }
             for seed in &s.seeds {
                 let runs_seed =
                     |v: &usize| suites[si].data.variants[*v].seeds.as_ref().is_none_or(|s| s.contains(seed));
@@ -253,9 +261,13 @@ pub fn run(
         config_sha256: spec.config_hash(),
         data: data_infos,
         spec: spec.clone(),
+        skipped: skipped.clone(),
         cells: records.clone(),
     };
     manifest.write(&out)?;
+    for sk in &skipped {
+        on_event(&Event::MethodSkipped { skipped: sk });
+    }
     if let Some(d) = &diff {
         write_atomic(&out.join("dirty.patch"), d.as_bytes())?;
     }
@@ -354,6 +366,14 @@ pub fn run(
         });
     }
     Ok(RunOutcome { dir: out, manifest })
+}
+
+/// Why `method` is not run on `data`, if it is not: a reference method reads the world's truth,
+/// which only synthetic suites have.
+fn skip_reason(registry: &Registry, method: &str, data: &Materialized) -> Option<String> {
+    let info = registry.get(method).ok()?;
+    (info.kind == MethodKind::Reference && data.dataset.truth.is_none())
+        .then(|| "a reference method that needs the ground truth of a synthetic world; this suite has none".into())
 }
 
 /// `groups.csv`: the user groups of every test user, for fairness reports.
@@ -637,7 +657,10 @@ impl Scorer<'_> {
         let items: Vec<u32> = task.query.iter().map(|r| r.item).collect();
         let pred = predict(&items)?;
         let mut metrics: Vec<(String, f64)> =
-            score::score(&pred, &task.query).into_iter().map(|(m, v)| (m.to_string(), v)).collect();
+            score::score(&pred, &task.query, self.suite.loaded.def.protocol.like_threshold())
+                .into_iter()
+                .map(|(m, v)| (m.to_string(), v))
+                .collect();
 
         // Candidate ranking: the query items and the sampled unrated ones, by predicted rating;
         // ties in a seeded random order (the same for every perturbation of the user).

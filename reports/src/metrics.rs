@@ -1,4 +1,4 @@
-//! Per-user metric functions (rating error and tie-aware nDCG) and the
+//! Per-user metric functions (rating error, tie-aware nDCG, AUC) and the
 //! direction ("lower/higher is better") of each metric name in `results.csv`.
 //!
 //! None of these functions panic: ill-formed input (empty or unequal-length
@@ -78,6 +78,38 @@ pub fn ndcg_at(k: usize, scores: &[f64], truth: &[f64]) -> f64 {
 /// Discount of the 0-based position `pos`: 1/log2(rank+1) with rank = pos+1.
 fn discount(pos: usize) -> f64 {
     1.0 / ((pos + 2) as f64).log2()
+}
+
+/// Area under the ROC curve of `scores` against binary labels `liked`: the probability that a
+/// liked item scores above a not-liked one, ties counting one half (the Mann-Whitney statistic
+/// divided by `n_pos * n_neg`; scikit-learn's `roc_auc_score` on the same input).
+///
+/// `None` when the user has one class only (every item liked, or none): AUC is undefined there,
+/// and such users get no `auc` value rather than an arbitrary one. `Some(NaN)` when the slices
+/// differ in length or a score is NaN.
+pub fn auc(scores: &[f64], liked: &[bool]) -> Option<f64> {
+    if scores.len() != liked.len() || scores.iter().any(|s| s.is_nan()) {
+        return Some(f64::NAN);
+    }
+    let n_pos = liked.iter().filter(|l| **l).count();
+    let n_neg = liked.len() - n_pos;
+    if n_pos == 0 || n_neg == 0 {
+        return None;
+    }
+    // Midranks (1-based) of the scores in ascending order; the liked items' rank sum gives U.
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[a].partial_cmp(&scores[b]).unwrap_or(Ordering::Equal));
+    let mut rank_sum_pos = 0.0;
+    let mut start = 0;
+    while start < order.len() {
+        let head = scores[order[start]];
+        let len = order[start..].iter().take_while(|&&i| scores[i] == head).count();
+        let midrank = start as f64 + (len as f64 + 1.0) / 2.0;
+        rank_sum_pos += midrank * order[start..start + len].iter().filter(|&&i| liked[i]).count() as f64;
+        start += len;
+    }
+    let u = rank_sum_pos - (n_pos * (n_pos + 1)) as f64 / 2.0;
+    Some(u / (n_pos * n_neg) as f64)
 }
 
 /// Which direction of a metric is better.
@@ -201,6 +233,31 @@ mod tests {
         assert!(ndcg_at(3, &[f64::NAN, 1.0], &[1.0, 2.0]).is_nan());
         assert!(ndcg_at(3, &[1.0, 2.0], &[-1.0, 2.0]).is_nan());
         assert!(ndcg_at(3, &[1.0, 2.0], &[f64::INFINITY, 2.0]).is_nan());
+    }
+
+    #[test]
+    fn auc_by_hand() {
+        // liked at scores 0.9 and 0.4, not liked at 0.7, 0.2, 0.1: of the 2 x 3 pairs the liked
+        // item wins (0.9,0.7) (0.9,0.2) (0.9,0.1) (0.4,0.2) (0.4,0.1) and loses (0.4,0.7): 5/6.
+        let got = auc(&[0.9, 0.7, 0.4, 0.2, 0.1], &[true, false, true, false, false]).unwrap();
+        assert!(close(got, 5.0 / 6.0), "{got}");
+        // A tie between a liked and a not-liked item counts one half: pairs (3,3) = 0.5,
+        // (3,1) = 1, (2,3) = 0, (2,1) = 1: 2.5 / 4 (sklearn.metrics.roc_auc_score agrees).
+        let got = auc(&[3.0, 2.0, 3.0, 1.0], &[true, true, false, false]).unwrap();
+        assert!(close(got, 0.625), "{got}");
+        // Perfect and reversed orders; every score tied is chance.
+        assert_eq!(auc(&[2.0, 1.0], &[true, false]), Some(1.0));
+        assert_eq!(auc(&[1.0, 2.0], &[true, false]), Some(0.0));
+        assert_eq!(auc(&[5.0, 5.0, 5.0], &[true, false, false]), Some(0.5));
+    }
+
+    #[test]
+    fn auc_one_class_is_undefined_and_bad_input_is_nan() {
+        assert_eq!(auc(&[1.0, 2.0], &[true, true]), None);
+        assert_eq!(auc(&[1.0, 2.0], &[false, false]), None);
+        assert_eq!(auc(&[], &[]), None);
+        assert!(auc(&[1.0], &[true, false]).unwrap().is_nan());
+        assert!(auc(&[f64::NAN, 1.0], &[true, false]).unwrap().is_nan());
     }
 
     #[test]

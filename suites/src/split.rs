@@ -107,6 +107,10 @@ pub struct Protocol {
     /// The candidate-ranking protocol (item-side fairness and popularity bias), when declared.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub candidates: Option<Candidates>,
+    /// A query rating at or above this is "liked" (per-user AUC). Unset: the candidates'
+    /// `like` when declared, else 4 (see [`Protocol::like_threshold`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub like: Option<f32>,
 }
 
 /// `[protocol.candidates]`: per test user, the query items plus `sampled` items of the
@@ -159,6 +163,7 @@ impl Default for Protocol {
             scenarios: default_scenarios(),
             support_rest: false,
             candidates: None,
+            like: None,
         }
     }
 }
@@ -172,9 +177,17 @@ pub struct ProtocolError {
 }
 
 impl Protocol {
+    /// The "liked" threshold of per-user AUC: `like`, else the candidates' `like`, else 4.
+    pub fn like_threshold(&self) -> f32 {
+        self.like.or(self.candidates.as_ref().map(|c| c.like)).unwrap_or_else(default_like)
+    }
+
     /// Validates every field once, before any work starts.
     pub fn check(&self) -> Result<Vec<Scenario>, ProtocolError> {
         let err = |key, message: String| Err(ProtocolError { key, message });
+        if let Some(l) = self.like.filter(|l| !l.is_finite()) {
+            return err("like", format!("{l} is not a rating"));
+        }
         if self.support == 0 {
             return err("support", "must be at least 1".into());
         }

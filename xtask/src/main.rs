@@ -135,6 +135,9 @@ fn progress() -> (Mutex<Option<ProgressBar>>, impl Fn(&Event<'_>, &Mutex<Option<
         let mut guard = bar.lock().expect("progress lock");
         match e {
             Event::SuiteReady { info } => println!("{}", metarec::runner::describe(info)),
+            Event::MethodSkipped { skipped } => {
+                println!("skipped {} on {}: {}", skipped.method, skipped.suite, skipped.reason)
+            }
             Event::Planned { total, already_done, dir } => {
                 println!("run directory: {}", dir.display());
                 if *already_done > 0 {

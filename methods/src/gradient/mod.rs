@@ -322,8 +322,12 @@ fn sample_episodes(eligible: &[&History], c: &CommonParams, rng: &mut Rng) -> (V
     (sup, qry)
 }
 
-/// Validation RMSE after adaptation, over every validation task whose support and query sizes
-/// are those of the first (the protocol gives all the same sizes).
+/// Validation RMSE after adaptation, over every query rating of every validation task.
+///
+/// Tasks are grouped by (support size, query size) and each group is adapted as one batch, so
+/// protocols whose support sizes vary per user (`support_rest`) count every task; a task with an
+/// empty support set is scored without adaptation, as at test time. The RMSE pools the squared
+/// errors of all query ratings.
 fn validation_rmse(
     learner: &Learner,
     features: &Features,
@@ -332,25 +336,42 @@ fn validation_rmse(
     reptile: Option<&(CommonParams, bool)>,
     device: &Device,
 ) -> candle_core::Result<Option<f64>> {
-    let Some(first) = tasks.first() else { return Ok(None) };
-    let (ks, kq) = (first.support.len(), first.query.len());
-    let ok: Vec<&Task> = tasks.iter().filter(|t| t.support.len() == ks && t.query.len() == kq && ks > 0).collect();
-    if ok.is_empty() {
-        return Ok(None);
-    }
     let dtype = learner.theta[0].dtype();
-    let s: Vec<&[Rating]> = ok.iter().map(|t| t.support.as_slice()).collect();
-    let q: Vec<&[Rating]> = ok.iter().map(|t| t.query.as_slice()).collect();
-    let (sr, qr) = (rows(features, &s, dtype, device)?, rows(features, &q, dtype, device)?);
-    let pred = match reptile {
-        None => learner.adapt_batch(&sr, Some(&qr), steps, false)?.query_pred.expect("query given"),
-        Some((c, adam)) => {
-            let inner = reptile::inner_loop(&learner.shape, &learner.theta, &sr, c, *adam)?;
-            reptile::predict_rows(&learner.shape, &learner.theta, &inner, &qr)?
-        }
-    };
-    let mse = functional::mse(&pred, &qr.target)?.to_dtype(DType::F64)?.to_scalar::<f64>()?;
-    Ok(Some(mse.sqrt()))
+    let (mut se, mut n) = (0.0f64, 0usize);
+    for ((ks, kq), group) in size_groups(tasks) {
+        let q: Vec<&[Rating]> = group.iter().map(|t| t.query.as_slice()).collect();
+        let qr = rows(features, &q, dtype, device)?;
+        let pred = if ks == 0 {
+            let (tables, dense) = learner.theta.split_at(learner.n_tables());
+            let emb = functional::embed(tables, &qr)?;
+            functional::forward(dense, &Deltas::zeros(dense.len() / 2), &emb, qr.numeric.as_ref())?.0
+        } else {
+            let s: Vec<&[Rating]> = group.iter().map(|t| t.support.as_slice()).collect();
+            let sr = rows(features, &s, dtype, device)?;
+            match reptile {
+                None => learner.adapt_batch(&sr, Some(&qr), steps, false)?.query_pred.expect("query given"),
+                Some((c, adam)) => {
+                    let inner = reptile::inner_loop(&learner.shape, &learner.theta, &sr, c, *adam)?;
+                    reptile::predict_rows(&learner.shape, &learner.theta, &inner, &qr)?
+                }
+            }
+        };
+        let count = group.len() * kq;
+        let mse = functional::mse(&pred, &qr.target)?.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+        se += mse * count as f64;
+        n += count;
+    }
+    Ok((n > 0).then(|| (se / n as f64).sqrt()))
+}
+
+/// Tasks with a non-empty query set, grouped by (support size, query size) in ascending order,
+/// each group in the tasks' order: the batches in which tasks of different sizes are adapted.
+pub(crate) fn size_groups(tasks: &[Task]) -> std::collections::BTreeMap<(usize, usize), Vec<&Task>> {
+    let mut groups: std::collections::BTreeMap<(usize, usize), Vec<&Task>> = Default::default();
+    for t in tasks.iter().filter(|t| !t.query.is_empty()) {
+        groups.entry((t.support.len(), t.query.len())).or_default().push(t);
+    }
+    groups
 }
 
 impl GradientMethod {

@@ -359,3 +359,47 @@ fn a_diverging_configuration_is_caught_as_non_finite() {
         }
     }
 }
+
+/// Validation tasks of different support and query sizes (as under `support_rest`) all count:
+/// the pooled RMSE equals the one assembled from each task scored alone, weighted by its query
+/// size, for plain adaptation, an empty support set and Reptile's inner loop alike.
+#[test]
+fn validation_counts_tasks_of_every_size() {
+    let f = features();
+    let sh = shape(&f);
+    let r = |user, item, value| Rating { user, item, value };
+    let task = |user, support: Vec<Rating>, query: Vec<Rating>| metarec_suites::Task {
+        user,
+        support,
+        query,
+        pool: vec![],
+        negatives: vec![],
+    };
+    let tasks = vec![
+        task(0, vec![r(0, 0, 4.0), r(0, 4, 2.0), r(0, 1, 5.0)], vec![r(0, 4, 3.0), r(0, 5, 1.0)]),
+        task(1, vec![r(1, 2, 1.0)], vec![r(1, 3, 3.0), r(1, 2, 2.0), r(1, 0, 5.0)]),
+        task(2, vec![], vec![r(2, 1, 2.0)]),
+        task(3, vec![r(3, 2, 1.0), r(3, 3, 3.0), r(3, 2, 2.0)], vec![r(3, 2, 4.0), r(3, 1, 2.0)]),
+        task(1, vec![r(1, 5, 4.0), r(1, 1, 2.0)], vec![]),
+    ];
+    let c = CommonParams { inner_lr: 0.3, inner_steps: 2, ..Default::default() };
+    for reptile_cfg in [None, Some((c.clone(), false))] {
+        let l = learner(&sh, theta(&sh), AdaptLayers::All, false, None);
+        let val = |ts: &[metarec_suites::Task]| {
+            super::validation_rmse(&l, &f, ts, 2, reptile_cfg.as_ref(), &Device::Cpu).unwrap()
+        };
+        let pooled = val(&tasks).expect("four tasks have a query set");
+        let (mut se, mut n) = (0.0, 0.0);
+        for t in tasks.iter().filter(|t| !t.query.is_empty()) {
+            let alone = val(std::slice::from_ref(t)).unwrap();
+            se += alone * alone * t.query.len() as f64;
+            n += t.query.len() as f64;
+        }
+        let want = (se / n).sqrt();
+        assert!((pooled - want).abs() < 1e-12, "pooled {pooled} against per-task {want}");
+        // The first task's sizes alone (the old rule) give another value: the test can fail.
+        let first_only = val(&tasks[..1]).unwrap();
+        assert!((pooled - first_only).abs() > 1e-6);
+        assert_eq!(val(&tasks[4..]), None, "no query rating, no validation loss");
+    }
+}
