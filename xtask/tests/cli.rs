@@ -26,6 +26,10 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).to_string()
 }
 
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
 #[test]
 fn listings_name_every_method_and_suite() {
     let o = run(&["methods"]);
@@ -223,12 +227,22 @@ fn a_real_format_suite_runs_end_to_end_and_records_what_it_read() {
         "--suite",
         "suites/testdata/ml-100k-fixture.toml",
         "--methods",
-        "global-mean,item-mean,pooled,maml,protonet",
+        "global-mean,item-mean,pooled,maml,protonet,oracle",
         "--out",
         out.to_str().unwrap(),
     ]);
+    // The oracle needs a synthetic world's truth: on a real suite it is skipped with the reason,
+    // not a failed cell, and the command succeeds.
     assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("skipped oracle on ml-100k-fixture: a reference method"), "{}", stdout(&o));
     let manifest = std::fs::read_to_string(out.join("manifest.toml")).unwrap();
+    let m: toml::Table = toml::from_str(&manifest).unwrap();
+    let skipped = m["skipped"].as_array().unwrap();
+    assert_eq!(skipped.len(), 1);
+    assert_eq!(skipped[0]["method"].as_str(), Some("oracle"));
+    assert!(skipped[0]["reason"].as_str().unwrap().contains("ground truth"));
+    assert!(m["cells"].as_array().unwrap().iter().all(|c| c["method"].as_str() != Some("oracle")));
+    assert!(m["cells"].as_array().unwrap().iter().all(|c| c["status"].as_str() == Some("ok")));
     // The malformed line of the fixture's u.data is counted with its line number, and the counts
     // before and after the 13..100 filter are recorded.
     for want in ["bad_rows = 1", "line = 101", "rows_read = 1469", "[data.load_report.after_filter]", "users = 29"] {

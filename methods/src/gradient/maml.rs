@@ -1,4 +1,4 @@
-//! `maml`, `fomaml` and `melu`.
+//! `maml`, `fomaml`, `melu` and `melu-5`.
 //!
 //! MAML: Finn, Abbeel & Levine (2017), "Model-Agnostic Meta-Learning for Fast Adaptation of
 //! Deep Networks". Inner loop eq. (1): `theta'_t = theta - a grad L_t^support(theta)`
@@ -14,6 +14,9 @@
 //! update, batch 32, 20 epochs (as meta-steps: 20 epochs of the synthetic suite's ~700
 //! meta-train users in batches of 32 is about 460 steps). Suites may override them in their
 //! `[methods.melu]` table, and the run's manifest records what was used.
+//!
+//! `melu-5` is MeLU-5 of the paper's Table 2: the same method and defaults with five local
+//! updates (`inner_steps = 5`) in meta-training and at test time; MeLU-1 is `melu`.
 //!
 //! | parameter     | maml / fomaml | melu    | meaning                                    | valid |
 //! |---------------|---------------|---------|--------------------------------------------|-------|
@@ -94,9 +97,20 @@ pub fn build_fomaml(table: &toml::Table) -> Result<Box<dyn Method>> {
 }
 
 pub fn build_melu(table: &toml::Table) -> Result<Box<dyn Method>> {
-    let p: MeluParams = params::parse("melu", table)?;
+    build_melu_named("melu", 1, table)
+}
+
+pub fn build_melu5(table: &toml::Table) -> Result<Box<dyn Method>> {
+    build_melu_named("melu-5", 5, table)
+}
+
+/// MeLU with `local_updates` inner steps by default (the table may still override them).
+fn build_melu_named(name: &'static str, local_updates: usize, table: &toml::Table) -> Result<Box<dyn Method>> {
+    let mut table = table.clone();
+    table.entry("inner_steps").or_insert(toml::Value::Integer(local_updates as i64));
+    let p: MeluParams = params::parse(name, &table)?;
     Ok(Box::new(GradientMethod {
-        name: "melu",
+        name,
         table: params::to_table(&p),
         common: p.common,
         outer: Outer::Maml { first_order: false },

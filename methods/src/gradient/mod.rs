@@ -51,6 +51,13 @@ pub fn infos() -> Vec<MethodInfo> {
             default_run: true,
         },
         MethodInfo {
+            name: "melu-5",
+            kind: MethodKind::MetaLearner,
+            summary: "MeLU-5 (Lee et al. 2019, Table 2): MeLU with five local updates.",
+            build: maml::build_melu5,
+            default_run: false,
+        },
+        MethodInfo {
             name: "meta-sgd",
             kind: MethodKind::MetaLearner,
             summary: "Meta-SGD (Li et al. 2017): MAML with learned per-parameter inner learning rates.",
