@@ -573,3 +573,44 @@ fn meta_train_perturbations_are_cells_of_their_own_and_candidates_are_ranked() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Two suites in one run: the average ranks and Friedman/Nemenyi take every (suite, scenario)
+/// pair as a block, and the oracle runs on the synthetic suite while it is skipped, with the
+/// reason, on the real-format one.
+#[test]
+fn two_suites_rank_over_suite_scenario_blocks() {
+    let dir = temp_dir("two-suites");
+    let out = dir.join("run");
+    let o = run(&[
+        "bench",
+        "--suite",
+        "synthetic-tiny,suites/testdata/ml-100k-fixture.toml",
+        "--methods",
+        "global-mean,item-mean,oracle",
+        "--seeds",
+        "0",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let board = std::fs::read_to_string(out.join("leaderboard.md")).unwrap();
+    let blocks: Vec<String> = ["ml-100k-fixture", "synthetic-tiny"]
+        .iter()
+        .flat_map(|s| ["warm", "user-cold", "item-cold", "user-item-cold"].map(|c| format!("{s} / {c}")))
+        .collect();
+    let want = format!("Ranked by mean within each of the 8 tables ({})", blocks.join(", "));
+    assert!(board.contains(&want), "no line `{want}` in leaderboard.md");
+    assert!(board.contains("## Suite `synthetic-tiny`") && board.contains("## Suite `ml-100k-fixture`"));
+    let m: toml::Table = toml::from_str(&std::fs::read_to_string(out.join("manifest.toml")).unwrap()).unwrap();
+    let skipped: Vec<(&str, &str)> = m["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["suite"].as_str().unwrap(), s["method"].as_str().unwrap()))
+        .collect();
+    assert_eq!(skipped, [("ml-100k-fixture", "oracle")]);
+    let results = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    assert!(results.contains("synthetic-tiny,warm,oracle,0,"));
+    assert!(!results.contains("ml-100k-fixture,warm,oracle,"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
