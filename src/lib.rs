@@ -3,12 +3,15 @@
 //! A run goes `BenchRequest` -> [`spec::resolve`] -> [`RunSpec`] (the fully resolved grid,
 //! recorded in the manifest) -> [`runner::run`] (cells in parallel, each written atomically) ->
 //! [`report::write_reports`] (a pure function of the run directory). [`reproduce::reproduce`]
-//! runs a manifest's spec again and compares.
+//! runs a manifest's spec again and compares. [`plan::plan`] writes the same grid as a Slurm
+//! job array whose tasks run [`plan::run_planned`]; [`merge::merge`] assembles their cells.
 //!
 //! Invariant: this crate is the only one that touches the file system (run directories) and
 //! git; methods never do I/O, reports never know candle.
 
 pub mod compare;
+pub mod merge;
+pub mod plan;
 pub mod provenance;
 pub mod report;
 pub mod reproduce;

@@ -115,6 +115,25 @@ fn cpu_features() -> Vec<String> {
     out
 }
 
+/// This machine's host name (`/proc/sys/kernel/hostname`, else `/etc/hostname`, else `unknown`).
+pub fn host() -> String {
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .map(|s| s.trim().to_string())
+        .find(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The Slurm array task this process runs in, as `JOB_TASK` (Slurm's `%A_%a`), if any.
+pub fn slurm_task() -> Option<String> {
+    let job = std::env::var("SLURM_ARRAY_JOB_ID").or_else(|_| std::env::var("SLURM_JOB_ID")).ok()?;
+    Some(match std::env::var("SLURM_ARRAY_TASK_ID") {
+        Ok(task) => format!("{job}_{task}"),
+        Err(_) => job,
+    })
+}
+
 /// The current UTC time as `YYYY-MM-DDTHH:MM:SSZ`.
 pub fn utc_now() -> String {
     let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);

@@ -7,6 +7,8 @@
 //! DIR/leaderboard.md     per suite, scenario and metric: mean, 95% CI, rank
 //! DIR/dirty.patch        the uncommitted diff, when the tree was dirty
 //! DIR/cells/SUITE/METHOD/seed-N.{csv,toml}   one finished cell: its rows and its record
+//! DIR/plan.toml          a planned run (`cargo xtask plan`): the cell list and the Slurm options
+//! DIR/array.sbatch       the Slurm job array of a planned run; DIR/logs/ its per-task logs
 //! ```
 //! Every file is written to a temporary name and renamed into place, so a crash leaves either
 //! the old file or the new one, never half of one.
@@ -49,6 +51,9 @@ pub struct RunInfo {
     /// Later starts that resumed this run: `(time, command)`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resumed: Vec<String>,
+    /// The merge that assembled a planned or sharded run: `time command`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged: Option<String>,
 }
 
 /// One suite's data as loaded.
@@ -113,6 +118,57 @@ pub struct CellRecord {
     pub validation_loss: Option<f64>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub notes: BTreeMap<String, String>,
+    /// Where, when and from which code the cell ran (absent while pending, and in records
+    /// written before cells recorded it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ran: Option<CellRun>,
+}
+
+/// Where, when and from which code one cell ran: what lets a run assembled from many starts,
+/// machines or array tasks say which code made each number.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CellRun {
+    /// The config hash of the spec the cell ran under.
+    pub config_sha256: String,
+    pub commit: String,
+    pub dirty: bool,
+    /// SHA-256 of the uncommitted diff (empty when clean).
+    pub diff_sha256: String,
+    pub host: String,
+    pub cpu_features: Vec<String>,
+    pub device: String,
+    pub started: String,
+    pub finished: String,
+    /// The Slurm array task that ran it (`JOB_TASK`), when one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slurm: Option<String>,
+}
+
+/// One code version that contributed cells to a run: the manifest lists every one.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Contribution {
+    pub commit: String,
+    pub dirty: bool,
+    pub diff_sha256: String,
+    /// Cells (finished or failed) this version ran.
+    pub cells: usize,
+}
+
+/// The code versions of `records`, in order of first appearance, with their cell counts.
+pub fn contributions(records: &[CellRecord]) -> Vec<Contribution> {
+    let mut out: Vec<Contribution> = Vec::new();
+    for r in records.iter().filter_map(|r| r.ran.as_ref()) {
+        match out.iter_mut().find(|c| c.commit == r.commit && c.diff_sha256 == r.diff_sha256) {
+            Some(c) => c.cells += 1,
+            None => out.push(Contribution {
+                commit: r.commit.clone(),
+                dirty: r.dirty,
+                diff_sha256: r.diff_sha256.clone(),
+                cells: 1,
+            }),
+        }
+    }
+    out
 }
 
 impl CellRecord {
@@ -130,6 +186,7 @@ impl CellRecord {
             chosen_step: None,
             validation_loss: None,
             notes: BTreeMap::new(),
+            ran: None,
         }
     }
 
@@ -154,6 +211,10 @@ pub struct Manifest {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skipped: Vec<SkippedMethod>,
     pub cells: Vec<CellRecord>,
+    /// Every code version (commit and dirty diff) that ran cells of this run, with how many;
+    /// more than one only when a resume or a merge was forced past a change of code.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub commits: Vec<Contribution>,
 }
 
 /// A method the run did not run on a suite, and why.
@@ -198,6 +259,15 @@ pub fn cell_paths(dir: &Path, suite: &str, method: &str, seed: u64, perturbation
         }
     };
     (base.join(format!("{stem}.csv")), base.join(format!("{stem}.toml")))
+}
+
+/// A cell's stable id: its file stem under `cells/` (`SUITE/METHOD/seed-N`, `seed-N@HASH` for
+/// a meta-train perturbation's cell).
+pub fn cell_id(suite: &str, method: &str, seed: u64, perturbation: Option<&str>) -> String {
+    let (csv, _) = cell_paths(Path::new(""), suite, method, seed, perturbation);
+    let rel = csv.with_extension("");
+    let rel = rel.strip_prefix("cells").unwrap_or(&rel);
+    rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
 }
 
 /// A cell's top-k lists (candidate-ranking protocol), beside its results file.

@@ -6,10 +6,16 @@
 //! the same numbers at a quarter of the cost. Each cell's randomness is a generator seeded from
 //! (suite, method, seed) for meta-training and from (suite, method, seed, scenario, user) for
 //! each adaptation, so results do not depend on the order or thread that runs them.
+//!
+//! [`Grid`] is the loaded data and the plan of cells; `run` (bench), `plan::run_planned` (one
+//! Slurm array task) and `merge` share it: the cells run the same way wherever they run, and
+//! results.csv is assembled the same way from the cell files.
 
 use crate::RunError;
-use crate::provenance::{self, utc_now};
-use crate::rundir::{self, CellRecord, DataInfo, Manifest, RobustnessInfo, RunInfo, SkippedMethod, write_atomic};
+use crate::provenance::{self, Provenance, utc_now};
+use crate::rundir::{
+    self, CellRecord, CellRun, DataInfo, Manifest, RobustnessInfo, RunInfo, SkippedMethod, write_atomic,
+};
 use crate::score;
 use crate::spec::{DeviceKind, RunSpec};
 use candle_core::Device;
@@ -39,6 +45,12 @@ pub struct RunOptions {
     pub stop_after: Option<usize>,
     /// Where real datasets are installed (`None`: `$METAREC_DATA`, else the user's cache).
     pub data_dir: Option<PathBuf>,
+    /// Go on with a run started under another commit or dirty diff (every cell records its
+    /// own, and the manifest lists them all); without it that is refused.
+    pub force: bool,
+    /// `bench --shard i/n`: run only the cells whose plan index is `i` modulo `n`, and leave
+    /// results.csv and the reports to `merge`.
+    pub shard: Option<(usize, usize)>,
 }
 
 /// Progress reported to the caller.
@@ -48,6 +60,8 @@ pub enum Event<'a> {
     Planned { total: usize, already_done: usize, dir: &'a Path },
     /// A suite was loaded and split.
     SuiteReady { info: &'a DataInfo },
+    /// A cell starts: its stable id (see [`rundir::cell_id`]) and plan index.
+    CellStarted { id: &'a str, index: usize },
     /// A cell finished (ok or failed).
     CellFinished { record: &'a CellRecord },
     /// A method of the spec is not run on a suite (no cells), with the reason.
@@ -69,7 +83,7 @@ pub fn default_out(repo: &Path) -> PathBuf {
     provenance::repo_root(repo).join("runs").join(format!("{time}-{short}"))
 }
 
-fn make_device(kind: DeviceKind) -> Result<Device, RunError> {
+pub(crate) fn make_device(kind: DeviceKind) -> Result<Device, RunError> {
     match kind {
         DeviceKind::Cpu => Ok(Device::Cpu),
         DeviceKind::Cuda => Device::new_cuda(0).map_err(|e| {
@@ -78,9 +92,19 @@ fn make_device(kind: DeviceKind) -> Result<Device, RunError> {
     }
 }
 
+/// Builds every method once so that bad hyper-parameters fail before any work.
+pub(crate) fn validate_methods(spec: &RunSpec, registry: &Registry) -> Result<(), RunError> {
+    for s in &spec.suites {
+        for m in &s.methods {
+            (registry.get(&m.name).map_err(RunError::Method)?.build)(&m.params).map_err(RunError::Method)?;
+        }
+    }
+    Ok(())
+}
+
 /// Prepares the run directory: new, or a resumable run of the same spec. Never overwrites
 /// anything else.
-fn prepare_dir(spec: &RunSpec, opts: &RunOptions) -> Result<Option<Manifest>, RunError> {
+pub(crate) fn prepare_dir(spec: &RunSpec, opts: &RunOptions) -> Result<Option<Manifest>, RunError> {
     let out = &opts.out;
     if out.exists() && !out.is_dir() {
         return Err(RunError::OutDir(format!("--out {}: exists and is not a directory", out.display())));
@@ -112,7 +136,30 @@ fn prepare_dir(spec: &RunSpec, opts: &RunOptions) -> Result<Option<Manifest>, Ru
     Ok(None)
 }
 
-fn short(h: &str) -> &str {
+/// A code version in one phrase: the commit, and the diff hash when the tree was dirty.
+pub(crate) fn code_version(commit: &str, dirty: bool, diff_sha256: &str) -> String {
+    if dirty {
+        format!("commit {} with uncommitted changes (diff sha256 {})", short(commit), short(diff_sha256))
+    } else {
+        format!("commit {}", short(commit))
+    }
+}
+
+/// Refuses to add cells to a run begun under other code (commit or dirty diff), unless forced.
+pub(crate) fn check_same_code(dir: &Path, begun: &Provenance, now: &Provenance, force: bool) -> Result<(), RunError> {
+    if force || (begun.commit == now.commit && begun.diff_sha256 == now.diff_sha256) {
+        return Ok(());
+    }
+    Err(RunError::OutDir(format!(
+        "{}: the run was begun at {}, this is {}; its cells would mix code versions (--force goes on anyway: every \
+         cell records its commit and the manifest lists them all)",
+        dir.display(),
+        code_version(&begun.commit, begun.dirty, &begun.diff_sha256),
+        code_version(&now.commit, now.dirty, &now.diff_sha256)
+    )))
+}
+
+pub(crate) fn short(h: &str) -> &str {
     &h[..h.len().min(12)]
 }
 
@@ -140,32 +187,51 @@ impl PlanCell {
     }
 }
 
-/// Runs (or resumes) the grid of `spec`.
-pub fn run(
-    spec: &RunSpec,
-    registry: &Registry,
-    opts: &RunOptions,
-    on_event: &(dyn Fn(&Event<'_>) + Sync),
-) -> Result<RunOutcome, RunError> {
-    if opts.jobs == 0 {
-        return Err(RunError::Input("--jobs: must be at least 1".into()));
-    }
-    let device = make_device(spec.device)?;
-    // Build every method once up front so that bad hyper-parameters fail before any work.
-    for s in &spec.suites {
-        for m in &s.methods {
-            (registry.get(&m.name).map_err(RunError::Method)?.build)(&m.params).map_err(RunError::Method)?;
+/// What every cell record of one process gets in its [`CellRun`]: the spec's hash, the code
+/// version, the machine and the device.
+pub(crate) struct Stamp {
+    config_sha256: String,
+    prov: Provenance,
+    host: String,
+    device: String,
+    slurm: Option<String>,
+}
+
+impl Stamp {
+    pub(crate) fn new(spec: &RunSpec, prov: &Provenance) -> Stamp {
+        Stamp {
+            config_sha256: spec.config_hash(),
+            prov: prov.clone(),
+            host: provenance::host(),
+            device: spec.device.name().to_string(),
+            slurm: provenance::slurm_task(),
         }
     }
-    let previous = prepare_dir(spec, opts)?;
-    let out = opts.out.clone();
-    let (prov, diff) = provenance::collect(&opts.repo);
+}
 
-    // Load and split every suite.
+/// A run's data and plan: every suite loaded and split, and the cells in plan order (suite,
+/// method, seed, then the clean cell before the cells of meta-train perturbations in suite-file
+/// order). The plan index of a cell is its place in this order.
+pub(crate) struct Grid {
+    spec: RunSpec,
+    suites: Vec<SuiteRun>,
+    pub(crate) infos: Vec<DataInfo>,
+    plan: Vec<PlanCell>,
+    /// Methods of the spec not run on a suite (no cells), with the reason.
+    pub(crate) skipped: Vec<SkippedMethod>,
+}
+
+/// Loads and splits every suite of `spec`, and plans its cells.
+pub(crate) fn load_grid(
+    spec: &RunSpec,
+    registry: &Registry,
+    data_dir: Option<&Path>,
+    on_event: &(dyn Fn(&Event<'_>) + Sync),
+) -> Result<Grid, RunError> {
     let mut suites = Vec::new();
-    let mut data_infos = Vec::new();
+    let mut infos = Vec::new();
     for loaded in spec.load_suites()? {
-        let data_dir = metarec_suites::store::resolve_data_dir(opts.data_dir.as_deref());
+        let data_dir = metarec_suites::store::resolve_data_dir(data_dir);
         let data = loaded.materialize_in(&data_dir).map_err(RunError::Suite)?;
         let info = DataInfo {
             suite: loaded.name().to_string(),
@@ -190,14 +256,12 @@ pub fn run(
                 .collect(),
         };
         on_event(&Event::SuiteReady { info: &info });
-        data_infos.push(info);
+        infos.push(info);
         let rated = metarec_suites::data::rated_items(data.dataset.features.n_users(), &data.dataset.ratings);
         suites.push(SuiteRun { loaded, data, rated });
     }
 
-    // The plan, in a fixed order: suite, method, seed, then the clean cell before the cells of
-    // meta-train perturbations (in suite-file order). A reference method that needs the
-    // world's truth is skipped on a suite without it.
+    // A reference method that needs the world's truth is skipped on a suite without it.
     let mut plan = Vec::new();
     let mut skipped = Vec::new();
     for (si, s) in spec.suites.iter().enumerate() {
@@ -217,23 +281,222 @@ pub fn run(
             }
         }
     }
-    let paths = |c: &PlanCell| rundir::cell_paths(&out, &spec.suites[c.suite].name, &c.name, c.seed, c.label(&suites));
-    let mut records: Vec<CellRecord> = plan
-        .iter()
-        .map(|c| CellRecord::pending(&spec.suites[c.suite].name, &c.name, c.seed, c.label(&suites)))
-        .collect();
-    let mut done = vec![false; plan.len()];
-    for (k, c) in plan.iter().enumerate() {
-        let (csv, rec) = paths(c);
-        if let (true, Ok(text)) = (csv.is_file(), std::fs::read_to_string(&rec))
-            && let Ok(r) = toml::from_str::<CellRecord>(&text)
-            && r.status == "ok"
-        {
-            records[k] = r;
-            done[k] = true;
+    for sk in &skipped {
+        on_event(&Event::MethodSkipped { skipped: sk });
+    }
+    Ok(Grid { spec: spec.clone(), suites, infos, plan, skipped })
+}
+
+impl Grid {
+    /// Cells in the plan.
+    pub(crate) fn len(&self) -> usize {
+        self.plan.len()
+    }
+
+    fn suite_name(&self, k: usize) -> &str {
+        &self.spec.suites[self.plan[k].suite].name
+    }
+
+    /// The pending record of cell `k`.
+    pub(crate) fn pending(&self, k: usize) -> CellRecord {
+        let c = &self.plan[k];
+        CellRecord::pending(self.suite_name(k), &c.name, c.seed, c.label(&self.suites))
+    }
+
+    /// The stable id of cell `k` (its file stem under `cells/`).
+    pub(crate) fn id(&self, k: usize) -> String {
+        let c = &self.plan[k];
+        rundir::cell_id(self.suite_name(k), &c.name, c.seed, c.label(&self.suites))
+    }
+
+    /// Cell `k`'s results file and record in the run directory `out`.
+    pub(crate) fn paths(&self, out: &Path, k: usize) -> (PathBuf, PathBuf) {
+        let c = &self.plan[k];
+        rundir::cell_paths(out, self.suite_name(k), &c.name, c.seed, c.label(&self.suites))
+    }
+
+    /// Cell `k`'s record in `out` when it finished (`ok`, with its results file there).
+    pub(crate) fn finished(&self, out: &Path, k: usize) -> Option<CellRecord> {
+        let (csv, rec) = self.paths(out, k);
+        let text = std::fs::read_to_string(&rec).ok()?;
+        let r = toml::from_str::<CellRecord>(&text).ok()?;
+        (csv.is_file() && r.status == "ok").then_some(r)
+    }
+
+    /// Runs the cells `cells` (plan indices) on `jobs` threads and writes each one's files
+    /// atomically as it finishes; returns their records. With `stop_after`, stops (as if
+    /// killed) once that many have finished.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn run_cells(
+        &self,
+        registry: &Registry,
+        device: &Device,
+        out: &Path,
+        cells: &[usize],
+        jobs: usize,
+        stop_after: Option<usize>,
+        stamp: &Stamp,
+        on_event: &(dyn Fn(&Event<'_>) + Sync),
+    ) -> Result<Vec<(usize, CellRecord)>, RunError> {
+        let next = AtomicUsize::new(0);
+        let finished_now = AtomicUsize::new(0);
+        let results: Mutex<Vec<(usize, CellRecord)>> = Mutex::new(Vec::new());
+        let io_error: Mutex<Option<RunError>> = Mutex::new(None);
+        std::thread::scope(|scope| {
+            for _ in 0..jobs.min(cells.len().max(1)) {
+                scope.spawn(|| {
+                    loop {
+                        if stop_after.is_some_and(|n| finished_now.load(Ordering::SeqCst) >= n) {
+                            return;
+                        }
+                        let i = next.fetch_add(1, Ordering::SeqCst);
+                        let Some(&k) = cells.get(i) else { return };
+                        on_event(&Event::CellStarted { id: &self.id(k), index: k });
+                        let record = match self.run_one(registry, device, out, k, stamp) {
+                            Ok(r) => r,
+                            Err(e) => {
+                                io_error.lock().expect("lock").get_or_insert(e);
+                                return;
+                            }
+                        };
+                        on_event(&Event::CellFinished { record: &record });
+                        results.lock().expect("lock").push((k, record));
+                        finished_now.fetch_add(1, Ordering::SeqCst);
+                    }
+                });
+            }
+        });
+        if let Some(e) = io_error.into_inner().expect("lock") {
+            return Err(e);
+        }
+        Ok(results.into_inner().expect("lock"))
+    }
+
+    /// Runs cell `k` and writes its rows, top-k lists and record (the record last).
+    fn run_one(
+        &self,
+        registry: &Registry,
+        device: &Device,
+        out: &Path,
+        k: usize,
+        stamp: &Stamp,
+    ) -> Result<CellRecord, RunError> {
+        let cell = &self.plan[k];
+        let suite = &self.suites[cell.suite];
+        let mspec = &self.spec.suites[cell.suite].methods[cell.method];
+        let variant = cell.variant.map(|v| &suite.data.variants[v]);
+        let started = utc_now();
+        let (mut record, out_rows) = run_cell(suite, &mspec.name, &mspec.params, cell.seed, variant, registry, device);
+        let p = &stamp.prov;
+        record.ran = Some(CellRun {
+            config_sha256: stamp.config_sha256.clone(),
+            commit: p.commit.clone(),
+            dirty: p.dirty,
+            diff_sha256: p.diff_sha256.clone(),
+            host: stamp.host.clone(),
+            cpu_features: p.cpu_features.clone(),
+            device: stamp.device.clone(),
+            started,
+            finished: utc_now(),
+            slurm: stamp.slurm.clone(),
+        });
+        let (csv_path, rec_path) = self.paths(out, k);
+        if let Some(o) = &out_rows {
+            let mut buf = Vec::new();
+            metarec_reports::results::write_rows(&mut buf, &o.rows, false).map_err(RunError::Report)?;
+            write_atomic(&csv_path, &buf)?;
+            write_atomic(&rundir::rankings_path(&csv_path), &rankings_csv(&o.rankings, false)?)?;
+        }
+        let text = toml::to_string(&record).expect("cell record serialises");
+        write_atomic(&rec_path, text.as_bytes())?;
+        Ok(record)
+    }
+
+    /// Assembles results.csv (and rankings.csv) in plan order from the cells that `manifest`
+    /// records as finished, writes groups.csv (and the candidate files), the manifest (status,
+    /// end time, contributing code versions) and the reports. Errs after writing everything
+    /// when some cells failed.
+    pub(crate) fn finish(&self, out: &Path, manifest: &mut Manifest, registry: &Registry) -> Result<(), RunError> {
+        let records = &manifest.cells;
+        let mut buf = Vec::new();
+        metarec_reports::results::write_rows(&mut buf, &[], true).map_err(RunError::Report)?;
+        let mut ranks = rankings_csv(&[], true)?;
+        let read = |path: &Path| {
+            std::fs::read(path).map_err(|source| RunError::Io { path: path.display().to_string(), source })
+        };
+        for (k, r) in records.iter().enumerate() {
+            if r.status == "ok" {
+                let (csv, _) = self.paths(out, k);
+                buf.extend_from_slice(&read(&csv)?);
+                ranks.extend_from_slice(&read(&rundir::rankings_path(&csv))?);
+            }
+        }
+        write_atomic(&out.join("results.csv"), &buf)?;
+        write_groups(out, &self.suites)?;
+        if self.suites.iter().any(|s| s.loaded.def.protocol.candidates.is_some()) {
+            write_atomic(&out.join("rankings.csv"), &ranks)?;
+            write_candidates(out, &self.suites)?;
+        }
+        let failed = records.iter().any(|r| r.status != "ok");
+        manifest.commits = rundir::contributions(records);
+        manifest.run.status = if failed { "failed" } else { "complete" }.into();
+        manifest.run.finished = Some(utc_now());
+        manifest.write(out)?;
+        crate::report::write_reports(out, registry)?;
+        all_ok(&manifest.cells, out)
+    }
+}
+
+/// `Err(CellsFailed)` naming every record of `records` that is not `ok`, with its reason.
+pub(crate) fn all_ok<'a>(records: impl IntoIterator<Item = &'a CellRecord>, dir: &Path) -> Result<(), RunError> {
+    let (mut total, mut list) = (0, Vec::new());
+    for r in records {
+        total += 1;
+        if r.status != "ok" {
+            list.push(format!("{}: {}", r.name(), r.error.as_deref().unwrap_or("unknown")));
         }
     }
-    let already_done = done.iter().filter(|d| **d).count();
+    if list.is_empty() {
+        return Ok(());
+    }
+    Err(RunError::CellsFailed { failed: list.len(), total, dir: dir.display().to_string(), list: list.join("; ") })
+}
+
+/// Checks `--shard i/n`.
+pub fn check_shard(shard: Option<(usize, usize)>) -> Result<(), RunError> {
+    match shard {
+        Some((i, n)) if n == 0 || i >= n => {
+            Err(RunError::Input(format!("--shard {i}/{n}: want i/n with 0 <= i < n (e.g. 0/4, 1/4, 2/4, 3/4)")))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Runs (or resumes) the grid of `spec`; with `opts.shard`, only that shard's cells.
+pub fn run(
+    spec: &RunSpec,
+    registry: &Registry,
+    opts: &RunOptions,
+    on_event: &(dyn Fn(&Event<'_>) + Sync),
+) -> Result<RunOutcome, RunError> {
+    if opts.jobs == 0 {
+        return Err(RunError::Input("--jobs: must be at least 1".into()));
+    }
+    check_shard(opts.shard)?;
+    let device = make_device(spec.device)?;
+    validate_methods(spec, registry)?;
+    let previous = prepare_dir(spec, opts)?;
+    let out = opts.out.clone();
+    let (prov, diff) = provenance::collect(&opts.repo);
+    if let Some(old) = &previous {
+        check_same_code(&out, &old.provenance, &prov, opts.force)?;
+    }
+    let grid = load_grid(spec, registry, opts.data_dir.as_deref(), on_event)?;
+    let mut records: Vec<CellRecord> =
+        (0..grid.len()).map(|k| grid.finished(&out, k).unwrap_or_else(|| grid.pending(k))).collect();
+    let in_shard = |k: &usize| opts.shard.is_none_or(|(i, n)| k % n == i);
+    let mine: Vec<usize> = (0..grid.len()).filter(in_shard).collect();
+    let already_done = mine.iter().filter(|k| records[**k].status == "ok").count();
 
     let now = utc_now();
     let mut run_info = match &previous {
@@ -251,120 +514,49 @@ pub fn run(
             status: "running".into(),
             jobs: opts.jobs,
             resumed: Vec::new(),
+            merged: None,
         },
     };
-    run_info.status = "running".into();
+    // A shard leaves the manifest to the first start and to `merge`: shards may run at once.
+    run_info.status = if opts.shard.is_some() { "planned" } else { "running" }.into();
     run_info.jobs = opts.jobs;
     let mut manifest = Manifest {
         run: run_info,
         provenance: prov.clone(),
         config_sha256: spec.config_hash(),
-        data: data_infos,
+        data: grid.infos.clone(),
         spec: spec.clone(),
-        skipped: skipped.clone(),
+        skipped: grid.skipped.clone(),
         cells: records.clone(),
+        commits: Vec::new(),
     };
-    manifest.write(&out)?;
-    for sk in &skipped {
-        on_event(&Event::MethodSkipped { skipped: sk });
+    if opts.shard.is_none() || previous.is_none() {
+        manifest.write(&out)?;
     }
     if let Some(d) = &diff {
         write_atomic(&out.join("dirty.patch"), d.as_bytes())?;
     }
-    on_event(&Event::Planned { total: plan.len(), already_done, dir: &out });
+    on_event(&Event::Planned { total: mine.len(), already_done, dir: &out });
 
-    // Run the pending cells on `jobs` workers.
-    let pending: Vec<usize> = (0..plan.len()).filter(|k| !done[*k]).collect();
-    let next = AtomicUsize::new(0);
-    let finished_now = AtomicUsize::new(0);
-    let results: Mutex<Vec<(usize, CellRecord)>> = Mutex::new(Vec::new());
-    let io_error: Mutex<Option<RunError>> = Mutex::new(None);
-    std::thread::scope(|scope| {
-        for _ in 0..opts.jobs.min(pending.len().max(1)) {
-            scope.spawn(|| {
-                loop {
-                    if opts.stop_after.is_some_and(|n| finished_now.load(Ordering::SeqCst) >= n) {
-                        return;
-                    }
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    let Some(&k) = pending.get(i) else { return };
-                    let cell = &plan[k];
-                    let suite = &suites[cell.suite];
-                    let mspec = &spec.suites[cell.suite].methods[cell.method];
-                    let variant = cell.variant.map(|v| &suite.data.variants[v]);
-                    let (record, out_rows) =
-                        run_cell(suite, &mspec.name, &mspec.params, cell.seed, variant, registry, &device);
-                    let (csv_path, rec_path) = paths(cell);
-                    let write = || -> Result<(), RunError> {
-                        if let Some(o) = &out_rows {
-                            let mut buf = Vec::new();
-                            metarec_reports::results::write_rows(&mut buf, &o.rows, false).map_err(RunError::Report)?;
-                            write_atomic(&csv_path, &buf)?;
-                            write_atomic(&rundir::rankings_path(&csv_path), &rankings_csv(&o.rankings, false)?)?;
-                        }
-                        let text = toml::to_string(&record).expect("cell record serialises");
-                        write_atomic(&rec_path, text.as_bytes())
-                    };
-                    if let Err(e) = write() {
-                        io_error.lock().expect("lock").get_or_insert(e);
-                        return;
-                    }
-                    on_event(&Event::CellFinished { record: &record });
-                    results.lock().expect("lock").push((k, record));
-                    finished_now.fetch_add(1, Ordering::SeqCst);
-                }
-            });
-        }
-    });
-    if let Some(e) = io_error.into_inner().expect("lock") {
-        return Err(e);
-    }
-    for (k, r) in results.into_inner().expect("lock") {
-        done[k] = r.status == "ok";
+    let pending: Vec<usize> = mine.iter().copied().filter(|k| records[*k].status != "ok").collect();
+    let stamp = Stamp::new(spec, &prov);
+    for (k, r) in grid.run_cells(registry, &device, &out, &pending, opts.jobs, opts.stop_after, &stamp, on_event)? {
         records[k] = r;
     }
     manifest.cells = records.clone();
-    let interrupted = records.iter().any(|r| r.status == "pending");
+    let interrupted = mine.iter().any(|k| records[*k].status == "pending");
     if interrupted {
-        manifest.run.status = "interrupted".into();
-        manifest.write(&out)?;
+        if opts.shard.is_none() {
+            manifest.run.status = "interrupted".into();
+            manifest.write(&out)?;
+        }
         return Err(RunError::Interrupted { dir: out.display().to_string() });
     }
-
-    // Assemble results.csv (and rankings.csv) in plan order from the finished cells.
-    let mut buf = Vec::new();
-    metarec_reports::results::write_rows(&mut buf, &[], true).map_err(RunError::Report)?;
-    let mut ranks = rankings_csv(&[], true)?;
-    let read =
-        |path: &Path| std::fs::read(path).map_err(|source| RunError::Io { path: path.display().to_string(), source });
-    for (k, c) in plan.iter().enumerate() {
-        if records[k].status == "ok" {
-            let (csv, _) = paths(c);
-            buf.extend_from_slice(&read(&csv)?);
-            ranks.extend_from_slice(&read(&rundir::rankings_path(&csv))?);
-        }
+    if opts.shard.is_some() {
+        all_ok(mine.iter().map(|k| &records[*k]), &out)?;
+        return Ok(RunOutcome { dir: out, manifest });
     }
-    write_atomic(&out.join("results.csv"), &buf)?;
-    write_groups(&out, &suites)?;
-    if suites.iter().any(|s| s.loaded.def.protocol.candidates.is_some()) {
-        write_atomic(&out.join("rankings.csv"), &ranks)?;
-        write_candidates(&out, &suites)?;
-    }
-    let failed: Vec<&CellRecord> = records.iter().filter(|r| r.status != "ok").collect();
-    manifest.run.status = if failed.is_empty() { "complete" } else { "failed" }.into();
-    manifest.run.finished = Some(utc_now());
-    manifest.write(&out)?;
-    crate::report::write_reports(&out, registry)?;
-    if !failed.is_empty() {
-        let list: Vec<String> =
-            failed.iter().map(|r| format!("{}: {}", r.name(), r.error.as_deref().unwrap_or("unknown"))).collect();
-        return Err(RunError::CellsFailed {
-            failed: failed.len(),
-            total: records.len(),
-            dir: out.display().to_string(),
-            list: list.join("; "),
-        });
-    }
+    grid.finish(&out, &mut manifest, registry)?;
     Ok(RunOutcome { dir: out, manifest })
 }
 
@@ -750,11 +942,19 @@ pub fn describe(info: &DataInfo) -> String {
     )
 }
 
-/// Provenance summary for reports.
+/// Provenance summary for reports. A run whose cells came from more than one code version
+/// (a forced resume or merge) names every commit, joined by ` + `.
 pub fn provenance_for_reports(m: &Manifest) -> metarec_reports::leaderboard::Provenance {
+    let mixed = m.commits.len() > 1;
+    let mut commits: Vec<&str> = Vec::new();
+    for c in &m.commits {
+        if !commits.contains(&c.commit.as_str()) {
+            commits.push(&c.commit);
+        }
+    }
     metarec_reports::leaderboard::Provenance {
-        commit: m.provenance.commit.clone(),
-        dirty: m.provenance.dirty,
+        commit: if mixed { commits.join(" + ") } else { m.provenance.commit.clone() },
+        dirty: if mixed { m.commits.iter().any(|c| c.dirty) } else { m.provenance.dirty },
         config_hash: m.config_sha256.clone(),
         data_hashes: m.data.iter().map(|d| (d.suite.clone(), d.sha256.clone())).collect(),
         run_id: m.run.id.clone(),

@@ -32,6 +32,8 @@ pub fn options(out: &Path, jobs: usize) -> RunOptions {
         command: vec!["test".into()],
         repo: PathBuf::from(env!("CARGO_MANIFEST_DIR")),
         stop_after: None,
+        force: false,
+        shard: None,
     }
 }
 

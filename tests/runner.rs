@@ -287,3 +287,177 @@ fn reproduce_finds_identical_results_and_reports_differences() {
     assert!(r.max_abs_diff.values().all(|d| *d > 0.0));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Rewrites the commit of the cell record `rec` (a `.toml` under `cells/`).
+fn set_cell_commit(rec: &std::path::Path, commit: &str) {
+    let mut r: metarec::rundir::CellRecord = toml::from_str(&std::fs::read_to_string(rec).unwrap()).unwrap();
+    r.ran.as_mut().unwrap().commit = commit.into();
+    std::fs::write(rec, toml::to_string(&r).unwrap()).unwrap();
+}
+
+#[test]
+fn a_resume_under_another_commit_is_refused_unless_forced_and_then_lists_every_commit() {
+    let dir = temp_dir("resume-commit");
+    let registry = Registry::default();
+    let spec = resolve(&request(&["global-mean", "item-mean"], &[0, 1]), &registry).unwrap();
+    let out = dir.join("run");
+    let stop = RunOptions { stop_after: Some(1), ..options(&out, 1) };
+    assert!(matches!(run(&spec, &registry, &stop, &|_| {}), Err(RunError::Interrupted { .. })));
+    // Every cell record carries the spec's hash and the code it ran under.
+    let m = Manifest::read(&out).unwrap();
+    let first = m.cells.iter().find(|c| c.status == "ok").unwrap();
+    let ran = first.ran.as_ref().unwrap();
+    assert_eq!((&ran.commit, &ran.diff_sha256), (&m.provenance.commit, &m.provenance.diff_sha256));
+    assert_eq!(ran.config_sha256, m.config_sha256);
+    assert!(!ran.host.is_empty() && ran.device == "cpu" && !ran.started.is_empty() && !ran.finished.is_empty());
+
+    // As if the run had been begun, and its first cell run, at another commit.
+    let old = "0123456789abcdef0123456789abcdef01234567";
+    let mut begun = m.clone();
+    begun.provenance.commit = old.into();
+    begun.write(&out).unwrap();
+    set_cell_commit(&out.join("cells/synthetic-tiny/global-mean/seed-0.toml"), old);
+    match run(&spec, &registry, &options(&out, 1), &|_| {}) {
+        Err(e @ RunError::OutDir(_)) => {
+            let msg = e.to_string();
+            assert!(msg.contains("begun at commit 0123456789ab") && msg.contains("--force"), "{msg}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(Manifest::read(&out).unwrap(), begun, "a refused resume changed the manifest");
+    let forced = RunOptions { force: true, ..options(&out, 1) };
+    run(&spec, &registry, &forced, &|_| {}).unwrap();
+    let m = Manifest::read(&out).unwrap();
+    assert_eq!(m.commits.len(), 2, "{:?}", m.commits);
+    assert_eq!((m.commits[0].commit.as_str(), m.commits[0].cells), (old, 1));
+    assert_eq!((&m.commits[1].commit, m.commits[1].cells), (&m.provenance.commit, 3));
+    // The reports name both.
+    let md = String::from_utf8(read(&out.join("leaderboard.md"))).unwrap();
+    assert!(md.contains(&format!("{old} + {}", m.provenance.commit)), "{md}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn merge_refuses_a_cell_from_another_commit_unless_forced() {
+    let dir = temp_dir("merge-commit");
+    let registry = Registry::default();
+    let spec = resolve(&request(&["global-mean", "item-mean"], &[0]), &registry).unwrap();
+    let out = dir.join("run");
+    for i in 0..2 {
+        run(&spec, &registry, &RunOptions { shard: Some((i, 2)), ..options(&out, 1) }, &|_| {}).unwrap();
+    }
+    let full = dir.join("full");
+    run_spec(&spec, &registry, &full, 1).unwrap();
+    set_cell_commit(
+        &out.join("cells/synthetic-tiny/item-mean/seed-0.toml"),
+        "feedfacefeedfacefeedfacefeedfacefeedface",
+    );
+    let opts = metarec::merge::MergeOptions { command: vec!["test".into()], ..Default::default() };
+    let err = metarec::merge::merge(&out, &registry, &opts, &|_| {}).unwrap_err().to_string();
+    assert!(
+        err.contains(
+            "1 of 2 cells ran under another spec or code: synthetic-tiny/item-mean/seed-0 (ran at commit feedfacefeed"
+        ),
+        "{err}"
+    );
+    assert!(!out.join("results.csv").exists());
+    let forced = metarec::merge::MergeOptions { force: true, ..opts };
+    let m = metarec::merge::merge(&out, &registry, &forced, &|_| {}).unwrap();
+    assert!(m.complete() && m.forced.len() == 1, "{m:?}");
+    assert_eq!(read(&out.join("results.csv")), read(&full.join("results.csv")));
+    let manifest = Manifest::read(&out).unwrap();
+    assert_eq!(manifest.commits.len(), 2);
+    assert_eq!(manifest.commits[1].commit, "feedfacefeedfacefeedfacefeedfacefeedface");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_planned_run_merges_around_a_failed_cell_and_resubmits_its_task() {
+    let dir = temp_dir("planned-failure");
+    let registry = registry_with_broken();
+    let spec = resolve(&request(&["global-mean", "nan", "item-mean"], &[0, 1]), &registry).unwrap();
+    let out = dir.join("run");
+    let slurm = metarec::plan::SlurmOptions {
+        partition: Some("debug".into()),
+        time: Some("10:00".into()),
+        cpus_per_task: 1,
+        mem: None,
+        gres: None,
+        concurrency: Some(2),
+        cells_per_task: 1,
+        // 6 cells under an array limit of 4: packed two per task, three tasks.
+        array_limit: 4,
+        binary: std::env::current_exe().unwrap(),
+        repo: std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+        data_dir: None,
+    };
+    let p = metarec::plan::plan(&spec, &registry, &options(&out, 1), &slurm, &|_| {}).unwrap();
+    assert!(p.packed && p.plan.tasks == 3 && p.plan.cells_per_task == 2, "{:?}", p.plan);
+    let sbatch = String::from_utf8(read(&out.join("array.sbatch"))).unwrap();
+    for want in ["#SBATCH --array=0-2%2\n", "#SBATCH --partition=debug\n", "#SBATCH --time=10:00\n", " --task "] {
+        assert!(sbatch.contains(want), "array.sbatch lacks `{want}`:\n{sbatch}");
+    }
+    // Cells in plan order: global-mean 0, 1 (task 0), nan 0, 1 (task 1), item-mean 0, 1 (task 2).
+    let opts = metarec::plan::CellOptions { jobs: 1, force: false, repo: options(&out, 1).repo, data_dir: None };
+    let task = |t| metarec::plan::run_planned(&out, &registry, metarec::plan::Select::Task(t), &opts, &|_| {});
+    assert_eq!(task(0).unwrap().ran.len(), 2);
+    let err = task(1).unwrap_err().to_string();
+    assert!(err.starts_with("2 of 2 cells failed") && err.contains("method `nan` diverged"), "{err}");
+    assert_eq!(task(2).unwrap().ran.len(), 2);
+    // A finished cell is skipped when its task runs again; a failed one runs again.
+    let again = task(0).unwrap();
+    assert_eq!((again.skipped.len(), again.ran.len()), (2, 0));
+    assert!(task(1).is_err());
+
+    let merge_opts = metarec::merge::MergeOptions { command: vec!["test".into()], ..Default::default() };
+    let m = metarec::merge::merge(&out, &registry, &merge_opts, &|_| {}).unwrap();
+    assert!(m.assembled && !m.complete() && m.missing.is_empty());
+    let failed: Vec<&str> = m.failed.iter().map(|f| f.1.as_str()).collect();
+    assert_eq!(failed, ["synthetic-tiny/nan/seed-0", "synthetic-tiny/nan/seed-1"]);
+    let dir_c = out.canonicalize().unwrap();
+    assert_eq!(m.resubmit.unwrap(), format!("sbatch --array=1%2 {}/array.sbatch", dir_c.display()));
+    let results = String::from_utf8(read(&out.join("results.csv"))).unwrap();
+    assert!(results.contains(",global-mean,1,") && results.contains(",item-mean,1,") && !results.contains(",nan,"));
+    assert_eq!(Manifest::read(&out).unwrap().run.status, "failed");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_cuda_plan_asks_for_a_gpu_and_bad_slurm_options_are_named() {
+    let dir = temp_dir("plan-cuda");
+    let registry = Registry::default();
+    let spec =
+        resolve(&BenchRequest { device: Some("cuda".into()), ..request(&["global-mean"], &[0]) }, &registry).unwrap();
+    let slurm = metarec::plan::SlurmOptions {
+        partition: None,
+        time: None,
+        cpus_per_task: 4,
+        mem: Some("8G".into()),
+        gres: None,
+        concurrency: None,
+        cells_per_task: 1,
+        array_limit: 1001,
+        binary: std::env::current_exe().unwrap(),
+        repo: std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+        data_dir: None,
+    };
+    // Planning needs no GPU: nothing runs.
+    metarec::plan::plan(&spec, &registry, &options(&dir.join("run"), 1), &slurm, &|_| {}).unwrap();
+    let sbatch = String::from_utf8(read(&dir.join("run/array.sbatch"))).unwrap();
+    for want in ["#SBATCH --array=0-0\n", "#SBATCH --gres=gpu:1\n", "#SBATCH --cpus-per-task=4\n", "#SBATCH --mem=8G\n"]
+    {
+        assert!(sbatch.contains(want), "array.sbatch lacks `{want}`:\n{sbatch}");
+    }
+    assert!(sbatch.contains(" --jobs 4"), "{sbatch}");
+    let bad = |s: metarec::plan::SlurmOptions, out: &str| {
+        metarec::plan::plan(&spec, &registry, &options(&dir.join(out), 1), &s, &|_| {}).unwrap_err().to_string()
+    };
+    let e = bad(metarec::plan::SlurmOptions { time: Some("1:00 #x".into()), ..slurm.clone() }, "t");
+    assert!(e.starts_with("--time `1:00 #x`: "), "{e}");
+    let e = bad(metarec::plan::SlurmOptions { cells_per_task: 0, ..slurm.clone() }, "c");
+    assert_eq!(e, "--cells-per-task: must be at least 1");
+    let e = bad(slurm.clone(), "with space");
+    assert!(e.starts_with("--out ") && e.contains("with space: must be an absolute path without spaces"), "{e}");
+    assert!(!dir.join("t").exists() && !dir.join("c").exists() && !dir.join("with space").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -37,6 +37,35 @@ enum Command {
     ///
     /// Example: cargo xtask bench --suite synthetic --methods pooled,item-mean --seeds 0..3
     Bench(BenchArgs),
+    /// Plan the grid as a Slurm job array (DIR/array.sbatch); runs nothing.
+    ///
+    /// Writes the run directory with its manifest, the cell list (plan.toml) and a job array
+    /// script (array.sbatch), one array task per cell (or per pack of cells). Submit with
+    /// `sbatch DIR/array.sbatch`, then `merge DIR`. Takes every argument of `bench`.
+    ///
+    /// Example: cargo xtask plan --suite synthetic --seeds 0..10 --out /shared/runs/grid --partition cpu
+    ///          --time 2:00:00 --concurrency 50
+    Plan(PlanArgs),
+    /// Run cells of a planned run: what one Slurm array task does.
+    ///
+    /// Finished cells are skipped; each cell is written atomically with its host, CPU
+    /// features, device, commit and start/end.
+    Cell(CellArgs),
+    /// Assemble a planned or sharded run into results.csv and the reports.
+    ///
+    /// Checks that every cell finished under the plan's spec and code, prints the
+    /// `sbatch --array=...` line that reruns missing or failed cells, and writes results.csv
+    /// and the reports as `bench` does. Exits 1 unless every cell finished.
+    Merge {
+        /// The run directory.
+        dir: PathBuf,
+        /// Merge cells that ran under another spec, commit or dirty diff (each is recorded).
+        #[arg(long)]
+        force: bool,
+        /// Where real datasets are installed (see `bench`).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
     /// Rebuild every report of a run from its results.csv and manifest.toml.
     Report {
         /// The run directory.
@@ -122,6 +151,79 @@ struct BenchArgs {
     /// directory + /metarec); see `cargo xtask data`.
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Run only shard i of n (the cells whose plan index is i modulo n) into --out; when every
+    /// shard has run, `cargo xtask merge DIR` assembles results.csv. Give every shard the same
+    /// arguments and --out (a shared folder), e.g. --shard 0/4 .. --shard 3/4.
+    #[arg(long, value_parser = parse_shard)]
+    shard: Option<(usize, usize)>,
+    /// Resume a run begun under another commit or dirty diff (each cell records its own; the
+    /// manifest lists them all). Without it such a resume is refused.
+    #[arg(long)]
+    force: bool,
+}
+
+fn parse_shard(s: &str) -> std::result::Result<(usize, usize), String> {
+    let bad = || format!("`{s}`: want i/n with 0 <= i < n, e.g. 0/4");
+    let (i, n) = s.split_once('/').ok_or_else(bad)?;
+    let (i, n): (usize, usize) = (i.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+    if n == 0 || i >= n {
+        return Err(bad());
+    }
+    Ok((i, n))
+}
+
+#[derive(clap::Args)]
+struct PlanArgs {
+    #[command(flatten)]
+    bench: BenchArgs,
+    /// Slurm partition of every task (default: the cluster's default).
+    #[arg(long)]
+    partition: Option<String>,
+    /// Time limit of one task, Slurm syntax (e.g. 30, 2:00:00, 1-0).
+    #[arg(long)]
+    time: Option<String>,
+    /// CPUs per task; the task's cells run on that many threads.
+    #[arg(long, default_value_t = 1)]
+    cpus_per_task: usize,
+    /// Memory per task, Slurm syntax (e.g. 4G).
+    #[arg(long)]
+    mem: Option<String>,
+    /// Generic resources per task (default gpu:1 with --device cuda).
+    #[arg(long)]
+    gres: Option<String>,
+    /// At most this many tasks at once (the array's %K).
+    #[arg(long)]
+    concurrency: Option<usize>,
+    /// Cells per array task (raised automatically to stay under --array-limit).
+    #[arg(long, default_value_t = 1)]
+    cells_per_task: usize,
+    /// The site's MaxArraySize (scontrol show config): array task indices stay below it.
+    #[arg(long, default_value_t = 1001)]
+    array_limit: usize,
+    /// The binary that tasks run (default: this one); on a file system every node sees.
+    #[arg(long)]
+    binary: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct CellArgs {
+    /// The planned run directory.
+    dir: PathBuf,
+    /// The cell to run, by its plan index (plan.toml).
+    #[arg(long, required_unless_present = "task", conflicts_with = "task")]
+    index: Option<usize>,
+    /// The array task whose cells to run ($SLURM_ARRAY_TASK_ID).
+    #[arg(long)]
+    task: Option<usize>,
+    /// Cells run in parallel.
+    #[arg(long, default_value_t = 1)]
+    jobs: usize,
+    /// Run under another commit or dirty diff than the plan's.
+    #[arg(long)]
+    force: bool,
+    /// Where real datasets are installed (see `bench`).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
 }
 
 fn default_jobs() -> usize {
@@ -150,6 +252,7 @@ fn progress() -> (Mutex<Option<ProgressBar>>, impl Fn(&Event<'_>, &Mutex<Option<
                 pb.set_position(*already_done as u64);
                 *guard = Some(pb);
             }
+            Event::CellStarted { .. } => {}
             Event::CellFinished { record } => {
                 let line = match &record.error {
                     None => format!(
@@ -182,10 +285,13 @@ fn run_options(out: PathBuf, jobs: Option<usize>) -> Result<RunOptions> {
         repo: std::env::current_dir().context("current directory")?,
         stop_after: std::env::var("METAREC_STOP_AFTER_CELLS").ok().and_then(|s| s.parse().ok()),
         data_dir: None,
+        force: false,
+        shard: None,
     })
 }
 
-fn bench(args: BenchArgs, registry: &Registry) -> Result<()> {
+/// The resolved spec and run options of `bench`'s arguments (shared by `plan`).
+fn bench_setup(args: BenchArgs, registry: &Registry) -> Result<(metarec::RunSpec, RunOptions)> {
     let req = BenchRequest {
         suites: args.suite,
         methods: args.methods,
@@ -197,7 +303,13 @@ fn bench(args: BenchArgs, registry: &Registry) -> Result<()> {
     let spec = resolve(&req, registry)?;
     let cwd = std::env::current_dir().context("current directory")?;
     let out = args.out.unwrap_or_else(|| metarec::runner::default_out(&cwd));
-    let opts = RunOptions { data_dir: args.data_dir, ..run_options(out, args.jobs)? };
+    let opts =
+        RunOptions { data_dir: args.data_dir, force: args.force, shard: args.shard, ..run_options(out, args.jobs)? };
+    Ok((spec, opts))
+}
+
+fn bench(args: BenchArgs, registry: &Registry) -> Result<()> {
+    let (spec, opts) = bench_setup(args, registry)?;
     let (bar, handler) = progress();
     let result = metarec::runner::run(&spec, registry, &opts, &|e| handler(e, &bar));
     if let Some(pb) = bar.lock().expect("progress lock").take() {
@@ -205,8 +317,126 @@ fn bench(args: BenchArgs, registry: &Registry) -> Result<()> {
     }
     let outcome = result?;
     let d = outcome.dir.display();
+    if let Some((i, n)) = opts.shard {
+        println!("shard {i}/{n} finished; when every shard has: cargo xtask merge {d}");
+        return Ok(());
+    }
     println!("wrote {d}/results.csv, {d}/leaderboard.md, {d}/report.html, {d}/manifest.toml");
     Ok(())
+}
+
+fn plan(args: PlanArgs, registry: &Registry) -> Result<()> {
+    if args.bench.shard.is_some() {
+        bail!("--shard: not for plan (each array task is a shard of its own)");
+    }
+    let data_dir = args.bench.data_dir.clone();
+    let (spec, opts) = bench_setup(args.bench, registry)?;
+    let binary = match args.binary {
+        Some(b) => std::path::absolute(&b).with_context(|| format!("--binary {}", b.display()))?,
+        None => std::env::current_exe().context("the path of this binary")?,
+    };
+    let slurm = metarec::plan::SlurmOptions {
+        partition: args.partition,
+        time: args.time,
+        cpus_per_task: args.cpus_per_task,
+        mem: args.mem,
+        gres: args.gres,
+        concurrency: args.concurrency,
+        cells_per_task: args.cells_per_task,
+        array_limit: args.array_limit,
+        binary,
+        repo: metarec::provenance::repo_root(&opts.repo),
+        data_dir: data_dir.map(|d| std::path::absolute(&d)).transpose().context("--data-dir")?,
+    };
+    let p = metarec::plan::plan(&spec, registry, &opts, &slurm, &|e| {
+        if let Event::SuiteReady { info } = e {
+            println!("{}", metarec::runner::describe(info))
+        }
+    })?;
+    let d = p.dir.display();
+    println!("run directory: {d}");
+    println!(
+        "planned {} cells as {} array tasks ({} cells per task{}){}",
+        p.plan.cells.len(),
+        p.plan.tasks,
+        p.plan.cells_per_task,
+        if p.packed { ", packed to stay under --array-limit" } else { "" },
+        if p.already_done > 0 { format!("; {} already finished", p.already_done) } else { String::new() }
+    );
+    println!("submit with:\n  {}", p.submit_line());
+    println!("then, when every task has ended:\n  cargo xtask merge {d}");
+    Ok(())
+}
+
+fn cell(args: CellArgs, registry: &Registry) -> Result<()> {
+    let select = match (args.index, args.task) {
+        (Some(i), _) => metarec::plan::Select::Cell(i),
+        (None, Some(t)) => metarec::plan::Select::Task(t),
+        (None, None) => bail!("give --index I or --task T"),
+    };
+    let opts = metarec::plan::CellOptions {
+        jobs: args.jobs,
+        force: args.force,
+        repo: std::env::current_dir().context("current directory")?,
+        data_dir: args.data_dir,
+    };
+    let host = metarec::provenance::host();
+    let out = metarec::plan::run_planned(&args.dir, registry, select, &opts, &|e| match e {
+        Event::CellStarted { id, index } => println!("started cell {index} {id} on {host}"),
+        Event::CellFinished { record } => match &record.error {
+            None => println!(
+                "done    {}  meta-train {:.2}s  adapt {:.2}s",
+                record.name(),
+                record.meta_train_s,
+                record.adapt_s
+            ),
+            Some(err) => println!("FAILED  {}: {err}", record.name()),
+        },
+        _ => {}
+    })?;
+    for k in &out.skipped {
+        println!("skipped cell {k} (already finished)");
+    }
+    Ok(())
+}
+
+fn merge(dir: PathBuf, force: bool, data_dir: Option<PathBuf>, registry: &Registry) -> Result<bool> {
+    let opts = metarec::merge::MergeOptions {
+        force,
+        command: std::iter::once("cargo xtask".to_string()).chain(std::env::args().skip(1)).collect(),
+        data_dir,
+    };
+    let m = metarec::merge::merge(&dir, registry, &opts, &|_| {})?;
+    for (id, why) in &m.forced {
+        println!("forced: {id} ({why})");
+    }
+    let d = m.dir.display();
+    if m.assembled {
+        println!("wrote {d}/results.csv, {d}/leaderboard.md, {d}/report.html, {d}/manifest.toml");
+    }
+    if m.complete() {
+        println!("merged: all {} cells", m.total);
+        return Ok(true);
+    }
+    let ids = |xs: &mut dyn Iterator<Item = &String>| xs.cloned().collect::<Vec<_>>().join(", ");
+    if !m.missing.is_empty() {
+        println!("missing {} of {} cells: {}", m.missing.len(), m.total, ids(&mut m.missing.iter().map(|x| &x.1)));
+    }
+    for (_, id, err) in &m.failed {
+        println!("failed: {id}: {err}");
+    }
+    match &m.resubmit {
+        Some(line) => println!("resubmit them with:\n  {line}"),
+        None => println!("rerun the shards that hold them (bench --shard i/n with the same arguments and --out)"),
+    }
+    eprintln!(
+        "error: {d}: {} of {} cells missing, {} failed{}",
+        m.missing.len(),
+        m.total,
+        m.failed.len(),
+        if m.assembled { " (results.csv holds the others)" } else { "; nothing written" }
+    );
+    Ok(false)
 }
 
 #[derive(clap::Args)]
@@ -272,6 +502,13 @@ fn main() {
     let registry = Registry::default();
     let result = match cli.command {
         Command::Bench(args) => bench(args, &registry),
+        Command::Plan(args) => plan(args, &registry),
+        Command::Cell(args) => cell(args, &registry),
+        Command::Merge { dir, force, data_dir } => match merge(dir, force, data_dir, &registry) {
+            Ok(true) => Ok(()),
+            Ok(false) => std::process::exit(1),
+            Err(e) => Err(e),
+        },
         Command::Report { dir } => metarec::report::write_reports(&dir, &registry)
             .map(|files| {
                 println!(

@@ -614,3 +614,117 @@ fn two_suites_rank_over_suite_scenario_blocks() {
     assert!(!results.contains("ml-100k-fixture,warm,oracle,"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Copies every file under `from` into `to` (same relative paths), creating folders.
+fn copy_tree(from: &Path, to: &Path) {
+    for e in std::fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        let target = to.join(p.file_name().unwrap());
+        if p.is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            copy_tree(&p, &target);
+        } else {
+            std::fs::copy(&p, &target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn shards_merge_to_the_bench_result_and_bad_plans_are_named() {
+    let dir = temp_dir("shards");
+    let grid = ["--suite", "synthetic-tiny", "--methods", "global-mean,item-mean", "--seeds", "0..2"];
+    let bench = |out: &Path, extra: &[&str]| -> Output {
+        xtask().arg("bench").args(grid).args(["--out", out.to_str().unwrap()]).args(extra).output().unwrap()
+    };
+    let full = dir.join("full");
+    assert!(bench(&full, &[]).status.success());
+
+    // Two shards into one folder: merge waits for both, then equals bench byte for byte.
+    let sharded = dir.join("sharded");
+    let s = sharded.to_str().unwrap();
+    let o = bench(&sharded, &["--shard", "0/2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains(&format!("cargo xtask merge {s}")));
+    assert!(!sharded.join("results.csv").exists(), "a shard assembled results.csv");
+    let o = run(&["merge", s]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        out.contains("missing 2 of 4 cells: synthetic-tiny/global-mean/seed-1, synthetic-tiny/item-mean/seed-1"),
+        "{out}"
+    );
+    assert!(stderr(&o).starts_with(&format!("error: {s}: 2 of 4 cells missing, 0 failed; nothing written")));
+    assert!(!sharded.join("results.csv").exists());
+    assert!(bench(&sharded, &["--shard", "1/2"]).status.success());
+    let o = run(&["merge", s]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read(sharded.join("results.csv")).unwrap(), std::fs::read(full.join("results.csv")).unwrap());
+    let manifest = std::fs::read_to_string(sharded.join("manifest.toml")).unwrap();
+    assert!(manifest.contains("status = \"complete\"") && manifest.contains("merged = "), "{manifest}");
+
+    // A planned run: an index or task out of range is named with the range.
+    let planned = dir.join("planned");
+    let p = planned.to_str().unwrap();
+    let o = xtask().arg("plan").args(grid).args(["--out", p, "--cells-per-task", "3"]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("planned 4 cells as 2 array tasks (3 cells per task)"));
+    let sbatch = std::fs::read_to_string(planned.join("array.sbatch")).unwrap();
+    assert!(sbatch.contains("#SBATCH --array=0-1\n") && sbatch.contains("--task \"$SLURM_ARRAY_TASK_ID\""));
+    for (args, want) in [
+        (
+            vec!["cell", p, "--index", "4"],
+            format!("error: cell --index 4: out of range: {p} plans 4 cells (indices 0 to 3)"),
+        ),
+        (
+            vec!["cell", p, "--task", "2"],
+            format!("error: cell --task 2: out of range: {p} plans 2 array tasks (indices 0 to 1)"),
+        ),
+    ] {
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        assert_eq!(stderr(&o).trim_end(), want);
+    }
+    // Task 1 holds cell 3 alone; merge names task 0 for the other three.
+    assert!(run(&["cell", p, "--task", "1"]).status.success());
+    let o = run(&["merge", p]);
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(out.contains(&format!("sbatch --array=0 {p}/array.sbatch")), "{out}");
+
+    // A folder that is not a planned run.
+    let empty = dir.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    for args in [vec!["merge", empty.to_str().unwrap()], vec!["cell", empty.to_str().unwrap(), "--index", "0"]] {
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(1));
+        assert!(
+            stderr(&o).starts_with(&format!("error: {}: not a planned run (no manifest.toml)", empty.display())),
+            "{}",
+            stderr(&o)
+        );
+    }
+
+    // Shards of two different plans (item-mean's shrinkage differs): into one folder, the second
+    // is refused; gathered from two folders, merge names each foreign cell.
+    let (a, b) = (dir.join("a"), dir.join("b"));
+    assert!(bench(&a, &["--shard", "0/2"]).status.success());
+    let o = bench(&a, &["--shard", "1/2", "--set", "item-mean.shrinkage=2"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains(&format!("--out {}: holds a run of another config", a.display())), "{}", stderr(&o));
+    assert!(bench(&b, &["--shard", "1/2", "--set", "item-mean.shrinkage=2"]).status.success());
+    copy_tree(&b.join("cells"), &a.join("cells"));
+    let o = run(&["merge", a.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("2 of 4 cells ran under another spec or code"), "{err}");
+    assert!(
+        err.contains("synthetic-tiny/global-mean/seed-1 (config ")
+            && err.contains("synthetic-tiny/item-mean/seed-1 (config "),
+        "{err}"
+    );
+    assert!(!a.join("results.csv").exists());
+    // Forced, it merges and says which cells it took.
+    let o = run(&["merge", a.to_str().unwrap(), "--force"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).lines().filter(|l| l.starts_with("forced: ")).count(), 2);
+    let _ = std::fs::remove_dir_all(&dir);
+}
