@@ -15,6 +15,7 @@ pub mod item_fairness;
 pub mod leaderboard;
 pub mod metrics;
 pub mod model_index;
+pub mod report;
 pub mod results;
 pub mod robustness;
 pub mod section_figures;
