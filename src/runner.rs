@@ -728,8 +728,8 @@ pub fn describe(info: &DataInfo) -> String {
 }
 
 /// Provenance summary for reports.
-pub fn provenance_for_reports(m: &Manifest) -> metarec_reports::leaderboard::Provenance {
-    metarec_reports::leaderboard::Provenance {
+pub fn provenance_for_reports(m: &Manifest) -> metarec_reports::doc::Provenance {
+    metarec_reports::doc::Provenance {
         commit: m.provenance.commit.clone(),
         dirty: m.provenance.dirty,
         config_hash: m.config_sha256.clone(),
