@@ -4,15 +4,16 @@
 //! resolved suite definition and the seeds are equal, for every (suite, method) they share the
 //! resolved hyper-parameters are equal, and the device is the same. Anything else is refused
 //! with every reason listed, unless forced; a forced comparison says in its report what
-//! differed. The numbers come from [`metarec_reports::compare`].
+//! differed. The numbers come from [`metarec_reports::analysis::compare`].
 //!
 //! Baselines shipped with the repository live in `baselines/NAME/` (its `manifest.toml` and
 //! `results.csv`); `--baseline NAME` takes A from there.
 
 use crate::RunError;
 use crate::rundir::Manifest;
-pub use metarec_reports::compare::{CompareOptions, CompareReport, Verdict};
-use metarec_reports::compare::{compare, render_markdown};
+use metarec_reports::analysis::compare::compare;
+pub use metarec_reports::analysis::compare::{CompareOptions, CompareReport, Verdict};
+use metarec_reports::build::compare::render_markdown;
 use std::path::{Path, PathBuf};
 
 /// Where the repository's stored baseline runs live, relative to the repository root.

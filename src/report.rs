@@ -7,9 +7,8 @@
 use crate::RunError;
 use crate::rundir::{Manifest, write_atomic};
 use metarec_methods::{MethodKind, Registry};
-use metarec_reports::fairness_report::read_groups;
-use metarec_reports::item_fairness::load_item_side;
-use metarec_reports::leaderboard::LeaderboardOptions;
+use metarec_reports::analysis::leaderboard::LeaderboardOptions;
+use metarec_reports::read::{load_item_side, read_groups};
 use metarec_reports::report::render_reports;
 pub use metarec_reports::report::{Documents, FigureFile, REPORT_FILES, render_documents};
 use std::collections::{BTreeMap, BTreeSet};
@@ -17,7 +16,7 @@ use std::path::Path;
 
 /// The folder of a run directory that holds the figures of the robustness and fairness sections,
 /// one SVG file each (`shot-curve-*.svg`, `group-gap-*.svg`; see
-/// [`metarec_reports::section_figures::figure_files`]).
+/// [`metarec_reports::render::figure_files`]).
 pub const FIGURES_DIR: &str = "figures";
 
 /// Rebuilds every report of the run in `dir`; returns the files written, relative to `dir`:

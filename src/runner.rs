@@ -944,7 +944,7 @@ pub fn describe(info: &DataInfo) -> String {
 
 /// Provenance summary for reports. A run whose cells came from more than one code version
 /// (a forced resume or merge) names every commit, joined by ` + `.
-pub fn provenance_for_reports(m: &Manifest) -> metarec_reports::leaderboard::Provenance {
+pub fn provenance_for_reports(m: &Manifest) -> metarec_reports::doc::Provenance {
     let mixed = m.commits.len() > 1;
     let mut commits: Vec<&str> = Vec::new();
     for c in &m.commits {
@@ -952,7 +952,7 @@ pub fn provenance_for_reports(m: &Manifest) -> metarec_reports::leaderboard::Pro
             commits.push(&c.commit);
         }
     }
-    metarec_reports::leaderboard::Provenance {
+    metarec_reports::doc::Provenance {
         commit: if mixed { commits.join(" + ") } else { m.provenance.commit.clone() },
         dirty: if mixed { m.commits.iter().any(|c| c.dirty) } else { m.provenance.dirty },
         config_hash: m.config_sha256.clone(),

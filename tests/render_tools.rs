@@ -10,9 +10,9 @@
 
 use metarec::report::{Documents, render_documents};
 use metarec_reports::ResultRow;
-use metarec_reports::fairness_report::GroupRow;
-use metarec_reports::item_fairness::{CandidateRow, ItemRow, ItemSideData, RankingRow};
-use metarec_reports::leaderboard::{LeaderboardOptions, Provenance};
+use metarec_reports::analysis::leaderboard::LeaderboardOptions;
+use metarec_reports::doc::Provenance;
+use metarec_reports::read::{CandidateRow, GroupRow, ItemRow, ItemSideData, RankingRow};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -202,7 +202,7 @@ fn check_pdflatex() -> Outcome {
     }
     let size = std::fs::metadata(&pdf).unwrap().len();
     let _ = std::fs::remove_dir_all(&dir);
-    let tables = tex.matches("\\begin{table}").count();
+    let tables = tex.matches("\\begin{longtable}").count();
     Outcome::Passed(format!(
         "leaderboard.tex with fairness and robustness sections compiled with pdflatex ({tables} tables, {size} \
          byte PDF)"
@@ -226,7 +226,7 @@ fn check_chromium() -> Outcome {
             "expected 9 shot curves and 18 group gaps, all inline in report.html; got {shot_curves} and {group_gaps}"
         ));
     }
-    for section in ["<section class=\"fairness\">", "<section class=\"robustness\">", "<h3>Shot curves</h3>"] {
+    for section in ["<section class=\"fairness\">", "<section class=\"robustness\">", "\">Shot curves</h3>"] {
         if !html.contains(section) {
             return Outcome::Failed(format!("report.html lacks `{section}`"));
         }

@@ -1,28 +1,31 @@
-//! metarec reports: per-user metrics, the `results.csv` format, seed/user
-//! summaries with Student-t confidence intervals, statistical tests
-//! ([`stats`]), significance of differences between methods
-//! ([`significance`]), and Markdown/LaTeX leaderboards.
+//! metarec reports: a run's CSV files in, its reports out. Knows nothing of candle or of the
+//! methods being benchmarked; file access is in [`read`] (and [`results`], which writes), the
+//! other writers take any `std::io::Write` or return strings.
 //!
-//! This crate reads and writes tables of numbers only; it knows nothing of
-//! candle or of the methods being benchmarked. The only file access is in
-//! [`results`]; the CSV writers take any `std::io::Write`.
+//! The layers, each using only those before it:
+//! - **readers** ([`read`], [`results`]): one serde-based CSV reader, errors with file and line;
+//! - **statistics** ([`stats`], [`summary`], [`metrics`], [`fairness`]): numbers in, numbers out;
+//! - **analyses** ([`analysis`]): rows in, typed results out (tables, tests, skipped entries);
+//! - **the document model** ([`doc`], with [`format`], how numbers are written) and its
+//!   **builders** ([`build`]): one builder per section turns an analysis into the model;
+//! - **renderers** ([`render`]: Markdown, LaTeX, HTML; [`plot`]: the SVG figures from plot
+//!   specifications) and [`model_index`] (YAML); [`report`] puts a run's reports together.
 
-pub mod compare;
+pub mod analysis;
+pub mod build;
+pub mod doc;
 pub mod fairness;
-pub mod fairness_report;
-pub mod html;
-pub mod item_fairness;
-pub mod leaderboard;
+pub mod format;
 pub mod metrics;
 pub mod model_index;
+pub mod plot;
+pub mod read;
+pub mod render;
 pub mod report;
 pub mod results;
-pub mod robustness;
-pub mod section_figures;
-pub mod significance;
 pub mod stats;
 pub mod summary;
-pub mod svg;
-pub mod wtl;
+#[cfg(test)]
+pub(crate) mod testing;
 
 pub use results::{ReportError, ResultRow};

@@ -43,9 +43,10 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::leaderboard::{LeaderboardOptions, Provenance};
+use crate::analysis::leaderboard::LeaderboardOptions;
+use crate::analysis::table::group_rows;
+use crate::doc::Provenance;
 use crate::results::ResultRow;
-use crate::significance::group_rows;
 use crate::summary::{Summary, summarize};
 
 /// The `Task` of every result.

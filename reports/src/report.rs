@@ -4,24 +4,15 @@
 //! its provenance and the options: the same inputs give the same bytes.
 
 use crate::ResultRow;
-use crate::compare::CompareOptions;
-use crate::fairness_report::{
-    FairnessOptions, GroupRow, analyze_fairness, render_fairness_html, render_fairness_latex, render_fairness_markdown,
-};
-use crate::html::render_html_with;
-use crate::item_fairness::{
-    ItemSideData, ItemSideOptions, analyze_item_side, render_item_side_html, render_item_side_latex,
-    render_item_side_markdown,
-};
-use crate::leaderboard::{LeaderboardOptions, MarkOptions, Provenance, render_latex, render_markdown};
+use crate::analysis::leaderboard::{LeaderboardOptions, MarkOptions};
+use crate::analysis::significance::{SignificanceOptions, Skipped, analyze, write_significance_csv};
+use crate::build::{Inputs, document};
+use crate::doc::Provenance;
 use crate::model_index::render_model_index;
+pub use crate::plot::FigureFile;
+use crate::read::{GroupRow, ItemSideData};
+use crate::render::{figure_files, html, latex, markdown};
 use crate::results::ReportError;
-use crate::robustness::{
-    analyze_robustness, render_robustness_html, render_robustness_latex, render_robustness_markdown,
-};
-pub use crate::section_figures::FigureFile;
-use crate::section_figures::{figure_files, shot_curves};
-use crate::significance::{SignificanceOptions, Skipped, analyze, write_significance_csv};
 
 /// The files [`render_reports`] gives, in order; the figures follow.
 pub const REPORT_FILES: [&str; 5] =
@@ -44,12 +35,6 @@ pub fn comment_lines(prov: &Provenance) -> String {
     out
 }
 
-/// Inserts `text` before the last occurrence of `marker` (at the end when there is none).
-fn insert_before(doc: &mut String, marker: &str, text: &str) {
-    let at = doc.rfind(marker).unwrap_or(doc.len());
-    doc.insert_str(at, text);
-}
-
 /// The Markdown, LaTeX and HTML reports of a run and the figures of their sections, before they
 /// are written.
 #[derive(Clone, Debug, PartialEq)]
@@ -64,12 +49,10 @@ pub struct Documents {
     pub figures: Vec<FigureFile>,
 }
 
-/// The leaderboards of `rows` with, appended, the fairness section (when `groups`, the rows of
-/// `groups.csv`, are given) and the robustness section with its shot curves;
-/// `clean_k(suite, scenario)` is the clean run's number of support ratings where it is fixed.
-/// `also_skipped` are the skipped entries of the significance analysis, listed in the HTML. A
-/// pure function: the same inputs give the same bytes.
-#[allow(clippy::too_many_arguments)]
+/// The report of a run ([`crate::build::document`]) rendered three ways, with its figure files;
+/// `clean_k(suite, scenario)` is the clean run's number of support ratings where it is fixed,
+/// `also_skipped` the skipped entries of the significance analysis. A pure function: the same
+/// inputs give the same bytes.
 pub fn render_documents(
     rows: &[ResultRow],
     groups: Option<&[GroupRow]>,
@@ -80,38 +63,13 @@ pub fn render_documents(
     also_skipped: &[Skipped],
 ) -> Documents {
     let marks = MarkOptions::default();
-    let board = board_rows(rows);
-    let mut md = render_markdown(&board, prov, opts);
-    let mut tex = render_latex(&board, prov, opts, &marks);
-    let mut html = render_html_with(&board, prov, opts, &marks, also_skipped);
-    // Fairness: per user group, appended to each report.
-    let fairness = groups.map(|g| analyze_fairness(&board, g, &FairnessOptions::default()));
-    if let Some(f) = &fairness {
-        md.push('\n');
-        md.push_str(&render_fairness_markdown(f, opts));
-        insert_before(&mut tex, "\\end{document}", &render_fairness_latex(f, opts));
-        insert_before(&mut html, "</body>", &render_fairness_html(f, opts));
+    let doc = document(&Inputs { rows, groups, item_side, prov, opts, marks: &marks, clean_k, also_skipped });
+    Documents {
+        markdown: markdown::render(&doc),
+        latex: latex::render(&doc),
+        html: html::render(&doc),
+        figures: figure_files(&doc),
     }
-    // Item side: popularity bias and exposure of the top-k lists (candidate-ranking protocol).
-    if let Some(d) = item_side {
-        let r = analyze_item_side(&d.items, &d.candidates, &d.rankings, &ItemSideOptions::default());
-        md.push('\n');
-        md.push_str(&render_item_side_markdown(&r, opts));
-        insert_before(&mut tex, "\\end{document}", &render_item_side_latex(&r, opts));
-        insert_before(&mut html, "</body>", &render_item_side_html(&r, opts));
-    }
-    // Robustness: perturbed rows against the clean ones, with the shot curves.
-    let robust_opts = CompareOptions::default();
-    let robust = analyze_robustness(rows, &robust_opts);
-    let curves = shot_curves(&robust, clean_k);
-    if !robust.is_empty() {
-        md.push('\n');
-        md.push_str(&render_robustness_markdown(&robust, &robust_opts));
-        insert_before(&mut tex, "\\end{document}", &render_robustness_latex(&robust, &robust_opts));
-        insert_before(&mut html, "</body>", &render_robustness_html(&robust, &robust_opts, &curves, opts));
-    }
-    let figures = figure_files(&curves, fairness.as_ref(), opts);
-    Documents { markdown: md, latex: tex, html, figures }
 }
 
 /// The rows of the leaderboards, significance tests, fairness tables and model index: all but

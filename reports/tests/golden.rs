@@ -7,9 +7,9 @@
 //! (and then fails, so that a blessed run is never mistaken for a passing one); every change of
 //! a golden file must be listed and justified where it is committed.
 
-use metarec_reports::fairness_report::read_groups;
-use metarec_reports::item_fairness::load_item_side;
-use metarec_reports::leaderboard::{LeaderboardOptions, Provenance};
+use metarec_reports::analysis::leaderboard::LeaderboardOptions;
+use metarec_reports::doc::Provenance;
+use metarec_reports::read::{load_item_side, read_groups};
 use metarec_reports::report::{Reports, render_reports};
 use metarec_reports::results::read_rows;
 use std::path::{Path, PathBuf};

@@ -433,7 +433,7 @@ fn robustness_variants_are_scored_beside_clean_results_which_they_leave_unchange
     let manifest = std::fs::read_to_string(b.join("manifest.toml")).unwrap();
     assert!(manifest.contains("perturbation = \"shots(1)\"") && manifest.contains("support_ratings_dropped"));
     let md = std::fs::read_to_string(b.join("leaderboard.md")).unwrap();
-    assert!(md.contains("## Robustness") && md.contains("### `shots(1)`"), "no robustness section");
+    assert!(md.contains("## Robustness") && md.contains("### Perturbation `shots(1)`"), "no robustness section");
     // K above every test user's support size (support set plus unused ratings) is refused,
     // naming the key and both numbers.
     let bad = dir.join("bad.toml");

@@ -17,7 +17,6 @@
 //! compared at all (same data, same configs) is the caller's job, which knows the manifests.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
 
 use crate::metrics::{Direction, direction};
 use crate::results::ResultRow;
@@ -218,90 +217,10 @@ fn verdict(c: &Comparison, opts: &CompareOptions) -> Verdict {
     }
 }
 
-fn finite(x: f64) -> Option<f64> {
-    x.is_finite().then_some(x)
-}
-
-fn fmt_opt(x: Option<f64>, digits: usize) -> String {
-    x.map_or_else(|| "—".to_string(), |v| format!("{v:.digits$}"))
-}
-
-/// The report as Markdown: what was compared with what, the regressions first, then every
-/// comparison. `label_a` and `label_b` name the runs (directory and commit).
-pub fn render_markdown(report: &CompareReport, label_a: &str, label_b: &str, opts: &CompareOptions) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "# metarec compare\n");
-    let _ = writeln!(out, "- A (baseline): {label_a}");
-    let _ = writeln!(out, "- B (candidate): {label_b}");
-    let _ = writeln!(
-        out,
-        "- rule: regressed when B is worse than A by more than {:.2}% of A's mean and the Holm-adjusted \
-         two-sided Wilcoxon p (B - A, per user, seeds averaged) is below {}\n",
-        opts.threshold * 100.0,
-        opts.alpha
-    );
-    let regressions: Vec<&Comparison> = report.regressions().collect();
-    let _ = writeln!(out, "## Regressions: {}\n", regressions.len());
-    let head = "| suite | scenario | method | metric | users | A | B | B - A | p (Holm) | d | verdict |\n\
-                |---|---|---|---|---:|---:|---:|---:|---:|---:|---|\n";
-    let row = |out: &mut String, c: &Comparison| {
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-            c.suite,
-            c.scenario,
-            c.method,
-            c.metric,
-            c.users,
-            fmt_opt(finite(c.mean_a), 4),
-            fmt_opt(finite(c.mean_b), 4),
-            finite(c.diff).map_or_else(|| "—".to_string(), |d| format!("{d:+.4}")),
-            fmt_opt(c.p_adjusted, 4),
-            fmt_opt(c.effect, 3),
-            c.verdict.name()
-        );
-    };
-    if !regressions.is_empty() {
-        out.push_str(head);
-        for c in &regressions {
-            row(&mut out, c);
-        }
-        out.push('\n');
-    }
-    let _ = writeln!(out, "## All comparisons\n");
-    out.push_str(head);
-    for c in &report.comparisons {
-        row(&mut out, c);
-    }
-    for (title, list) in [("Only in A", &report.only_a), ("Only in B", &report.only_b)] {
-        if !list.is_empty() {
-            let _ = writeln!(out, "\n## {title} (not compared)\n");
-            for l in list.iter() {
-                let _ = writeln!(out, "- {l}");
-            }
-        }
-    }
-    let notes: Vec<&Comparison> = report.comparisons.iter().filter(|c| c.note.is_some()).collect();
-    if !notes.is_empty() {
-        let _ = writeln!(out, "\n## Notes\n");
-        for c in notes {
-            let _ = writeln!(
-                out,
-                "- {}/{}/{}/{}: {}",
-                c.suite,
-                c.scenario,
-                c.method,
-                c.metric,
-                c.note.as_deref().unwrap_or("")
-            );
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::build::compare::render_markdown;
 
     fn rows(method: &str, metric: &str, values: &[(u64, u64, f64)]) -> Vec<ResultRow> {
         values

@@ -9,12 +9,11 @@
 //! was possible). Counts are summed over the tables.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
-use crate::leaderboard::LeaderboardOptions;
+use crate::analysis::leaderboard::LeaderboardOptions;
+use crate::analysis::table::{group_rows, user_means};
 use crate::metrics::{Direction, direction};
 use crate::results::ResultRow;
-use crate::significance::{group_rows, user_means};
 use crate::stats::{holm, wilcoxon};
 
 /// Counts of one (method, baseline) pair.
@@ -81,66 +80,6 @@ pub fn win_tie_loss(rows: &[ResultRow], opts: &LeaderboardOptions, alpha: f64) -
     out
 }
 
-fn baselines_of(table: &WtlTable) -> Vec<String> {
-    let mut b: Vec<String> = table.values().flat_map(|m| m.keys().cloned()).collect();
-    b.sort();
-    b.dedup();
-    b
-}
-
-/// The counts as a Markdown section (empty when there is nothing to count).
-pub fn render_markdown(table: &WtlTable, alpha: f64) -> String {
-    let baselines = baselines_of(table);
-    if baselines.is_empty() {
-        return String::new();
-    }
-    let mut out = String::from("## Win/tie/loss against the baselines\n\n");
-    let _ =
-        writeln!(out, "| method | {} |", baselines.iter().map(|b| format!("vs {b}")).collect::<Vec<_>>().join(" | "));
-    let _ = writeln!(out, "|---|{}", "---:|".repeat(baselines.len()));
-    for (method, counts) in table {
-        let cells: Vec<String> = baselines
-            .iter()
-            .map(|b| counts.get(b).map_or("—".to_string(), |c| format!("{}/{}/{}", c.win, c.tie, c.loss)))
-            .collect();
-        let _ = writeln!(out, "| {method} | {} |", cells.join(" | "));
-    }
-    let _ = writeln!(
-        out,
-        "\nW/T/L over the (suite, scenario, metric) tables: a win or loss is a Holm-adjusted two-sided Wilcoxon \
-         p < {alpha} (per user, values averaged over seeds; Holm over one baseline's comparisons in one table) in \
-         the method's favour or against it; anything else is a tie.\n"
-    );
-    out
-}
-
-/// The counts as a LaTeX table (booktabs); `tex` escapes names.
-pub fn render_latex(table: &WtlTable, alpha: f64, tex: &dyn Fn(&str) -> String) -> String {
-    let baselines = baselines_of(table);
-    if baselines.is_empty() {
-        return String::new();
-    }
-    let mut out = String::from("\\begin{table}[htbp]\n\\centering\n\\small\n");
-    let _ = writeln!(
-        out,
-        "\\caption{{Win/tie/loss of each method (rows) against each baseline (columns) over the (suite, scenario, metric) tables: a \
-         win or loss is a Holm-adjusted two-sided Wilcoxon $p <$ {alpha} in the method's favour or against it; \
-         anything else is a tie.}}"
-    );
-    let _ = writeln!(out, "\\begin{{tabular}}{{l{}}}\n\\toprule", "r".repeat(baselines.len()));
-    let _ =
-        writeln!(out, "Method & {} \\\\\n\\midrule", baselines.iter().map(|b| tex(b)).collect::<Vec<_>>().join(" & "));
-    for (method, counts) in table {
-        let cells: Vec<String> = baselines
-            .iter()
-            .map(|b| counts.get(b).map_or("--".to_string(), |c| format!("{}/{}/{}", c.win, c.tie, c.loss)))
-            .collect();
-        let _ = writeln!(out, "{} & {} \\\\", tex(method), cells.join(" & "));
-    }
-    out.push_str("\\bottomrule\n\\end{tabular}\n\\end{table}\n");
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,10 +116,16 @@ mod tests {
         assert_eq!(t["good"]["base"], Wtl { win: 1, tie: 0, loss: 1 });
         assert_eq!(t["same"]["base"], Wtl { win: 0, tie: 2, loss: 0 });
         assert!(!t.contains_key("oracle") && !t.contains_key("base"));
-        let md = render_markdown(&t, 0.05);
-        assert!(md.contains("| good | 1/0/1 |") && md.contains("| same | 0/2/0 |"), "{md}");
-        let tex = render_latex(&t, 0.05, &|s| s.replace('_', "\\_"));
-        assert!(tex.contains("good & 1/0/1 \\\\"), "{tex}");
+        let prov = crate::doc::Provenance {
+            commit: "c".into(),
+            dirty: false,
+            config_hash: "h".into(),
+            data_hashes: Vec::new(),
+            run_id: "r".into(),
+        };
+        let md = crate::testing::render_markdown(&all, &prov, &opts);
+        let section = md.split("## Win/tie/loss against the baselines").nth(1).unwrap_or_default();
+        assert!(section.contains("| good | 1/0/1 |") && section.contains("| same | 0/2/0 |"), "{md}");
     }
 
     #[test]
@@ -188,6 +133,5 @@ mod tests {
         let all = rows("a", "mae", |u| u as f64);
         let t = win_tie_loss(&all, &LeaderboardOptions::default(), 0.05);
         assert!(t.is_empty());
-        assert_eq!(render_markdown(&t, 0.05), "");
     }
 }

@@ -1,7 +1,9 @@
-//! SVG figures of the HTML report ([`crate::html`]): a confidence-interval
-//! plot ([`ci_plot`]), a box plot of per-user values ([`box_plot`]) and a
-//! critical difference diagram ([`cd_diagram`], Demsar 2006). Each builder is
-//! a pure function of its inputs and returns a [`Figure`].
+//! The plotting module: every figure of the reports is drawn here from a plot specification
+//! ([`Plot`]): a confidence-interval plot ([`ci_plot`]), a box plot of per-user values
+//! ([`box_plot`]), a critical difference diagram ([`cd_diagram`], Demsar 2006), a line plot over
+//! categorical x positions (the shot curve, [`series::CurvePlot`]) and group gaps
+//! ([`series::GapPlot`]). Each is a pure function of its specification and returns a
+//! [`Figure`]; [`draw`] dispatches.
 //!
 //! **Conventions.** Every figure is a standalone `<svg>` element (with the SVG
 //! namespace, a `<title>`, a white background and presentation attributes
@@ -29,7 +31,39 @@
 //! Orange's `graph_ranks`. The critical difference itself is a bar at the top,
 //! drawn to the scale of the rank axis.
 
+pub mod series;
+
+use std::collections::BTreeSet;
 use std::fmt::Write;
+
+use crate::format::num;
+pub use series::{CurvePlot, GAP_MARK, GROUP_COLORS, GapPlot, GapRow, Series};
+
+/// What to draw: one variant per kind of figure.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Plot {
+    /// Mean and interval per row ([`ci_plot`]).
+    Intervals { title: String, axis: String, rows: Vec<CiRow> },
+    /// Distribution per row ([`box_plot`]).
+    Boxes { title: String, axis: String, rows: Vec<BoxRow> },
+    /// Average ranks with the critical difference ([`cd_diagram`]).
+    CriticalDifference { title: String, ranks: Vec<(String, f64)>, cd: f64 },
+    /// Lines over categorical x positions ([`series::CurvePlot`]).
+    Curves(CurvePlot),
+    /// Group means per row with their gap ([`series::GapPlot`]).
+    Gaps(GapPlot),
+}
+
+/// Draws `plot`.
+pub fn draw(plot: &Plot) -> Figure {
+    match plot {
+        Plot::Intervals { title, axis, rows } => ci_plot(title, axis, rows),
+        Plot::Boxes { title, axis, rows } => box_plot(title, axis, rows),
+        Plot::CriticalDifference { title, ranks, cd } => cd_diagram(title, ranks, *cd),
+        Plot::Curves(c) => series::curve_figure(c),
+        Plot::Gaps(g) => series::gap_figure(g),
+    }
+}
 
 /// Colour of ranked methods (Okabe-Ito blue).
 pub const COLOR_METHOD: &str = "#0072B2";
@@ -130,11 +164,15 @@ pub(crate) fn push_escaped(out: &mut String, c: char) {
 
 /// A label as drawn: at most [`MAX_LABEL_CHARS`] characters, escaped.
 pub(crate) fn label_text(s: &str) -> String {
-    if s.chars().count() <= MAX_LABEL_CHARS {
+    cut(s, MAX_LABEL_CHARS)
+}
+
+/// `s` cut with an ellipsis to at most `max` characters, escaped.
+pub(crate) fn cut(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
         escape(s)
     } else {
-        let cut: String = s.chars().take(MAX_LABEL_CHARS - 1).collect();
-        format!("{}…", escape(&cut))
+        format!("{}…", escape(&s.chars().take(max.saturating_sub(1)).collect::<String>()))
     }
 }
 
@@ -145,8 +183,7 @@ pub(crate) fn label_width(s: &str) -> f64 {
 
 /// A coordinate with 2 decimals (never `-0.00`).
 pub(crate) fn c(x: f64) -> String {
-    let s = format!("{x:.2}");
-    if s == "-0.00" { "0.00".to_owned() } else { s }
+    num(x, 2)
 }
 
 /// Linear map from a data interval to a pixel interval.
@@ -185,8 +222,7 @@ pub struct Ticks {
 impl Ticks {
     /// Tick label of `v` with [`Ticks::decimals`] decimals (never `-0`).
     pub fn label(&self, v: f64) -> String {
-        let s = format!("{v:.*}", self.decimals);
-        if s.starts_with('-') && s[1..].chars().all(|c| c == '0' || c == '.') { s[1..].to_owned() } else { s }
+        num(v, self.decimals)
     }
 }
 
@@ -706,6 +742,51 @@ pub fn cd_diagram(title: &str, ranks: &[(String, f64)], cd: f64) -> Figure {
     }
     out.push_str("</svg>");
     Figure { svg: Some(out), omitted }
+}
+
+/// Longest file stem [`file_stem`] writes, in bytes.
+const MAX_STEM: usize = 120;
+
+/// `parts` as a safe file stem: each part lower-cased, every run of
+/// characters other than ASCII letters and digits one `-`, no `-` at either
+/// end (an empty part becomes `x`), the parts joined with `-`, and the whole
+/// cut to 120 bytes. E.g. `["shot-curve", "synthetic", "user-cold", "ndcg@3"]`
+/// gives `shot-curve-synthetic-user-cold-ndcg-3`.
+pub fn file_stem(parts: &[&str]) -> String {
+    let slug = |s: &str| {
+        let mut out = String::new();
+        for ch in s.chars() {
+            if ch.is_ascii_alphanumeric() {
+                out.push(ch.to_ascii_lowercase());
+            } else if !out.is_empty() && !out.ends_with('-') {
+                out.push('-');
+            }
+        }
+        let out = out.trim_end_matches('-').to_owned();
+        if out.is_empty() { "x".to_owned() } else { out }
+    };
+    let mut stem = parts.iter().map(|p| slug(p)).collect::<Vec<_>>().join("-");
+    stem.truncate(MAX_STEM);
+    stem.trim_end_matches('-').to_owned()
+}
+
+/// A figure saved as `figures/<name>` in a run directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FigureFile {
+    /// The file name: `[a-z0-9-]` and `.svg`.
+    pub name: String,
+    pub svg: String,
+}
+
+/// `stem.svg`, or `stem-2.svg`, `stem-3.svg`, ... when taken; marks it taken.
+pub(crate) fn unique_name(used: &mut BTreeSet<String>, stem: &str) -> String {
+    let mut name = format!("{stem}.svg");
+    let mut i = 2;
+    while !used.insert(name.clone()) {
+        name = format!("{stem}-{i}.svg");
+        i += 1;
+    }
+    name
 }
 
 #[cfg(test)]

@@ -37,7 +37,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::io::Write;
 
-use crate::leaderboard::{Cells, METRIC_ORDER, SCENARIO_ORDER, Values, better_first, ordered};
+use crate::analysis::table::{Cells, Values, better_first, group_rows, user_means};
 use crate::metrics::{Direction, direction};
 use crate::results::{ReportError, ResultRow};
 use crate::stats::{self, AsoOptions, StatsError, rng::derive_seed};
@@ -184,24 +184,6 @@ pub struct SignificanceReport {
 pub const SIGNIFICANCE_HEADER: [&str; 10] =
     ["suite", "scenario", "metric", "method_a", "method_b", "test", "statistic", "p_value", "p_adjusted", "effect"];
 
-/// Groups the `"none"`-perturbation rows into leaderboard tables.
-pub(crate) fn group_rows(rows: &[ResultRow]) -> Cells<'_> {
-    let mut cells: Cells = BTreeMap::new();
-    for r in rows.iter().filter(|r| r.perturbation == "none") {
-        cells
-            .entry(&r.suite)
-            .or_default()
-            .entry(ordered(&r.scenario, &SCENARIO_ORDER))
-            .or_default()
-            .entry(ordered(&r.metric, &METRIC_ORDER))
-            .or_default()
-            .entry(&r.method)
-            .or_default()
-            .push((r.seed, r.user, r.value));
-    }
-    cells
-}
-
 /// Runs the comparisons of every table and the rank summaries (see the module
 /// docs). Rows come in leaderboard order: suite, scenario, metric, then the
 /// compared methods best first, then tests in [`Test::ALL`] order. The result
@@ -282,19 +264,6 @@ pub(crate) fn ranked<'a>(
         .collect();
     lines.sort_by(|a, b| better_first(a.1, b.1, dir));
     Some(lines)
-}
-
-/// Per-user seed means, by user.
-pub(crate) fn user_means(values: &Values) -> BTreeMap<u64, f64> {
-    let mut sums: BTreeMap<u64, (f64, usize)> = BTreeMap::new();
-    let mut sorted = values.clone();
-    sorted.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)).then(a.2.total_cmp(&b.2)));
-    for (_, user, v) in sorted {
-        let e = sums.entry(user).or_insert((0.0, 0));
-        e.0 += v;
-        e.1 += 1;
-    }
-    sums.into_iter().map(|(u, (s, n))| (u, s / n as f64)).collect()
 }
 
 /// Per-seed means over the users in `users`, by seed.

@@ -1,33 +1,21 @@
-//! Markdown (and LaTeX) leaderboard: provenance, then one table per (suite,
-//! scenario, metric) ranking methods by their [`Summary`], with a mark on the
-//! methods that differ significantly from the best one (see
-//! [`crate::significance`]), then average ranks across tables.
+//! The leaderboard's analysis: per (suite, scenario, metric) table the methods ranked by their
+//! [`Summary`] ([`view`]), with a mark on those that differ significantly from the best one
+//! (see [`crate::analysis::significance`]) and the sentence that explains the mark; the average
+//! ranks across tables ([`rank_summary`]); the run's provenance and the report's options.
+//! [`crate::build::leaderboard`] turns these into the document.
 //!
-//! Only rows with `perturbation == "none"` are shown; rows with any other
-//! perturbation are ignored for now (a later issue adds robustness sections).
-//! The output depends only on the set of rows, not on their order.
+//! Only rows with `perturbation == "none"` count; the robustness section compares the others.
+//! The result depends only on the set of rows, not on their order.
 
-use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write;
 
+use crate::analysis::significance::{
+    RankSummary, SignificanceOptions, SignificanceRow, Skipped, Table, Test, analyze, compare_table,
+};
+use crate::analysis::table::{Values, better_first};
 use crate::metrics::{Direction, direction};
 use crate::results::ResultRow;
-use crate::significance::{
-    RankSummary, SignificanceOptions, SignificanceRow, Skipped, Table, Test, analyze, compare_table, group_rows,
-};
 use crate::summary::{Summary, summarize};
-
-/// Where the numbers come from, printed above the tables.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Provenance {
-    pub commit: String,
-    pub dirty: bool,
-    pub config_hash: String,
-    /// (dataset name, sha256); printed sorted by name.
-    pub data_hashes: Vec<(String, String)>,
-    pub run_id: String,
-}
 
 /// Rendering choices.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -36,33 +24,13 @@ pub struct LeaderboardOptions {
     /// sorted position, marked "(bound)", but not ranked and never bold.
     pub reference_methods: Vec<String>,
     /// Baselines (such as `"item-mean"`) against which every method's win/tie/loss counts
-    /// are given after the tables (see [`crate::wtl`]); none: no such section.
+    /// are given after the tables (see [`crate::analysis::wtl`]); none: no such section.
     pub baseline_methods: Vec<String>,
 }
 
-/// Scenarios listed first, in this order; others follow alphabetically.
-pub(crate) const SCENARIO_ORDER: [&str; 4] = ["warm", "user-cold", "item-cold", "user-item-cold"];
-/// Metrics listed first, in this order; others follow alphabetically.
-pub(crate) const METRIC_ORDER: [&str; 2] = ["mae", "rmse"];
-
-const TABLE_HEAD: &str = "| rank | method | mean | 95% CI | seed sd | users |\n\
-                          |---:|---|---:|---|---:|---:|\n";
 pub(crate) const CI_NOTE: &str = "95% t-interval over users; values averaged over seeds per user.";
 
-/// Sort key putting the names of `first` first, in that order, then the rest
-/// alphabetically.
-pub(crate) type Ordered<'a> = (usize, &'a str);
-
-pub(crate) fn ordered<'a>(name: &'a str, first: &[&str]) -> Ordered<'a> {
-    (first.iter().position(|f| *f == name).unwrap_or(first.len()), name)
-}
-
-/// (seed, user, value) of one method in one table.
-pub(crate) type Values = Vec<(u64, u64, f64)>;
-/// suite -> scenario -> metric -> method -> values.
-pub(crate) type Cells<'a> = BTreeMap<&'a str, BTreeMap<Ordered<'a>, BTreeMap<Ordered<'a>, BTreeMap<&'a str, Values>>>>;
-
-/// Significance marks and the rank summary of the rendered leaderboards.
+/// Significance marks and the rank summary of the leaderboards.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MarkOptions {
     /// Test whose result marks a method with [`MARK`]; `None` renders no
@@ -90,83 +58,7 @@ impl Default for MarkOptions {
 }
 
 /// The mark of a method that differs significantly from the best one.
-pub const MARK: &str = "†";
-
-/// Renders the leaderboard of `rows` (see the module docs) as Markdown, with
-/// the default [`MarkOptions`] (Wilcoxon marks, Holm, alpha 0.05, rank
-/// summary); see [`render_markdown_with`].
-pub fn render_markdown(rows: &[ResultRow], prov: &Provenance, opts: &LeaderboardOptions) -> String {
-    render_markdown_with(rows, prov, opts, &MarkOptions::default())
-}
-
-/// Renders the leaderboard of `rows` (see the module docs) as Markdown.
-///
-/// For each suite (alphabetical), scenario (warm, user-cold, item-cold,
-/// user-item-cold, then others alphabetically) and metric (mae, rmse, then
-/// others alphabetically) a table `| rank | method | mean | 95% CI | seed sd |
-/// users |` lists the methods best first by [`direction`], ties broken by
-/// method name; the best ranked method's mean is bold. A metric of unknown
-/// direction is listed by method name, unranked, with a note. Numbers have 4
-/// decimals.
-///
-/// With `marks.test` set, every ranked method whose difference from the best
-/// one is significant (see [`MarkOptions`] and [`crate::significance`]: users
-/// paired, values averaged over seeds per user, Holm over the table's
-/// comparisons) gets [`MARK`] after its name, and a note under the table says
-/// what the mark means and which comparisons could not be tested and why.
-/// With `marks.rank_summary`, a final section gives per metric the average
-/// ranks over the (suite, scenario) tables, the Friedman test and the
-/// Nemenyi critical difference.
-pub fn render_markdown_with(
-    rows: &[ResultRow],
-    prov: &Provenance,
-    opts: &LeaderboardOptions,
-    marks: &MarkOptions,
-) -> String {
-    let cells = group_rows(rows);
-    let mut out = String::from("# metarec leaderboard\n\n");
-    provenance(&mut out, prov);
-    if cells.is_empty() {
-        out.push_str("\n_No results with perturbation `none`._\n");
-    }
-    for (suite, scenarios) in &cells {
-        let _ = write!(out, "\n## Suite `{suite}`\n");
-        for ((_, scenario), metrics) in scenarios {
-            let _ = write!(out, "\n### {suite} / {scenario}\n");
-            for ((_, metric), methods) in metrics {
-                let t = Table { suite, scenario, metric };
-                markdown_table(&mut out, &view(&t, methods, opts, marks));
-            }
-        }
-    }
-    if marks.rank_summary {
-        let (ranks, skipped) = rank_summary(rows, opts, marks);
-        markdown_ranks(&mut out, &ranks, &skipped);
-    }
-    let wtl = crate::wtl::render_markdown(&crate::wtl::win_tie_loss(rows, opts, marks.alpha), marks.alpha);
-    if !wtl.is_empty() {
-        out.push('\n');
-        out.push_str(&wtl);
-    }
-    out
-}
-
-fn provenance(out: &mut String, prov: &Provenance) {
-    let dirty = if prov.dirty { " (dirty)" } else { "" };
-    let _ = writeln!(out, "- commit: `{}`{dirty}", prov.commit);
-    let _ = writeln!(out, "- config: `{}`", prov.config_hash);
-    let _ = writeln!(out, "- run: `{}`", prov.run_id);
-    let mut data: Vec<_> = prov.data_hashes.iter().collect();
-    data.sort();
-    if data.is_empty() {
-        out.push_str("- data: none\n");
-    } else {
-        out.push_str("- data (sha256):\n");
-        for (name, hash) in data {
-            let _ = writeln!(out, "  - {name}: `{hash}`");
-        }
-    }
-}
+pub const MARK: &str = crate::format::DAGGER;
 
 /// One line of a table.
 pub(crate) struct Line<'a> {
@@ -188,9 +80,8 @@ pub(crate) struct MarkNote {
     pub(crate) skipped: Vec<Skipped>,
 }
 
-/// Everything a renderer needs of one table.
+/// Everything the builder needs of one table.
 pub(crate) struct View<'a> {
-    pub(crate) metric: &'a str,
     pub(crate) dir: Option<Direction>,
     pub(crate) lines: Vec<Line<'a>>,
     pub(crate) note: Option<MarkNote>,
@@ -247,48 +138,7 @@ pub(crate) fn view<'a>(
         let best = lines.iter().find(|l| l.rank == Some(1)).map_or_else(String::new, |l| l.method.to_owned());
         note = Some(MarkNote { test, best, tested: rows.len(), any_marked: !marked.is_empty(), skipped });
     }
-    View { metric: t.metric, dir, lines, note, alpha: marks.alpha, aso_threshold: marks.aso_threshold }
-}
-
-pub(crate) fn direction_label(dir: Option<Direction>) -> &'static str {
-    match dir {
-        Some(Direction::LowerIsBetter) => "lower is better",
-        Some(Direction::HigherIsBetter) => "higher is better",
-        None => "direction unknown",
-    }
-}
-
-fn markdown_table(out: &mut String, v: &View) {
-    let metric = v.metric;
-    let label = direction_label(v.dir);
-    let _ = write!(out, "\n#### {metric} ({label})\n\n{TABLE_HEAD}");
-    for l in &v.lines {
-        let s = &l.summary;
-        let rank_cell = l.rank.map_or_else(|| "—".to_owned(), |r| r.to_string());
-        let bound = if l.bound { " (bound)" } else { "" };
-        let mark = if l.marked { format!(" {MARK}") } else { String::new() };
-        let name = format!("{}{bound}{mark}", escape(l.method));
-        let mean = if l.rank == Some(1) { format!("**{}**", num(s.mean)) } else { num(s.mean) };
-        let _ = writeln!(
-            out,
-            "| {rank_cell} | {name} | {mean} | [{}, {}] | {} | {} |",
-            num(s.ci_low),
-            num(s.ci_high),
-            num(s.seed_sd),
-            s.n_units
-        );
-    }
-    out.push('\n');
-    if v.dir.is_none() {
-        let _ = writeln!(out, "Direction of `{metric}` is unknown: methods are listed by name, not ranked.");
-    }
-    let _ = writeln!(out, "{CI_NOTE}");
-    if let Some(note) = &v.note {
-        let _ = writeln!(out, "{}", mark_sentence(note, v, |m| format!("`{m}`")));
-        for s in &note.skipped {
-            let _ = writeln!(out, "Not tested: {} ({}).", s.what, s.reason);
-        }
-    }
+    View { dir, lines, note, alpha: marks.alpha, aso_threshold: marks.aso_threshold }
 }
 
 /// The sentence under a table explaining [`MARK`]; `code` formats a method name.
@@ -344,7 +194,7 @@ pub(crate) fn mark_sentence(note: &MarkNote, v: &View, code: impl Fn(&str) -> St
 }
 
 /// Rank summaries and their skipped entries under the leaderboard's options.
-fn rank_summary(
+pub(crate) fn rank_summary(
     rows: &[ResultRow],
     opts: &LeaderboardOptions,
     marks: &MarkOptions,
@@ -360,233 +210,12 @@ fn rank_summary(
     (report.ranks, skipped)
 }
 
-/// p-value with 4 decimals, or "< 0.0001".
-fn p_text(p: f64) -> String {
-    if p < 0.0001 { "< 0.0001".to_owned() } else { format!("{p:.4}") }
-}
-
-fn markdown_ranks(out: &mut String, ranks: &[RankSummary], skipped: &[Skipped]) {
-    if ranks.is_empty() {
-        return;
-    }
-    out.push_str("\n## Average ranks across tables\n");
-    for r in ranks {
-        let label = direction_label(direction(&r.metric));
-        let _ = write!(out, "\n#### {} ({label})\n\n| method | average rank |\n|---|---:|\n", r.metric);
-        for (m, rank) in &r.average_ranks {
-            let _ = writeln!(out, "| {} | {} |", escape(m), num(*rank));
-        }
-        let blocks: Vec<String> = r.blocks.iter().map(|(s, c)| format!("{s} / {c}")).collect();
-        let _ = writeln!(
-            out,
-            "\nRanked by mean within each of the {} tables ({}); rank 1 = best, ties averaged.",
-            r.blocks.len(),
-            blocks.join(", ")
-        );
-        let k = r.average_ranks.len();
-        match r.friedman {
-            Some((chi2, p)) => {
-                let _ = writeln!(out, "Friedman test: chi-square = {} (df {}), p = {}.", num(chi2), k - 1, p_text(p));
-            }
-            None => {
-                let why = skipped
-                    .iter()
-                    .find(|s| s.metric == r.metric && s.what == "Friedman test")
-                    .map_or("", |s| s.reason.as_str());
-                let _ = writeln!(out, "Friedman test: not computed ({why}).");
-            }
-        }
-        let _ = writeln!(
-            out,
-            "Nemenyi critical difference at alpha = {}: {}; two methods whose average ranks differ \
-             by more than this differ significantly (Demsar 2006).",
-            r.alpha,
-            num(r.critical_difference)
-        );
-        for s in skipped.iter().filter(|s| s.metric == r.metric && s.what.starts_with("rank summary: ")) {
-            let _ = writeln!(out, "Not ranked: {} ({}).", s.what.trim_start_matches("rank summary: "), s.reason);
-        }
-    }
-}
-
-/// Renders the same tables as [`render_markdown_with`] as a LaTeX document:
-/// one booktabs table per (suite, scenario, metric), whose caption explains
-/// the interval, the bold best mean, "(bound)" and [`MARK`] (typeset
-/// `$^\dagger$`), plus the rank summary tables. Needs only the `booktabs`
-/// package; method names are escaped.
-pub fn render_latex(rows: &[ResultRow], prov: &Provenance, opts: &LeaderboardOptions, marks: &MarkOptions) -> String {
-    let cells = group_rows(rows);
-    let mut out = String::from(
-        "\\documentclass{article}\n\\usepackage[T1]{fontenc}\n\\usepackage{booktabs}\n\
-         \\begin{document}\n\\section*{metarec leaderboard}\n",
-    );
-    let dirty = if prov.dirty { " (dirty)" } else { "" };
-    let mut data: Vec<_> = prov.data_hashes.iter().collect();
-    data.sort();
-    let data: Vec<String> = data.iter().map(|(n, h)| format!("\\quad {}: \\texttt{{{}}}", tex(n), tex(h))).collect();
-    // One fact per line in a small font, so 64-character hashes fit the text width.
-    let _ = writeln!(
-        out,
-        "\\begin{{flushleft}}\\footnotesize\nCommit \\texttt{{{}}}{dirty}\\\\\nConfig \\texttt{{{}}}\\\\\n\
-         Run \\texttt{{{}}}\\\\\nData (sha256):{}\n\\end{{flushleft}}\n",
-        tex(&prov.commit),
-        tex(&prov.config_hash),
-        tex(&prov.run_id),
-        if data.is_empty() { " none".to_owned() } else { format!("\\\\\n{}", data.join("\\\\\n")) }
-    );
-    if cells.is_empty() {
-        out.push_str("No results with perturbation \\texttt{none}.\n");
-    }
-    for (suite, scenarios) in &cells {
-        let _ = writeln!(out, "\\subsection*{{Suite \\texttt{{{}}}}}", tex(suite));
-        for ((_, scenario), metrics) in scenarios {
-            for ((_, metric), methods) in metrics {
-                let t = Table { suite, scenario, metric };
-                latex_table(&mut out, &t, &view(&t, methods, opts, marks));
-            }
-            out.push_str("\\clearpage\n");
-        }
-    }
-    if marks.rank_summary {
-        let (ranks, skipped) = rank_summary(rows, opts, marks);
-        for r in &ranks {
-            latex_ranks(&mut out, r, &skipped);
-        }
-    }
-    out.push_str(&crate::wtl::render_latex(&crate::wtl::win_tie_loss(rows, opts, marks.alpha), marks.alpha, &tex));
-    out.push_str("\\end{document}\n");
-    out
-}
-
-fn latex_table(out: &mut String, t: &Table, v: &View) {
-    let mut caption = format!(
-        "{} / {}: {} ({}). Mean over users of the per-user mean over seeds; 95\\% \
-         t-interval over users; seed sd is the standard deviation of the per-seed means.",
-        tex(t.suite),
-        tex(t.scenario),
-        tex(t.metric),
-        direction_label(v.dir)
-    );
-    if v.dir.is_some() {
-        caption.push_str(" The best ranked mean is bold.");
-    } else {
-        caption.push_str(" The direction of this metric is unknown: methods are listed by name, not ranked.");
-    }
-    if v.lines.iter().any(|l| l.bound) {
-        caption.push_str(" (bound): a reference method, not ranked.");
-    }
-    if let Some(note) = &v.note {
-        let sentence = mark_sentence(note, v, |m| format!("\\texttt{{{}}}", tex(m)))
-            .replace(MARK, "$^\\dagger$")
-            .replace("eps_min <", "$\\epsilon_{\\min} <$")
-            .replace("p < ", "$p <$ ");
-        let _ = write!(caption, " {sentence}");
-        for s in &note.skipped {
-            let _ = write!(caption, " Not tested: {} ({}).", tex(&s.what), tex(&s.reason));
-        }
-    }
-    let _ = write!(
-        out,
-        "\\begin{{table}}[htbp]\n\\centering\n\\caption{{{caption}}}\n\
-         \\begin{{tabular}}{{rlrcrr}}\n\\toprule\n\
-         Rank & Method & Mean & 95\\% CI & Seed sd & Users \\\\\n\\midrule\n"
-    );
-    for l in &v.lines {
-        let s = &l.summary;
-        let rank = l.rank.map_or_else(|| "--".to_owned(), |r| r.to_string());
-        let bound = if l.bound { " (bound)" } else { "" };
-        let mark = if l.marked { "$^\\dagger$" } else { "" };
-        let mean = if l.rank == Some(1) { format!("\\textbf{{{}}}", num(s.mean)) } else { num(s.mean) };
-        let _ = writeln!(
-            out,
-            "{rank} & {}{bound}{mark} & {mean} & [{}, {}] & {} & {} \\\\",
-            tex(l.method),
-            num(s.ci_low),
-            num(s.ci_high),
-            num(s.seed_sd),
-            s.n_units
-        );
-    }
-    out.push_str("\\bottomrule\n\\end{tabular}\n\\end{table}\n");
-}
-
-fn latex_ranks(out: &mut String, r: &RankSummary, skipped: &[Skipped]) {
-    let k = r.average_ranks.len();
-    let friedman = match r.friedman {
-        Some((chi2, p)) => format!(
-            "Friedman test: $\\chi^2 = {}$ (df {}), $p$ {}.",
-            num(chi2),
-            k - 1,
-            if p < 0.0001 { "$< 0.0001$".to_owned() } else { format!("$= {p:.4}$") }
-        ),
-        None => {
-            let why = skipped
-                .iter()
-                .find(|s| s.metric == r.metric && s.what == "Friedman test")
-                .map_or("", |s| s.reason.as_str());
-            format!("Friedman test not computed ({}).", tex(why))
-        }
-    };
-    let _ = write!(
-        out,
-        "\\begin{{table}}[htbp]\n\\centering\n\\caption{{Average ranks of {} ({}) over {} \
-         (suite, scenario) tables, rank 1 = best, ties averaged. {friedman} Nemenyi critical \
-         difference at $\\alpha = {}$: {}; average ranks further apart differ significantly \
-         (Demsar 2006).}}\n\\begin{{tabular}}{{lr}}\n\\toprule\nMethod & Average rank \\\\\n\\midrule\n",
-        tex(&r.metric),
-        direction_label(direction(&r.metric)),
-        r.blocks.len(),
-        r.alpha,
-        num(r.critical_difference)
-    );
-    for (m, rank) in &r.average_ranks {
-        let _ = writeln!(out, "{} & {} \\\\", tex(m), num(*rank));
-    }
-    out.push_str("\\bottomrule\n\\end{tabular}\n\\end{table}\n");
-}
-
-/// Escapes LaTeX special characters in text.
-fn tex(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\textbackslash{}"),
-            '&' | '%' | '$' | '#' | '_' | '{' | '}' => {
-                out.push('\\');
-                out.push(c);
-            }
-            '~' => out.push_str("\\textasciitilde{}"),
-            '^' => out.push_str("\\textasciicircum{}"),
-            '<' => out.push_str("\\textless{}"),
-            '>' => out.push_str("\\textgreater{}"),
-            '|' => out.push_str("\\textbar{}"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
-
-/// Orders means best first for `dir`, NaN last.
-pub(crate) fn better_first(a: f64, b: f64, dir: Direction) -> Ordering {
-    let by_value = match dir {
-        Direction::LowerIsBetter => a.partial_cmp(&b),
-        Direction::HigherIsBetter => b.partial_cmp(&a),
-    };
-    a.is_nan().cmp(&b.is_nan()).then(by_value.unwrap_or(Ordering::Equal))
-}
-
-fn num(x: f64) -> String {
-    format!("{x:.4}")
-}
-
-/// Keeps a name from breaking the table.
-fn escape(name: &str) -> String {
-    name.replace('|', "\\|")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::doc::Provenance;
+    use crate::render::latex::tex;
+    use crate::testing::{render_latex, render_markdown, render_markdown_with};
 
     fn row(scenario: &str, method: &str, metric: &str, seed: u64, user: u64, value: f64) -> ResultRow {
         ResultRow {
@@ -668,22 +297,26 @@ mod tests {
 #### mae (lower is better)
 
 | rank | method | mean | 95% CI | seed sd | users |
-|---:|---|---:|---|---:|---:|
+|---:|---|---:|---:|---:|---:|
 | — | oracle (bound) | 0.5000 | [0.5000, 0.5000] | 0.0000 | 3 |
 | 1 | maml | **1.0000** | [0.5032, 1.4968] | 0.1414 | 3 |
 | 2 | protonet | 1.3333 | [0.5348, 2.1319] | 0.1886 | 3 |
 
-95% t-interval over users; values averaged over seeds per user.
+95% t-interval over users; values averaged over seeds per user. Seed sd: standard deviation over seeds of the per-seed means. Users: users with a value.
+The best ranked mean is bold.
+(bound): a reference method, shown for scale but not ranked.
 
 #### ndcg@10 (higher is better)
 
 | rank | method | mean | 95% CI | seed sd | users |
-|---:|---|---:|---|---:|---:|
+|---:|---|---:|---:|---:|---:|
 | — | oracle (bound) | 1.0000 | [1.0000, 1.0000] | 0.0000 | 3 |
 | 1 | protonet | **0.4000** | [0.4000, 0.4000] | 0.0000 | 3 |
 | 2 | maml | 0.3000 | [0.3000, 0.3000] | 0.0000 | 3 |
 
-95% t-interval over users; values averaged over seeds per user.
+95% t-interval over users; values averaged over seeds per user. Seed sd: standard deviation over seeds of the per-seed means. Users: users with a value.
+The best ranked mean is bold.
+(bound): a reference method, shown for scale but not ranked.
 ";
 
     // Significance notes of the default marks (two-sided Wilcoxon, Holm):
@@ -701,11 +334,16 @@ mod tests {
                  comparison with the best in this table).\n"
             )
         };
-        let ci = "95% t-interval over users; values averaged over seeds per user.\n";
+        let ci = "(bound): a reference method, shown for scale but not ranked.\n";
         let mut parts = EXPECTED_PLAIN.split(ci);
         let (head, mid, tail) =
             (parts.next().unwrap_or_default(), parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
-        format!("{head}{ci}{}{mid}{ci}{}{tail}", note("maml"), note("protonet"))
+        // one table per metric: no rank summary, which the Skipped section says
+        let skipped = "\n## Skipped\n\nComparisons, tests and summaries of the significance analysis that were not \
+                       computed, and why.\n\n| where | what | why |\n|---|---|---|\n\
+                       | mae (rank summary across tables) | rank summary | only 1 (suite, scenario) block has this metric |\n\
+                       | ndcg@10 (rank summary across tables) | rank summary | only 1 (suite, scenario) block has this metric |\n";
+        format!("{head}{ci}{}{mid}{ci}{}{tail}{skipped}", note("maml"), note("protonet"))
     }
 
     #[test]
@@ -778,6 +416,8 @@ mod tests {
             "| — | oracle (bound) | 0.0000 | [0.0000, 0.0000] | 0.0000 | 1 |\n\
              | — | y\\|x | 0.9000 | [0.9000, 0.9000] | 0.0000 | 1 |\n\
              | — | z | 0.1000 | [0.1000, 0.1000] | 0.0000 | 1 |\n\n\
+             95% t-interval over users; values averaged over seeds per user. Seed sd: standard deviation over \
+             seeds of the per-seed means. Users: users with a value.\n\
              Direction of `loss` is unknown: methods are listed by name, not ranked.\n"
         ));
     }
@@ -787,7 +427,7 @@ mod tests {
         let mut r = row("warm", "a", "mae", 1, 1, 0.5);
         r.perturbation = "drop".into();
         let md = render_markdown(&[r], &prov(false, &[]), &oracle());
-        assert!(md.ends_with("- data: none\n\n_No results with perturbation `none`._\n"), "{md}");
+        assert!(md.ends_with("- data: none\n\nNo results with perturbation `none`.\n"), "{md}");
     }
 
     /// 12 users, one seed: `bad` is worse than `good` for every user, `mixed`
@@ -898,20 +538,23 @@ mod tests {
         assert!(tex_out.ends_with("\\end{document}\n"));
         assert!(tex_out.contains("Data (sha256):\\\\\n\\quad net\\_flix: \\texttt{9f86}"), "{tex_out}");
         assert!(
+            tex_out.contains("rank & method & mean & 95\\% CI & seed sd & users \\\\\n\\midrule\n\\endfirsthead"),
+            "{tex_out}"
+        );
+        assert!(
             tex_out.contains(
-                "Rank & Method & Mean & 95\\% CI & Seed sd & Users \\\\\n\\midrule\n\
-             -- & oracle (bound) & 0.0000 & [0.0000, 0.0000] & 0.0000 & 12 \\\\\n\
+                "-- & oracle (bound) & 0.0000 & [0.0000, 0.0000] & 0.0000 & 12 \\\\\n\
              1 & good & \\textbf{0.5650} & "
             ),
             "{tex_out}"
         );
         assert!(tex_out.contains("3 & bad$^\\dagger$ & 0.6715 & "), "{tex_out}");
         assert!(tex_out.contains("$^\\dagger$: differs significantly from the best method (\\texttt{good})"));
-        assert_eq!(tex_out.matches("\\begin{table}").count(), 3); // 2 tables + ranks
+        assert_eq!(tex_out.matches("\\begin{longtable}").count(), 3); // 2 tables + ranks
         assert_eq!(tex_out.matches('{').count(), tex_out.matches('}').count());
         assert_eq!(
             tex("a_b&c%d$e#f{g}h~i^j\\k|l<m"),
-            "a\\_b\\&c\\%d\\$e\\#f\\{g\\}h\\textasciitilde{}i\\textasciicircum{}j\\textbackslash{}k\\textbar{}l\\textless{}m"
+            "a\\_b\\&c\\%d\\$e\\#f\\{g\\}h\\textasciitilde{}i\\textasciicircum{}j\\textbackslash{}k\\textbar{}l$<$m"
         );
     }
 }

@@ -46,366 +46,21 @@
 //! leave the affected method and seed out, also with a reason. The result
 //! depends only on the sets of rows, not on their order.
 //!
-//! **Rendering.** [`render_item_side_markdown`], [`render_item_side_latex`]
-//! and [`render_item_side_html`] write the section in the style of
-//! [`crate::fairness_report`]: clean tables (perturbation `none`) per suite,
-//! then the tables of each perturbation under their own heading. The LaTeX
-//! tables have a block of lines per method (name, means, interval
-//! half-widths, head and tail rates), so that their width depends neither on
-//! the number of methods nor on the length of their names, and are split into
-//! continued tables of at most [`LATEX_MAX_LINES`] lines.
+//! **Rendering** is [`crate::build::item_side`]'s.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::fmt::Write as _;
-use std::io::Read;
-use std::path::Path;
 
+use crate::analysis::table::{Ordered, SCENARIO_ORDER, ordered};
 use crate::fairness::{
     FairnessError, UserRanking, average_recommendation_popularity, catalogue_coverage, exposure_gini, hit_ratio_at,
     long_tail_share, ndcg_binary_at, pop_reo, pop_rsp, popularity_groups,
 };
-use crate::fairness_report::{LATEX_MAX_LINES, csv_error, is_reference, md, md_code, num, tex, texttt, users_text};
-use crate::leaderboard::{LeaderboardOptions, Ordered, SCENARIO_ORDER, ordered};
-use crate::results::ReportError;
+use crate::read::{CandidateRow, ItemRow, RankingRow};
 use crate::summary::t_interval;
-use crate::svg::escape;
 
 // ---------------------------------------------------------------------------
 // Rows and readers
 // ---------------------------------------------------------------------------
-
-/// One row of `items.csv`: an item of a suite's dataset and its popularity.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ItemRow {
-    /// The suite whose dataset holds the item.
-    pub suite: String,
-    /// The external item id.
-    pub item: u64,
-    /// Number of the item's ratings in the meta-train data.
-    pub ratings: u64,
-}
-
-/// The header line of `items.csv`, in column order.
-pub const ITEMS_HEADER: [&str; 3] = ["suite", "item", "ratings"];
-
-/// One row of `candidates.csv`: the candidate set of one test user in one
-/// scenario.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct CandidateRow {
-    /// The suite of the test user.
-    pub suite: String,
-    /// The scenario (e.g. `warm`, `user-cold`).
-    pub scenario: String,
-    /// The external id of the test user.
-    pub user: u64,
-    /// External item ids: the user's query items plus sampled items the user
-    /// did not rate; not empty, no repeats.
-    pub candidates: Vec<u64>,
-    /// The candidates the user liked (query items rated at or above the
-    /// suite's like threshold); may be empty.
-    pub relevant: Vec<u64>,
-}
-
-/// The header line of `candidates.csv`, in column order.
-pub const CANDIDATES_HEADER: [&str; 5] = ["suite", "scenario", "user", "candidates", "relevant"];
-
-/// One row of `rankings.csv`: a method's top-k list for one user.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct RankingRow {
-    /// The suite of the cell.
-    pub suite: String,
-    /// The scenario the user was ranked in.
-    pub scenario: String,
-    /// The method that ranked.
-    pub method: String,
-    /// The run seed of the cell.
-    pub seed: u64,
-    /// `none`, or the label of the robustness perturbation.
-    pub perturbation: String,
-    /// The external id of the test user.
-    pub user: u64,
-    /// External item ids of the top-k of the user's candidates, best first;
-    /// not empty, no repeats.
-    pub top: Vec<u64>,
-}
-
-/// The header line of `rankings.csv`, in column order.
-pub const RANKINGS_HEADER: [&str; 7] = ["suite", "scenario", "method", "seed", "perturbation", "user", "top"];
-
-/// The three files of the item-side protocol, as read by [`load_item_side`].
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ItemSideData {
-    /// The rows of `items.csv`.
-    pub items: Vec<ItemRow>,
-    /// The rows of `candidates.csv`.
-    pub candidates: Vec<CandidateRow>,
-    /// The rows of `rankings.csv`.
-    pub rankings: Vec<RankingRow>,
-}
-
-/// Reads `items.csv`, `candidates.csv` and `rankings.csv` of the run directory
-/// `dir` (each checked against the ones before, see [`read_rankings_from`]).
-/// `Ok(None)` when any of the three is absent (older runs, suites without the
-/// candidate protocol): then there is no item-side section.
-pub fn load_item_side(dir: &Path) -> Result<Option<ItemSideData>, ReportError> {
-    let paths = ["items.csv", "candidates.csv", "rankings.csv"].map(|f| dir.join(f));
-    if !paths.iter().all(|p| p.is_file()) {
-        return Ok(None);
-    }
-    let [items_path, candidates_path, rankings_path] = &paths;
-    let items = read_items(items_path)?;
-    let candidates = read_candidates(candidates_path, &items)?;
-    let rankings = read_rankings(rankings_path, &candidates)?;
-    Ok(Some(ItemSideData { items, candidates, rankings }))
-}
-
-/// Opens `path` for one of the readers; the name in errors is the path.
-fn open(path: &Path) -> Result<(std::fs::File, String), ReportError> {
-    let name = path.display().to_string();
-    let file = std::fs::File::open(path).map_err(|source| ReportError::Io { path: name.clone(), source })?;
-    Ok((file, name))
-}
-
-/// Reads `items.csv` at `path`; see [`read_items_from`].
-pub fn read_items(path: &Path) -> Result<Vec<ItemRow>, ReportError> {
-    let (file, name) = open(path)?;
-    read_items_from(file, &name)
-}
-
-/// Reads `candidates.csv` at `path`; see [`read_candidates_from`].
-pub fn read_candidates(path: &Path, items: &[ItemRow]) -> Result<Vec<CandidateRow>, ReportError> {
-    let (file, name) = open(path)?;
-    read_candidates_from(file, &name, items)
-}
-
-/// Reads `rankings.csv` at `path`; see [`read_rankings_from`].
-pub fn read_rankings(path: &Path, candidates: &[CandidateRow]) -> Result<Vec<RankingRow>, ReportError> {
-    let (file, name) = open(path)?;
-    read_rankings_from(file, &name, candidates)
-}
-
-/// Streams the records of a CSV file whose first line must be exactly
-/// `header`, calling `row` with each record and its 1-based line; an error of
-/// `row` becomes a [`ReportError::Row`] of `source` and that line.
-fn read_csv<R: Read>(
-    r: R,
-    source: &str,
-    header: &[&str],
-    mut row: impl FnMut(&csv::StringRecord, u64) -> Result<(), String>,
-) -> Result<(), ReportError> {
-    let mut reader = csv::ReaderBuilder::new().has_headers(false).from_reader(r);
-    let mut records = reader.records();
-    let found: Vec<String> = match records.next() {
-        None => Vec::new(),
-        Some(rec) => rec.map_err(|e| csv_error(e, source, 1))?.iter().map(str::to_owned).collect(),
-    };
-    if !found.iter().map(String::as_str).eq(header.iter().copied()) {
-        return Err(ReportError::Row {
-            path: source.to_owned(),
-            line: 1,
-            message: format!("header is {found:?}, expected {header:?}"),
-        });
-    }
-    for rec in records {
-        let rec = rec.map_err(|e| csv_error(e, source, 0))?;
-        let line = rec.position().map_or(0, |p| p.line());
-        row(&rec, line).map_err(|message| ReportError::Row { path: source.to_owned(), line, message })?;
-    }
-    Ok(())
-}
-
-/// Column `i` as text, which must not be empty.
-fn text_field(rec: &csv::StringRecord, header: &[&str], i: usize) -> Result<String, String> {
-    if rec[i].is_empty() { Err(format!("column {} is empty", header[i])) } else { Ok(rec[i].to_owned()) }
-}
-
-/// Column `i` as an unsigned integer.
-fn number_field(rec: &csv::StringRecord, header: &[&str], i: usize) -> Result<u64, String> {
-    rec[i].parse::<u64>().map_err(|e| format!("column {}: {:?} is not an unsigned integer: {e}", header[i], &rec[i]))
-}
-
-/// Column `i` as a list of item ids separated by single spaces (the empty
-/// field is the empty list); an id may not repeat.
-fn id_list(rec: &csv::StringRecord, header: &[&str], i: usize) -> Result<Vec<u64>, String> {
-    if rec[i].is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut ids = Vec::new();
-    let mut seen = HashSet::new();
-    for token in rec[i].split(' ') {
-        let id = token
-            .parse::<u64>()
-            .map_err(|e| format!("column {}: {token:?} is not an item id (an unsigned integer): {e}", header[i]))?;
-        if !seen.insert(id) {
-            return Err(format!("column {}: item {id} appears more than once", header[i]));
-        }
-        ids.push(id);
-    }
-    Ok(ids)
-}
-
-/// Reads `items.csv` rows from `r`; `source` names the input in errors, which
-/// give it with the 1-based line (counting the header), as
-/// [`crate::fairness_report::read_groups_from`] does. The first line must be
-/// exactly [`ITEMS_HEADER`]; `suite` must not be empty, `item` and `ratings`
-/// are unsigned integers, and an item may appear once per suite.
-pub fn read_items_from<R: Read>(r: R, source: &str) -> Result<Vec<ItemRow>, ReportError> {
-    let h = &ITEMS_HEADER;
-    let mut rows = Vec::new();
-    let mut seen: HashMap<(String, u64), u64> = HashMap::new();
-    read_csv(r, source, h, |rec, line| {
-        let row = ItemRow {
-            suite: text_field(rec, h, 0)?,
-            item: number_field(rec, h, 1)?,
-            ratings: number_field(rec, h, 2)?,
-        };
-        if let Some(first) = seen.insert((row.suite.clone(), row.item), line) {
-            return Err(format!("duplicate of line {first} (same suite and item)"));
-        }
-        rows.push(row);
-        Ok(())
-    })?;
-    Ok(rows)
-}
-
-/// Reads `candidates.csv` rows from `r`, checking them against the rows of
-/// `items.csv`; errors name `source` and the line as [`read_items_from`].
-/// The first line must be exactly [`CANDIDATES_HEADER`]; `suite` and
-/// `scenario` must not be empty, `user` is an unsigned integer, `candidates`
-/// a non-empty and `relevant` a possibly empty list of item ids separated by
-/// single spaces, neither repeating an id. Every relevant item must be a
-/// candidate, every candidate an item of the suite in `items`, and a (suite,
-/// scenario, user) may appear once.
-pub fn read_candidates_from<R: Read>(r: R, source: &str, items: &[ItemRow]) -> Result<Vec<CandidateRow>, ReportError> {
-    let h = &CANDIDATES_HEADER;
-    let mut known: HashMap<&str, HashSet<u64>> = HashMap::new();
-    for i in items {
-        known.entry(i.suite.as_str()).or_default().insert(i.item);
-    }
-    let mut rows = Vec::new();
-    let mut seen: HashMap<(String, String, u64), u64> = HashMap::new();
-    read_csv(r, source, h, |rec, line| {
-        let row = CandidateRow {
-            suite: text_field(rec, h, 0)?,
-            scenario: text_field(rec, h, 1)?,
-            user: number_field(rec, h, 2)?,
-            candidates: id_list(rec, h, 3)?,
-            relevant: id_list(rec, h, 4)?,
-        };
-        if row.candidates.is_empty() {
-            return Err("column candidates is empty".to_owned());
-        }
-        if let Some(&item) = row.relevant.iter().find(|i| !row.candidates.contains(i)) {
-            return Err(format!("relevant item {item} is not among the user's candidates"));
-        }
-        let Some(suite_items) = known.get(row.suite.as_str()) else {
-            return Err(format!("suite {:?} has no rows in items.csv", row.suite));
-        };
-        if let Some(&item) = row.candidates.iter().find(|i| !suite_items.contains(i)) {
-            return Err(format!("candidate item {item} is not in items.csv for suite {:?}", row.suite));
-        }
-        if let Some(first) = seen.insert((row.suite.clone(), row.scenario.clone(), row.user), line) {
-            return Err(format!("duplicate of line {first} (same suite, scenario and user)"));
-        }
-        rows.push(row);
-        Ok(())
-    })?;
-    Ok(rows)
-}
-
-/// Per suite: (k, line) fixed by a list shorter than its candidate set, and
-/// (length, line) of the longest list that holds its whole candidate set.
-type ListLengths = (Option<(usize, u64)>, Option<(usize, u64)>);
-
-/// Key of a ranking row: every column but `top`.
-type RankingKey = (String, String, String, u64, String, u64);
-
-/// Reads `rankings.csv` rows from `r`, checking them against the rows of
-/// `candidates.csv`; errors name `source` and the line as
-/// [`read_items_from`]. The first line must be exactly [`RANKINGS_HEADER`];
-/// `suite`, `scenario`, `method` and `perturbation` must not be empty, `seed`
-/// and `user` are unsigned integers, `top` a non-empty list of item ids
-/// separated by single spaces without repeats. The (suite, scenario, user)
-/// must have a row in `candidates` and every item of `top` must be among that
-/// user's candidates. All lists of a suite have the same length k, except
-/// that a list may be shorter when it holds all of its user's candidates. A
-/// row may appear once per (suite, scenario, method, seed, perturbation,
-/// user).
-pub fn read_rankings_from<R: Read>(
-    r: R,
-    source: &str,
-    candidates: &[CandidateRow],
-) -> Result<Vec<RankingRow>, ReportError> {
-    let h = &RANKINGS_HEADER;
-    let index: HashMap<(&str, &str, u64), &[u64]> =
-        candidates.iter().map(|c| ((c.suite.as_str(), c.scenario.as_str(), c.user), c.candidates.as_slice())).collect();
-    let mut lengths: HashMap<String, ListLengths> = HashMap::new();
-    let mut rows = Vec::new();
-    let mut seen: HashMap<RankingKey, u64> = HashMap::new();
-    read_csv(r, source, h, |rec, line| {
-        let row = RankingRow {
-            suite: text_field(rec, h, 0)?,
-            scenario: text_field(rec, h, 1)?,
-            method: text_field(rec, h, 2)?,
-            seed: number_field(rec, h, 3)?,
-            perturbation: text_field(rec, h, 4)?,
-            user: number_field(rec, h, 5)?,
-            top: id_list(rec, h, 6)?,
-        };
-        if row.top.is_empty() {
-            return Err("column top is empty".to_owned());
-        }
-        let Some(cands) = index.get(&(row.suite.as_str(), row.scenario.as_str(), row.user)) else {
-            return Err(format!(
-                "no row in candidates.csv for suite {:?}, scenario {:?}, user {}",
-                row.suite, row.scenario, row.user
-            ));
-        };
-        if let Some(&item) = row.top.iter().find(|i| !cands.contains(i)) {
-            return Err(format!("item {item} of top is not among the candidates of user {}", row.user));
-        }
-        let (exact, full) = lengths.entry(row.suite.clone()).or_default();
-        let n = row.top.len();
-        if n < cands.len() {
-            if let Some((k, at)) = *exact
-                && k != n
-            {
-                return Err(format!(
-                    "top has {n} items, but the list on line {at} has {k}: k differs within the suite"
-                ));
-            }
-            if let Some((longer, at)) = *full
-                && longer > n
-            {
-                return Err(format!(
-                    "top has {n} items, but the list on line {at} has {longer}: k differs within the suite"
-                ));
-            }
-            exact.get_or_insert((n, line));
-        } else {
-            if let Some((k, at)) = *exact
-                && n > k
-            {
-                return Err(format!(
-                    "top has {n} items, but the list on line {at} has {k}: k differs within the suite"
-                ));
-            }
-            if full.is_none_or(|(longest, _)| n > longest) {
-                *full = Some((n, line));
-            }
-        }
-        let key =
-            (row.suite.clone(), row.scenario.clone(), row.method.clone(), row.seed, row.perturbation.clone(), row.user);
-        if let Some(first) = seen.insert(key, line) {
-            return Err(format!(
-                "duplicate of line {first} (same suite, scenario, method, seed, perturbation and user)"
-            ));
-        }
-        rows.push(row);
-        Ok(())
-    })?;
-    Ok(rows)
-}
 
 // ---------------------------------------------------------------------------
 // Analysis
@@ -609,9 +264,9 @@ pub struct ItemSideReport {
 }
 
 /// Perturbation order: `none` first, then by name.
-type PertOrder<'a> = (bool, &'a str);
+pub(crate) type PertOrder<'a> = (bool, &'a str);
 
-fn pert_order(p: &str) -> PertOrder<'_> {
+pub(crate) fn pert_order(p: &str) -> PertOrder<'_> {
     (p != "none", p)
 }
 
@@ -953,541 +608,16 @@ fn skip_key(s: &ItemSideSkipped) -> SkipKey<'_> {
     (&s.suite, ordered(&s.scenario, &SCENARIO_ORDER), pert_order(&s.perturbation), &s.method)
 }
 
-// ---------------------------------------------------------------------------
-// Rendering
-// ---------------------------------------------------------------------------
-
 /// Title of the section in every format.
 pub const ITEM_SIDE_TITLE: &str = "Item-side fairness and popularity bias";
-
-/// How the shared texts write symbols and names in one output format.
-struct Style<'a> {
-    /// The confidence level of the intervals in percent ([`level_text`]).
-    level: String,
-    /// Where the per-group rates are shown.
-    rates: &'a str,
-    code: &'a dyn Fn(&str) -> String,
-    text: &'a dyn Fn(&str) -> String,
-    pm: &'a str,
-    percent: &'a str,
-    dash: &'a str,
-    star: &'a str,
-}
-
-/// The confidence level in percent, e.g. "95".
-fn level_text(alpha: f64) -> String {
-    let pct = (1.0 - alpha) * 100.0;
-    let s = format!("{pct:.2}");
-    s.trim_end_matches('0').trim_end_matches('.').to_owned()
-}
-
-/// The explanation printed once at the top of the section.
-fn section_note(opts: &ItemSideOptions, st: &Style) -> String {
-    let (pct, code) = (st.percent, st.code);
-    format!(
-        "Protocol: for every test user of a scenario, the candidate set is the user's query items plus items the \
-         user did not rate, sampled by the runner ({candidates}); each method (per seed and perturbation) ranks \
-         the candidates and its top-k list is recorded ({rankings}; k is the list length). Liked candidates: query \
-         items the user rated at or above the suite's like threshold. Popularity of an item: its number of \
-         meta-train ratings ({items}). Head: the most popular items of the suite (ties by item id) that together \
-         hold {share}{pct} of its meta-train ratings; all other items are the long tail. Catalogue of a table: the \
-         items in the candidate set of some test user of the scenario. Each column is computed per seed over that \
-         seed's users; shown is the mean over seeds {pm} the half-width of the {level}{pct} Student-t interval over \
-         seeds (the mean alone with one seed; {star}: over fewer seeds than the method has, see Skipped; {dash}: \
-         undefined). HR@k: share of users with a liked candidate in their top-k; nDCG@k: binary-relevance nDCG@k \
-         (both over the users with a liked candidate; higher is better). ARP: mean over users of the average \
-         popularity of their top-k (lower: less popularity bias). APLT: mean share of long-tail items in the top-k \
-         (higher: more long tail). Gini: Gini coefficient of exposure (the number of top-k lists holding an item) \
-         over the catalogue (lower: exposure spread more evenly). Coverage: share of the catalogue in some top-k \
-         list (higher: more diverse). PopRSP: standard deviation over mean of the head and long-tail rates of \
-         recommendation (recommended candidates of the group over its candidates); PopREO: the same for liked \
-         candidates (recommended liked candidates of the group over its liked candidates); 0 is parity, lower \
-         means less popularity bias; the rates themselves are {rates}. (bound): a reference method \
-         such as the oracle.",
-        candidates = code("candidates.csv"),
-        rankings = code("rankings.csv"),
-        items = code("items.csv"),
-        share = num_short(opts.head_share * 100.0),
-        level = st.level,
-        rates = st.rates,
-        pm = st.pm,
-        star = st.star,
-        dash = st.dash,
-    )
-}
-
-/// A number without trailing zeros (at most 2 decimals).
-fn num_short(x: f64) -> String {
-    let s = format!("{x:.2}");
-    s.trim_end_matches('0').trim_end_matches('.').to_owned()
-}
-
-/// The line under a table heading: lists, candidate sets, catalogue.
-fn table_lede(t: &ItemSideTable, st: &Style) -> String {
-    let sizes = if t.candidates_min == t.candidates_max {
-        format!("{}", t.candidates_min)
-    } else {
-        format!("{}{}{}", t.candidates_min, st.dash, t.candidates_max)
-    };
-    format!(
-        "Top-{} lists over candidate sets of {sizes} items ({} in {}); catalogue: {} items, {} of them head.",
-        t.k,
-        users_text(t.candidate_users),
-        (st.code)("candidates.csv"),
-        t.catalogue,
-        t.head_items
-    )
-}
-
-/// The sentences under a table: users left out of HR and nDCG.
-fn table_notes(t: &ItemSideTable, st: &Style) -> Vec<String> {
-    let mut notes = Vec::new();
-    let hr = format!("HR@{} and nDCG@{}", t.k, t.k);
-    let left: Vec<usize> = t.rows.iter().map(|r| r.users_without_liked).collect();
-    if left.iter().all(|n| *n == left[0]) {
-        if left[0] > 0 {
-            notes.push(format!("Left out of {hr}: {} without a liked candidate.", users_text(left[0])));
-        }
-    } else {
-        let per: Vec<String> =
-            t.rows.iter().map(|r| format!("{} {}", (st.text)(&r.method), r.users_without_liked)).collect();
-        notes.push(format!("Users without a liked candidate, left out of {hr}: {}.", per.join(", ")));
-    }
-    notes
-}
-
-/// A cell: mean, `pm` half-width, the fewer-seeds mark; `dash` when undefined.
-fn cell(e: Option<&Estimate>, row_seeds: usize, st: &Style) -> String {
-    match e {
-        None => st.dash.to_owned(),
-        Some(e) => {
-            let mut s = num(e.mean);
-            if let Some((low, high)) = e.ci {
-                let _ = write!(s, " {} {}", st.pm, num((high - low) / 2.0));
-            }
-            if e.seeds < row_seeds {
-                s.push_str(st.star);
-            }
-            s
-        }
-    }
-}
-
-/// The skipped entries merged by (suite, scenario, perturbation, what,
-/// reason), each one sentence listing the methods (and seeds).
-fn skipped_lines(report: &ItemSideReport, st: &Style) -> Vec<String> {
-    type Key<'a> = (&'a str, &'a str, &'a str, &'a str, &'a str);
-    type Places<'a> = Vec<(&'a str, &'a [u64])>;
-    let mut merged: Vec<(Key, Places)> = Vec::new();
-    for s in &report.skipped {
-        let key = (s.suite.as_str(), s.scenario.as_str(), s.perturbation.as_str(), s.what.as_str(), s.reason.as_str());
-        let place = (s.method.as_str(), s.seeds.as_slice());
-        match merged.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, places)) => places.push(place),
-            None => merged.push((key, vec![place])),
-        }
-    }
-    merged
-        .into_iter()
-        .map(|((suite, scenario, perturbation, what, reason), places)| {
-            let mut line = String::new();
-            if !suite.is_empty() {
-                let _ = write!(line, "Suite {}", (st.code)(suite));
-            }
-            if !scenario.is_empty() {
-                let _ = write!(line, ", {}", (st.text)(scenario));
-            }
-            if !perturbation.is_empty() && perturbation != "none" {
-                let _ = write!(line, ", perturbation {}", (st.code)(perturbation));
-            }
-            if !what.is_empty() {
-                let sep = if line.is_empty() { "" } else { ", " };
-                let _ = write!(line, "{sep}{}", (st.text)(what));
-            }
-            let _ = write!(line, ": {}", (st.text)(reason));
-            let methods: Vec<String> = places
-                .iter()
-                .filter(|(m, _)| !m.is_empty())
-                .map(|(m, seeds)| {
-                    if seeds.is_empty() {
-                        (st.code)(m)
-                    } else {
-                        let seeds: Vec<String> = seeds.iter().map(u64::to_string).collect();
-                        let noun = if seeds.len() == 1 { "seed" } else { "seeds" };
-                        format!("{} ({noun} {})", (st.code)(m), seeds.join(", "))
-                    }
-                })
-                .collect();
-            if !methods.is_empty() {
-                let _ = write!(line, " ({})", methods.join(", "));
-            }
-            line.push('.');
-            line
-        })
-        .collect()
-}
-
-/// The tables of `report` grouped for rendering: per suite, the clean tables,
-/// then per perturbation its tables, each group in scenario order.
-fn sections(report: &ItemSideReport) -> Vec<((&str, &str), Vec<&ItemSideTable>)> {
-    let mut groups: BTreeMap<(&str, PertOrder), Vec<&ItemSideTable>> = BTreeMap::new();
-    for t in &report.tables {
-        groups.entry((&t.suite, pert_order(&t.perturbation))).or_default().push(t);
-    }
-    groups.into_iter().map(|((suite, (_, p)), tables)| ((suite, p), tables)).collect()
-}
-
-/// Heading text of a group of tables, with names formatted by `code`.
-fn section_heading(suite: &str, perturbation: &str, code: &dyn Fn(&str) -> String) -> String {
-    if perturbation == "none" {
-        format!("Suite {}", code(suite))
-    } else {
-        format!("Suite {}, perturbation {}", code(suite), code(perturbation))
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Markdown
-// ---------------------------------------------------------------------------
-
-/// Renders `report` as a Markdown section `## Item-side fairness and
-/// popularity bias` (see the module docs): the explanation, then per suite
-/// (and per perturbation, after the clean tables) and scenario a table of the
-/// methods (reference methods of `opts` marked "(bound)") with users, seeds
-/// and the eight metrics as `mean ± half-width`, a table of the head and
-/// long-tail rates behind PopRSP and PopREO, and the notes; then the skipped
-/// entries. Numbers have 4 decimals; names are escaped.
-pub fn render_item_side_markdown(report: &ItemSideReport, opts: &LeaderboardOptions) -> String {
-    let st = Style {
-        level: level_text(report.options.alpha),
-        rates: "in the second table",
-        code: &|s| md_code(s),
-        text: &md,
-        pm: "±",
-        percent: "%",
-        dash: "—",
-        star: "\\*",
-    };
-    let mut out = format!("## {ITEM_SIDE_TITLE}\n\n");
-    let _ = writeln!(out, "{}", section_note(&report.options, &st));
-    if report.tables.is_empty() {
-        out.push_str("\n_No item-side table: no ranking could be scored (see Skipped)._\n");
-    }
-    for ((suite, perturbation), tables) in sections(report) {
-        let _ = write!(out, "\n### {}\n", section_heading(suite, perturbation, &|s| md_code(s)));
-        for t in tables {
-            let _ = write!(out, "\n#### {}\n\n{}\n\n| method | users | seeds |", md(&t.scenario), table_lede(t, &st));
-            for m in ItemMetric::MAIN {
-                let _ = write!(out, " {} |", md(&m.name(t.k)));
-            }
-            out.push_str("\n|---|");
-            out.push_str(&"---:|".repeat(ItemMetric::MAIN.len() + 2));
-            out.push('\n');
-            for r in &t.rows {
-                let bound = if is_reference(&r.method, opts) { " (bound)" } else { "" };
-                let _ = write!(out, "| {}{bound} | {} | {} |", md(&r.method), r.users, r.seeds);
-                for m in ItemMetric::MAIN {
-                    let _ = write!(out, " {} |", cell(r.get(m), r.seeds, &st));
-                }
-                out.push('\n');
-            }
-            out.push_str("\n| method | PopRSP head rate | PopRSP tail rate | PopREO head rate | PopREO tail rate |\n");
-            out.push_str("|---|---:|---:|---:|---:|\n");
-            for r in &t.rows {
-                let bound = if is_reference(&r.method, opts) { " (bound)" } else { "" };
-                let _ = write!(out, "| {}{bound} |", md(&r.method));
-                for m in ItemMetric::RATES {
-                    let _ = write!(out, " {} |", cell(r.get(m), r.seeds, &st));
-                }
-                out.push('\n');
-            }
-            let notes = table_notes(t, &st);
-            if !notes.is_empty() {
-                out.push('\n');
-            }
-            for note in notes {
-                let _ = writeln!(out, "{note}");
-            }
-        }
-    }
-    let lines = skipped_lines(report, &st);
-    if !lines.is_empty() {
-        out.push_str("\n### Skipped\n\n");
-        for l in lines {
-            let _ = writeln!(out, "- {l}");
-        }
-    }
-    out
-}
-
-// ---------------------------------------------------------------------------
-// LaTeX
-// ---------------------------------------------------------------------------
-
-/// Body lines of one method's block in a LaTeX table.
-const LATEX_BLOCK: usize = 5;
-
-/// Renders `report` as a LaTeX fragment: `\section*{Item-side fairness and
-/// popularity bias}` with the explanation, then per suite (and perturbation)
-/// and scenario a booktabs table with a caption and one block per method: a
-/// line with its name in bold ("(bound)" for reference methods), users and
-/// seeds, then the means, the interval half-widths (`--` with one seed), and
-/// the head and long-tail rates under PopRSP and PopREO; then the skipped
-/// entries. Tables of more than [`LATEX_MAX_LINES`] lines continue in further
-/// tables, and a `\clearpage` follows every suite and perturbation (and every
-/// 10 tables). Compiles with pdflatex in an article with
-/// `\usepackage[T1]{fontenc}` and `\usepackage{booktabs}`.
-pub fn render_item_side_latex(report: &ItemSideReport, opts: &LeaderboardOptions) -> String {
-    let st = Style {
-        level: level_text(report.options.alpha),
-        rates: "in the lines head rate and tail rate of each method",
-        code: &texttt,
-        text: &tex,
-        pm: "$\\pm$",
-        percent: "\\%",
-        dash: "--",
-        star: "$^{*}$",
-    };
-    let mut out = format!("\\section*{{{ITEM_SIDE_TITLE}}}\n");
-    let _ = writeln!(out, "{{\\small {}}}\n", section_note(&report.options, &st));
-    if report.tables.is_empty() {
-        out.push_str("No item-side table: no ranking could be scored (see the skipped list).\n\n");
-    }
-    let mut floats = 0;
-    for ((suite, perturbation), tables) in sections(report) {
-        let _ = writeln!(out, "\\subsection*{{{}}}", section_heading(suite, perturbation, &texttt));
-        for t in tables {
-            let per_table = (LATEX_MAX_LINES / LATEX_BLOCK).max(1);
-            let parts = t.rows.len().div_ceil(per_table);
-            for (part, rows) in t.rows.chunks(per_table).enumerate() {
-                if floats == 10 {
-                    out.push_str("\\clearpage\n");
-                    floats = 0;
-                }
-                floats += 1;
-                latex_table(&mut out, t, rows, opts, &st, part, parts);
-            }
-        }
-        out.push_str("\\clearpage\n");
-        floats = 0;
-    }
-    let lines = skipped_lines(report, &st);
-    if !lines.is_empty() {
-        out.push_str("\\subsection*{Item-side fairness: skipped}\n{\\small\\raggedright\n\\begin{itemize}\n");
-        for l in lines {
-            let _ = writeln!(out, "\\item {l}");
-        }
-        out.push_str("\\end{itemize}\n}\n");
-    }
-    out
-}
-
-/// One LaTeX table (part `part` of `parts`) of the rows `rows` of `t`.
-fn latex_table(
-    out: &mut String,
-    t: &ItemSideTable,
-    rows: &[ItemSideRow],
-    opts: &LeaderboardOptions,
-    st: &Style,
-    part: usize,
-    parts: usize,
-) {
-    let cols = ItemMetric::MAIN.len() + 1;
-    let caption = latex_caption(t, rows, opts, st, part, parts);
-    let _ = write!(
-        out,
-        "\\begin{{table}}[htbp]\n\\centering\n\\caption{{{caption}}}\n\\footnotesize\n\
-         \\setlength{{\\tabcolsep}}{{3pt}}\n\\begin{{tabular}}{{@{{}}l{}@{{}}}}\n\\toprule\n",
-        "r".repeat(ItemMetric::MAIN.len())
-    );
-    for m in ItemMetric::MAIN {
-        let name = if m == ItemMetric::Coverage { "Cov.".to_owned() } else { tex(&m.name(t.k)) };
-        let _ = write!(out, " & {name}");
-    }
-    out.push_str(" \\\\\n\\midrule\n");
-    for (i, r) in rows.iter().enumerate() {
-        if i > 0 {
-            out.push_str("\\addlinespace\n");
-        }
-        let bound = if is_reference(&r.method, opts) { " (bound)" } else { "" };
-        let seeds = if r.seeds == 1 { "1 seed".to_owned() } else { format!("{} seeds", r.seeds) };
-        let _ = writeln!(
-            out,
-            "\\multicolumn{{{cols}}}{{@{{}}l}}{{\\textbf{{{}}}{bound}, {}, {seeds}}} \\\\",
-            tex(&r.method),
-            users_text(r.users)
-        );
-        let mut means = String::from("\\quad mean");
-        let mut widths = String::from("\\quad $\\pm$");
-        for m in ItemMetric::MAIN {
-            let e = r.get(m);
-            let mean = e.map_or_else(
-                || "--".to_owned(),
-                |e| {
-                    let star = if e.seeds < r.seeds { st.star } else { "" };
-                    format!("{}{star}", num(e.mean))
-                },
-            );
-            let width = e.and_then(|e| e.ci).map_or_else(|| "--".to_owned(), |(lo, hi)| num((hi - lo) / 2.0));
-            let _ = write!(means, " & {mean}");
-            let _ = write!(widths, " & {width}");
-        }
-        let _ = writeln!(out, "{means} \\\\\n{widths} \\\\");
-        let blanks = " &".repeat(ItemMetric::MAIN.len() - 2);
-        for (label, rsp, reo) in
-            [("head", ItemMetric::RspHead, ItemMetric::ReoHead), ("tail", ItemMetric::RspTail, ItemMetric::ReoTail)]
-        {
-            let value = |m: ItemMetric| {
-                r.get(m).map_or_else(
-                    || "--".to_owned(),
-                    |e| {
-                        let star = if e.seeds < r.seeds { st.star } else { "" };
-                        format!("{}{star}", num(e.mean))
-                    },
-                )
-            };
-            let _ = writeln!(out, "\\quad {label} rate{blanks} & {} & {} \\\\", value(rsp), value(reo));
-        }
-    }
-    out.push_str("\\bottomrule\n\\end{tabular}\n\\end{table}\n");
-}
-
-fn latex_caption(
-    t: &ItemSideTable,
-    rows: &[ItemSideRow],
-    opts: &LeaderboardOptions,
-    st: &Style,
-    part: usize,
-    parts: usize,
-) -> String {
-    let mut head = format!("{} / {}", tex(&t.suite), tex(&t.scenario));
-    if t.perturbation != "none" {
-        let _ = write!(head, " (perturbation {})", texttt(&t.perturbation));
-    }
-    let _ = write!(head, ": item-side metrics of the top-{} lists", t.k);
-    if part > 0 {
-        return format!("{head} (continued, part {} of {parts}).", part + 1);
-    }
-    let mut caption = format!(
-        "{head}. {} Per method (bold): the mean over seeds of each metric, $\\pm$ the half-width of its \
-         {level}\\% t-interval over seeds (-- with one seed), and the head and long-tail rates behind PopRSP and \
-         PopREO (means over seeds). Higher HR, nDCG, APLT and coverage (Cov.): more accurate or diverse; lower \
-         ARP, Gini, PopRSP and PopREO: less popularity bias.",
-        table_lede(t, st),
-        level = st.level
-    );
-    if rows.iter().any(|r| is_reference(&r.method, opts)) {
-        caption.push_str(" (bound): a reference method.");
-    }
-    if rows.iter().any(|r| r.estimates.iter().flatten().any(|e| e.seeds < r.seeds)) {
-        caption.push_str(" $^{*}$: over fewer seeds (see the skipped list).");
-    }
-    for note in table_notes(t, st) {
-        let _ = write!(caption, " {note}");
-    }
-    if parts > 1 {
-        let _ = write!(caption, " Part 1 of {parts}.");
-    }
-    caption
-}
-
-// ---------------------------------------------------------------------------
-// HTML
-// ---------------------------------------------------------------------------
-
-/// Renders `report` as an HTML fragment: one `<section class="item-fairness">`
-/// with the explanation, then per suite (and perturbation) and scenario the
-/// same two tables as the Markdown (reference methods in a row of class
-/// `bound`, marked "(bound)") and their notes, then the skipped entries.
-/// Well-formed XML; all text escaped; no external resource. Uses the classes
-/// of [`crate::html`]'s style sheet (`num`, `note`, `bound`).
-pub fn render_item_side_html(report: &ItemSideReport, opts: &LeaderboardOptions) -> String {
-    let code = |s: &str| format!("<code>{}</code>", escape(s));
-    let st = Style {
-        level: level_text(report.options.alpha),
-        rates: "in the second table",
-        code: &code,
-        text: &|s| escape(s),
-        pm: "±",
-        percent: "%",
-        dash: "—",
-        star: "*",
-    };
-    let mut out = format!("<section class=\"item-fairness\">\n<h2>{ITEM_SIDE_TITLE}</h2>\n");
-    let _ = writeln!(out, "<p class=\"note\">{}</p>", section_note(&report.options, &st));
-    if report.tables.is_empty() {
-        out.push_str("<p class=\"empty\">No item-side table: no ranking could be scored (see Skipped).</p>\n");
-    }
-    for ((suite, perturbation), tables) in sections(report) {
-        let _ = writeln!(out, "<h3>{}</h3>", section_heading(suite, perturbation, &code));
-        for t in tables {
-            let _ = write!(
-                out,
-                "<h4>{}</h4>\n<p class=\"note\">{}</p>\n<div style=\"overflow-x: auto\">\n\
-                 <table class=\"item-fairness\">\n<thead><tr><th>Method</th><th class=\"num\">Users</th>\
-                 <th class=\"num\">Seeds</th>",
-                escape(&t.scenario),
-                table_lede(t, &st)
-            );
-            for m in ItemMetric::MAIN {
-                let _ = write!(out, "<th class=\"num\">{}</th>", escape(&m.name(t.k)));
-            }
-            out.push_str("</tr></thead>\n<tbody>\n");
-            for r in &t.rows {
-                let _ = write!(
-                    out,
-                    "{}<td class=\"num\">{}</td><td class=\"num\">{}</td>",
-                    html_row_start(r, opts),
-                    r.users,
-                    r.seeds
-                );
-                for m in ItemMetric::MAIN {
-                    let _ = write!(out, "<td class=\"num\">{}</td>", cell(r.get(m), r.seeds, &st));
-                }
-                out.push_str("</tr>\n");
-            }
-            out.push_str(
-                "</tbody>\n</table>\n</div>\n<div style=\"overflow-x: auto\">\n<table class=\"item-fairness rates\">\n\
-                 <thead><tr><th>Method</th>",
-            );
-            for m in ItemMetric::RATES {
-                let _ = write!(out, "<th class=\"num\">{}</th>", escape(&m.name(t.k)));
-            }
-            out.push_str("</tr></thead>\n<tbody>\n");
-            for r in &t.rows {
-                out.push_str(&html_row_start(r, opts));
-                for m in ItemMetric::RATES {
-                    let _ = write!(out, "<td class=\"num\">{}</td>", cell(r.get(m), r.seeds, &st));
-                }
-                out.push_str("</tr>\n");
-            }
-            out.push_str("</tbody>\n</table>\n</div>\n");
-            for note in table_notes(t, &st) {
-                let _ = writeln!(out, "<p class=\"note\">{note}</p>");
-            }
-        }
-    }
-    let lines = skipped_lines(report, &st);
-    if !lines.is_empty() {
-        out.push_str("<h3>Skipped</h3>\n<ul class=\"skipped\">\n");
-        for l in lines {
-            let _ = writeln!(out, "<li>{l}</li>");
-        }
-        out.push_str("</ul>\n");
-    }
-    out.push_str("</section>\n");
-    out
-}
-
-/// `<tr>` and the method cell of `r`.
-fn html_row_start(r: &ItemSideRow, opts: &LeaderboardOptions) -> String {
-    let (class, tag) = if is_reference(&r.method, opts) { (" class=\"bound\"", " (bound)") } else { ("", "") };
-    format!("<tr{class}><td>{}{tag}</td>", escape(&r.method))
-}
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analysis::leaderboard::LeaderboardOptions;
+    use crate::read::*;
+    use crate::results::ReportError;
+    use crate::testing::{render_item_side_html, render_item_side_latex, render_item_side_markdown};
 
     fn close(got: f64, want: f64) -> bool {
         (got - want).abs() <= 1e-9 * want.abs().max(1.0)
@@ -1680,7 +810,8 @@ mod tests {
         let md_out = render_item_side_markdown(&report, &oracle());
         assert!(md_out.contains("| pop | 2 | 1 | 1.0000 | 0.6934 | 7.0000 | 0.5000 | 0.5833 | 0.5000 |"), "{md_out}");
         let tex_out = render_item_side_latex(&report, &oracle());
-        assert!(tex_out.contains("\\quad $\\pm$ & -- & -- & -- & -- & -- & -- & -- & -- \\\\"), "{tex_out}");
+        // one seed: the mean alone, no half-width
+        assert!(tex_out.contains("pop & 2 & 1 & 1.0000 & 0.6934 & "), "{tex_out}");
     }
 
     /// Scenario user-cold: user 3 (candidates 10 20) likes nothing, user 4
@@ -1844,25 +975,19 @@ mod tests {
         let tex_out = render_item_side_latex(&report, &oracle());
         assert_eq!(brace_balance(&tex_out), 0, "{tex_out}");
         assert!(tex_out.starts_with("\\section*{Item-side fairness and popularity bias}\n"), "{tex_out}");
+        let name = "a\\_b \\& c \\% d \\#\\{x\\}\\textasciitilde{}\\textasciicircum{}\\textbackslash{} $<$i$>$";
+        assert!(tex_out.contains(&format!("{name} & 2 & 2 & 0.7500 $\\pm$ 3.1766 & ")), "{tex_out}");
         assert!(
-            tex_out.contains(
-                "\\multicolumn{9}{@{}l}{\\textbf{a\\_b \\& c \\% d \\#\\{x\\}\\textasciitilde{}\\textasciicircum{}\
-                 \\textbackslash{} \\textless{}i\\textgreater{}}, 2 users, 2 seeds} \\\\"
-            ),
-            "{tex_out}"
-        );
-        assert!(
-            tex_out.contains("\\multicolumn{9}{@{}l}{\\textbf{oracle} (bound), 2 users, 2 seeds} \\\\"),
+            tex_out.contains("oracle (bound) & 2 & 2 & 1.0000 $\\pm$ 0.0000 & 0.7500 $\\pm$ 0.7188 \\\\"),
             "{tex_out}"
         );
         // ARP of the oracle (pop's lists): u1 (3428 + 5)/2, u2 (3428 + 3)/2 -> 1716
-        assert!(
-            tex_out.contains("\\quad mean & 1.0000 & 0.7500 & 1716.0000 & 0.5000 & 0.5833 & 0.5000 & "),
-            "{tex_out}"
-        );
-        assert!(tex_out.contains("\\quad tail rate & & & & & & & 0.6667 & 0.6667 \\\\"), "{tex_out}");
+        assert!(tex_out.contains("oracle (bound) & 1716.0000 $\\pm$ 0.0000 & 0.5000 $\\pm$ 0.0000 \\\\"), "{tex_out}");
+        // the tail rates behind PopRSP and PopREO
+        assert!(tex_out.contains(&format!("{name} & 0.0000 $\\pm$ 0.0000 & 0.6667 $\\pm$ 0.0000 & ")), "{tex_out}");
+        assert!(tex_out.contains(&format!("{name} & 0.6667 $\\pm$ 4.2354 \\\\")), "{tex_out}");
         assert!(!tex_out.contains("<i>") && !tex_out.contains("a_b"), "{tex_out}");
-        assert!(tex_out.contains("(bound): a reference method."), "{tex_out}");
+        assert!(tex_out.contains("(bound): a reference method such as the oracle."), "{tex_out}");
         for out in [tex_out, render_item_side_markdown(&report, &oracle()), render_item_side_html(&report, &oracle())] {
             assert!(!out.contains("NaN") && !out.contains("inf") && !out.contains("n/a"), "{out}");
         }
@@ -1885,7 +1010,7 @@ mod tests {
         let bound = doc.descendants().filter(|n| n.has_tag_name("tr") && n.attribute("class") == Some("bound"));
         assert_eq!(bound.count(), 2);
         let headers: Vec<&str> = doc.descendants().filter(|n| n.has_tag_name("th")).filter_map(|n| n.text()).collect();
-        assert_eq!(&headers[..5], ["Method", "Users", "Seeds", "HR@2", "nDCG@2"]);
+        assert_eq!(&headers[..5], ["method", "users", "seeds", "HR@2", "nDCG@2"]);
         assert!(html.contains("<td class=\"num\">0.7500 ± 0.7188</td>"), "{html}");
         assert!(!html.contains("http") && !html.contains("<i>"), "{html}");
     }
@@ -1901,10 +1026,11 @@ mod tests {
             render_item_side_latex(&report, &oracle()),
             render_item_side_latex(&analyze(&with_skips), &oracle())
         );
-        assert!(tex_out.contains("(continued, part 2 of 2)"), "{tex_out}");
-        assert!(tex_out.contains("\\subsection*{Item-side fairness: skipped}"), "{tex_out}");
-        assert_eq!(tex_out.matches("\\begin{table}").count(), tex_out.matches("\\end{table}").count());
-        match crate::fairness_report::tests::compile_latex(&tex_out, "item-side") {
+        // 11 methods fit a longtable; eight metrics of `mean ± half-width` do not fit the width
+        assert!(tex_out.contains("Part 2 of "), "{tex_out}");
+        assert!(tex_out.contains("\\subsection*{Skipped}"), "{tex_out}");
+        assert_eq!(tex_out.matches("\\begin{longtable}").count(), tex_out.matches("\\end{longtable}").count());
+        match crate::testing::compile_latex(&tex_out, "item-side") {
             Some(log) => assert!(log.contains("Output written on f.pdf"), "{log}"),
             None => println!("(skipped: no pdflatex)"),
         }
@@ -2111,7 +1237,7 @@ mod tests {
             report.skipped
         );
         let md_out = render_item_side_markdown(&report, &oracle());
-        assert!(md_out.contains("_No item-side table"), "{md_out}");
+        assert!(md_out.contains("\nNo item-side table: no ranking could be scored"), "{md_out}");
         assert!(!md_out.contains("NaN"), "{md_out}");
     }
 }
