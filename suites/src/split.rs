@@ -376,7 +376,7 @@ pub fn make_split(
 /// of the scenario's item state (existing items for warm and user-cold, new items for the
 /// item-cold scenarios) that the user rated nowhere in the dataset. Tasks are visited in split
 /// order with one generator, so the draw depends only on the split and the seed.
-fn sample_negatives(
+pub(crate) fn sample_negatives(
     data: &Dataset,
     item_is_new: &[bool],
     sampled: usize,
@@ -398,7 +398,7 @@ fn sample_negatives(
     }
 }
 
-fn split_hash(meta_train: &[History], validation: &[Task], test: &[(Scenario, Vec<Task>)]) -> String {
+pub(crate) fn split_hash(meta_train: &[History], validation: &[Task], test: &[(Scenario, Vec<Task>)]) -> String {
     let mut h = Sha256::new();
     let mut line = |s: String| h.update(s.as_bytes());
     for m in meta_train {

@@ -48,7 +48,166 @@ pub struct Pin<'a> {
     pub folder: &'a str,
     /// Caveats shown by `list` and in errors (dead URL, where a hash came from); may be empty.
     pub note: &'a str,
+    /// The files the loader reads, each with its own pin: a folder (or any zip) holding every
+    /// required one with the right bytes installs too (route [`FileSet::route`]).
+    pub file_sets: &'a [FileSet<'a>],
+    /// Other pinned files that carry the dataset (a Python wheel), each a zip.
+    pub packages: &'a [Package<'a>],
 }
+
+impl Pin<'_> {
+    /// Whether the dataset has an archive route (`file` names one).
+    pub fn has_archive(&self) -> bool {
+        !self.file.is_empty()
+    }
+}
+
+/// One file a loader reads, with its own pin.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Member<'a> {
+    pub file: &'a str,
+    /// SHA-256, lowercase hex; `None` when none is published (then `--sha256` vouches for it).
+    pub sha256: Option<&'a str>,
+    /// Whether the set is incomplete without it (an optional file is installed when present).
+    pub required: bool,
+}
+
+/// The files a loader reads, pinned one by one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileSet<'a> {
+    /// Recorded in the marker as the install route, e.g. `official-files`.
+    pub route: &'a str,
+    /// Where the files go, relative to `extracted/`.
+    pub folder: &'a str,
+    pub members: &'a [Member<'a>],
+}
+
+/// A pinned file other than the archive that carries the dataset (a zip, e.g. a Python wheel).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Package<'a> {
+    /// Recorded in the marker as the install route, e.g. `recbole-wheel`.
+    pub route: &'a str,
+    pub file: &'a str,
+    pub sha256: &'a str,
+    pub size: u64,
+    /// The dataset's folder inside the package.
+    pub folder: &'a str,
+    /// The files the loader reads there, each pinned.
+    pub members: &'a [Member<'a>],
+    /// How to get it (a command), for `list` and hints.
+    pub how: &'a str,
+}
+
+/// ML-100k's files in the GroupLens archive (pins: DESIGN.md, "Facts we verified").
+const ML100K_FILES: &[Member<'static>] = &[
+    Member {
+        file: "u.data",
+        sha256: Some("06416e597f82b7342361e41163890c81036900f418ad91315590814211dca490"),
+        required: true,
+    },
+    Member {
+        file: "u.user",
+        sha256: Some("f120e114da2e8cf314fd28f99417c94ae9ddf1cb6db8ce0e4b5995d40e90e62c"),
+        required: true,
+    },
+    Member {
+        file: "u.item",
+        sha256: Some("553841ebc7de3a0fd0d6b62a204ea30c1e651aacfb2814c7a6584ac52f2c5701"),
+        required: true,
+    },
+];
+
+/// RecBole 1.2.1's ML-100k atomic files (`recbole/dataset_example/ml-100k/` in the wheel;
+/// hashed from the wheel of SHA-256 9c994820..., 2026-12-03). The wheel's `ml-100k.kg` and
+/// `ml-100k.link` are not read.
+const ML100K_RECBOLE: &[Member<'static>] = &[
+    Member {
+        file: "ml-100k.inter",
+        sha256: Some("4edb74e2a81178c2ba9ff381495f754f996c4aea351b1272ca36b43da0935eff"),
+        required: true,
+    },
+    Member {
+        file: "ml-100k.user",
+        sha256: Some("4f670007d9cfbeb9807e757209af1555b9bcc186bde25e767f67cb67c6dd5972"),
+        required: true,
+    },
+    Member {
+        file: "ml-100k.item",
+        sha256: Some("51d7cdf777ce5c0f5b32c1d947a4a81fe07d75e78abbe761e0cd4d0756064532"),
+        required: true,
+    },
+];
+
+/// ML-1M's files: users.dat and movies.dat as published (DESIGN.md); no SHA-256 of
+/// ratings.dat is known, so a folder of them needs `--sha256` for it.
+const ML1M_FILES: &[Member<'static>] = &[
+    Member { file: "ratings.dat", sha256: None, required: true },
+    Member {
+        file: "users.dat",
+        sha256: Some("1dc3a95300cb19f7c10e027daf29b8cdf1d908dab65b5edfb45950aa389a10a3"),
+        required: true,
+    },
+    Member {
+        file: "movies.dat",
+        sha256: Some("0140fc2356357c1a851d0f52e893a1e4d3696df632c4141cea8d5bc3d621f0b9"),
+        required: true,
+    },
+];
+
+/// MeLU's published split and side information (github.com/hoyeoplee/MeLU, `movielens/ml-1m/`
+/// at commit f70c8ff91471193cd598bc241c6b0f22665f6375, hashed 2026-12-03). `warm_state.json`
+/// (over 4 MiB) was not in the snapshot we had, so it has no pin: a copy needs `--sha256`
+/// (MeLU's tree records it as git blob 34dd75bdfdffd59a6bd3def2c9cf65989a7d6f71). Every state
+/// file is optional: a missing one is named by the loader and its scenario is left out.
+/// (users.dat is GroupLens's own, same pin as ML-1M's.)
+const MELU_FILES: &[Member<'static>] = &[
+    Member {
+        file: "users.dat",
+        sha256: Some("1dc3a95300cb19f7c10e027daf29b8cdf1d908dab65b5edfb45950aa389a10a3"),
+        required: true,
+    },
+    Member {
+        file: "movies_extrainfos.dat",
+        sha256: Some("18432b1713b66a5262c11f6d929801a6e6f414d861cd2adf191dfba61e45c74d"),
+        required: true,
+    },
+    Member { file: "warm_state.json", sha256: None, required: false },
+    Member {
+        file: "warm_state_y.json",
+        sha256: Some("4ad7829ea3d8a4d58ca8c96a4f368c5c7eab6b8ed85430f2516ab3cd79b5dff2"),
+        required: false,
+    },
+    Member {
+        file: "user_cold_state.json",
+        sha256: Some("ec7414e1da3b1636d34f0f3a5615e2a07bea9b82156123768049cc166ed20df1"),
+        required: false,
+    },
+    Member {
+        file: "user_cold_state_y.json",
+        sha256: Some("62b84d073377c183cabfa0b78cb4e745f763b0713920033edf0bbbc43e1dca11"),
+        required: false,
+    },
+    Member {
+        file: "item_cold_state.json",
+        sha256: Some("1cb691e39e9f64a12922f1c8da2bf8b9c07f885decc4dd4ee5aea0e5bbcc46a1"),
+        required: false,
+    },
+    Member {
+        file: "item_cold_state_y.json",
+        sha256: Some("b9325e4b056cda7d2834f17c33c4ec34ee6516142c8b51e50103f80d2b0793bf"),
+        required: false,
+    },
+    Member {
+        file: "user_and_item_cold_state.json",
+        sha256: Some("9045ceae16fbc0ca0a160b3ce96bedf97d304d04328755c9fadc9a4ba55450f0"),
+        required: false,
+    },
+    Member {
+        file: "user_and_item_cold_state_y.json",
+        sha256: Some("5bc5057b32224d91fa1f8161f242db72b186afc1c51b571f5aab3c3e93cf0e90"),
+        required: false,
+    },
+];
 
 /// The registered datasets.
 pub const REGISTRY: &[Pin<'static>] = &[
@@ -66,6 +225,19 @@ pub const REGISTRY: &[Pin<'static>] = &[
         size: Some(4_924_029),
         folder: "ml-100k",
         note: "",
+        file_sets: &[
+            FileSet { route: "official-files", folder: "ml-100k", members: ML100K_FILES },
+            FileSet { route: "recbole-files", folder: "ml-100k", members: ML100K_RECBOLE },
+        ],
+        packages: &[Package {
+            route: "recbole-wheel",
+            file: "recbole-1.2.1-py3-none-any.whl",
+            sha256: "9c9948202011f37eb0a7c6768129313f00d6403ad221ec940d5e2d5d5f33a407",
+            size: 2_130_151,
+            folder: "recbole/dataset_example/ml-100k",
+            members: ML100K_RECBOLE,
+            how: "pip download --no-deps recbole==1.2.1",
+        }],
     },
     Pin {
         name: "movielens-1m",
@@ -75,6 +247,8 @@ pub const REGISTRY: &[Pin<'static>] = &[
         size: Some(5_917_549),
         folder: "ml-1m",
         note: "",
+        file_sets: &[FileSet { route: "official-files", folder: "ml-1m", members: ML1M_FILES }],
+        packages: &[],
     },
     // Book-Crossing (Ziegler et al., WWW 2005). The Freiburg page is gone and no mirror of the
     // original zip with a published SHA-256 was found (Kaggle repackages the CSVs; GitHub
@@ -95,6 +269,22 @@ pub const REGISTRY: &[Pin<'static>] = &[
         note: "the original URL is dead (HTTP 404) and no SHA-256 has been published; bookdata-tools \
                (github.com/PIReTship/bookdata-tools) recorded MD5 37d647ee9e18ba134ea6d78ee4fe5292 and \
                26085508 bytes for the original zip: check a copy with `md5sum` before trusting it",
+        file_sets: &[],
+        packages: &[],
+    },
+    // MeLU's own ML-1M split (Lee et al., KDD 2019): no archive, a folder of its files
+    // (`git archive` of the repository's movielens/ml-1m/, or a clone's folder).
+    Pin {
+        name: "melu-ml1m",
+        url: "https://github.com/hoyeoplee/MeLU",
+        file: "",
+        sha256: None,
+        size: None,
+        folder: "ml-1m",
+        note: "no archive: `cargo xtask data add melu-ml1m DIR` with DIR a copy of the repository's movielens/ml-1m/ \
+               (each file pinned; warm_state.json, over 4 MiB, has no pin yet and needs --sha256)",
+        file_sets: &[FileSet { route: "melu-files", folder: "ml-1m", members: MELU_FILES }],
+        packages: &[],
     },
 ];
 
@@ -109,7 +299,10 @@ const MARKER_TMP_PREFIX: &str = ".metarec.toml.tmp-";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("unknown dataset `{name}` (known: {known})")]
+    #[error(
+        "unknown dataset `{name}` (known: {known}; or a folder holding `{name}.inter`, RecBole's atomic files, \
+         registers as `{name}`)"
+    )]
     Unknown { name: String, known: String },
     // (The causes are fields named `error`, not `source`: the message includes them, and a
     // `source` would print them twice in an error chain.)
@@ -117,10 +310,22 @@ pub enum StoreError {
     Io { path: String, error: std::io::Error },
     #[error(
         "{file}: SHA-256 mismatch for {name}: expected {expected}, actual {actual} ({size} bytes{}); \
-         not the pinned archive (truncated, corrupt or another release?)",
-        .pinned_size.map(|s| format!(", pinned size {s}")).unwrap_or_default()
+         not the pinned file (truncated, corrupt or another release?){}",
+        .pinned_size.map(|s| format!(", pinned size {s}")).unwrap_or_default(),
+        if .others.is_empty() { String::new() } else { format!(". Also accepted: {}", .others) }
     )]
-    Mismatch { name: String, file: String, expected: String, actual: String, size: u64, pinned_size: Option<u64> },
+    Mismatch {
+        name: String,
+        file: String,
+        expected: String,
+        actual: String,
+        size: u64,
+        pinned_size: Option<u64>,
+        /// What else `add` accepts (packages, file sets); may be empty.
+        others: String,
+    },
+    #[error("{path}: not something {name} can be installed from; expected {expected}")]
+    NotAFileSet { name: String, path: String, expected: String },
     #[error(
         "{name} has no pinned SHA-256, so {file} cannot be checked against a pin. It hashes to {actual} \
          ({size} bytes). If you trust this copy, run the command again with --sha256 {actual}{note}"
@@ -203,8 +408,40 @@ pub struct Marker {
     pub pinned: bool,
     /// The dataset's folder inside `extracted/` (empty: `extracted/` itself).
     pub folder: String,
+    /// How it was installed: `archive` (the pinned archive), a package's route (e.g.
+    /// `recbole-wheel`), a file set's route (e.g. `official-files`, a folder or re-packed zip of
+    /// files each matching its own pin) or `recbole-folder` (atomic files of a dataset the
+    /// registry does not know; the suite file pins them). Markers written before routes
+    /// existed are archive installs.
+    #[serde(default = "archive_route")]
+    pub route: String,
+    /// What the user gave: `archive FILE`, `package FILE`, `folder DIR` or `re-packed zip ...`.
+    #[serde(default)]
+    pub source: String,
     /// Every extracted regular file, relative to `extracted/`, with its size.
     pub files: Vec<ExtractedFile>,
+    /// The files the loader reads, with their SHA-256 (empty for archive installs, whose
+    /// archive hash covers them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<MemberHash>,
+}
+
+/// The route of an install from the pinned archive.
+pub const ARCHIVE_ROUTE: &str = "archive";
+/// The route of a folder of RecBole atomic files for a dataset the registry does not know.
+pub const RECBOLE_FOLDER_ROUTE: &str = "recbole-folder";
+
+fn archive_route() -> String {
+    ARCHIVE_ROUTE.into()
+}
+
+/// One installed file the loader reads, with its hash.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberHash {
+    pub file: String,
+    pub sha256: String,
+    pub size: u64,
 }
 
 /// What [`add`] installed.
@@ -219,6 +456,8 @@ pub struct Installed {
     pub files: usize,
     /// Whether a previous install was replaced.
     pub replaced: bool,
+    /// [`Marker::route`].
+    pub route: String,
 }
 
 /// The registry entry of `name`.
@@ -366,8 +605,86 @@ pub fn download_path(data_dir: &Path, name: &str) -> PathBuf {
 
 /// Installs the archive `file` as the registered dataset `name`. `trusted` is a SHA-256 the
 /// user vouches for; it is needed only for datasets without a pin.
+///
+/// `file` may also be a folder (or a zip other than the pinned archive) holding the files the
+/// loader reads, each matching its own pin; and for a name the registry does not know, a
+/// folder holding `NAME.inter` (RecBole's atomic files, see [`add_recbole_folder`]).
 pub fn add(data_dir: &Path, name: &str, file: &Path, trusted: Option<&str>) -> Result<Installed, StoreError> {
-    add_with_pin(data_dir, pin(name)?, file, trusted, &Limits::default())
+    match pin(name) {
+        Ok(p) => add_with_pin(data_dir, p, file, trusted, &Limits::default()),
+        Err(_) if file.is_dir() && file.join(format!("{name}.inter")).is_file() => {
+            add_recbole_folder(data_dir, name, file)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The atomic-file extensions RecBole defines.
+pub const ATOMIC_EXTENSIONS: [&str; 6] = ["inter", "user", "item", "kg", "link", "net"];
+
+/// Registers a folder of RecBole atomic files `NAME.inter` (and `NAME.user`, `NAME.item`, ...
+/// when present) as the dataset `NAME`, which the registry does not know: the files are copied
+/// with their SHA-256 recorded (not pinned: the suite file that reads them pins each one, see
+/// `kind = "recbole"`).
+pub fn add_recbole_folder(data_dir: &Path, name: &str, dir: &Path) -> Result<Installed, StoreError> {
+    if !plain_component(name) {
+        return Err(StoreError::BadPin { name: name.into(), message: "the name must be a plain folder name".into() });
+    }
+    let names: Vec<String> = ATOMIC_EXTENSIONS.iter().map(|e| format!("{name}.{e}")).collect();
+    let members: Vec<Member<'_>> = names.iter().map(|f| Member { file: f, sha256: None, required: false }).collect();
+    let members = members.into_iter().filter(|m| dir.join(m.file).is_file()).collect::<Vec<_>>();
+    let sets = [FileSet { route: RECBOLE_FOLDER_ROUTE, folder: name, members: &members }];
+    let pin = Pin {
+        name,
+        url: "",
+        file: "",
+        sha256: None,
+        size: None,
+        folder: name,
+        note: "",
+        file_sets: &sets,
+        packages: &[],
+    };
+    // Every file is vouched for by its own hash here; the suite's pins are the check.
+    let trusted_all = |m: &Member<'_>| sha256_file(&dir.join(m.file)).map(|(s, _)| s);
+    let pinned: Vec<(String, String)> =
+        members.iter().map(|m| Ok((m.file.to_string(), trusted_all(m)?))).collect::<Result<_, StoreError>>()?;
+    let members: Vec<Member<'_>> = members
+        .iter()
+        .map(|m| {
+            let sha = pinned.iter().find(|(f, _)| f == m.file).map(|(_, s)| s.as_str());
+            Member { sha256: sha, ..*m }
+        })
+        .collect();
+    let sets = [FileSet { members: &members, ..sets[0] }];
+    let pin = Pin { file_sets: &sets, ..pin };
+    let mut installed = add_file_set(data_dir, &pin, dir, &dir.display().to_string(), None, None)?;
+    // Recorded, not pinned: rewrite the marker's flag.
+    let mut marker = read_marker(data_dir, name)?;
+    marker.pinned = false;
+    write_marker(data_dir, name, &marker)?;
+    installed.pinned = false;
+    Ok(installed)
+}
+
+/// Rewrites `<data-dir>/<name>/metarec.toml` atomically.
+fn write_marker(data_dir: &Path, name: &str, marker: &Marker) -> Result<(), StoreError> {
+    let root = data_dir.join(name);
+    let text = format!(
+        "# Written by metarec's data store after a verified install; `cargo xtask data verify` checks it.\n{}",
+        toml::to_string(marker).map_err(|e| StoreError::Marker { path: MARKER.into(), message: e.to_string() })?
+    );
+    let tmp = root.join(format!("{MARKER_TMP_PREFIX}{}", unique_suffix()));
+    let written = (|| {
+        let mut f = File::create_new(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, root.join(MARKER))
+    })();
+    written.map_err(|error| {
+        let _ = std::fs::remove_file(&tmp);
+        StoreError::Io { path: root.join(MARKER).display().to_string(), error }
+    })
 }
 
 /// Whether `s` is usable as one plain path component of our layout.
@@ -384,8 +701,24 @@ fn check_pin(pin: &Pin<'_>) -> Result<(), StoreError> {
     if !plain_component(pin.name) {
         return bad("the name must be a plain folder name (letters, digits, `-`, `_`, `.`)");
     }
-    if !plain_component(pin.file) {
+    if pin.has_archive() && !plain_component(pin.file) {
         return bad("the archive file name must be a plain file name");
+    }
+    if !pin.has_archive() && (pin.file_sets.is_empty() || pin.sha256.is_some()) {
+        return bad("a dataset without an archive needs a file set and no archive hash");
+    }
+    for p in pin.packages {
+        if !plain_component(p.file) || p.route == ARCHIVE_ROUTE || archive::check_entry_name(p.folder).is_err() {
+            return bad("a package needs a plain file name, a route other than `archive` and a relative folder");
+        }
+    }
+    for set in pin.file_sets {
+        if set.route == ARCHIVE_ROUTE
+            || (!set.folder.is_empty() && archive::check_entry_name(set.folder).is_err())
+            || set.members.iter().any(|m| !plain_component(m.file))
+        {
+            return bad("a file set needs a route other than `archive`, a relative folder and plain file names");
+        }
     }
     if !pin.folder.is_empty() && archive::check_entry_name(pin.folder).is_err() {
         return bad("the folder must be a relative path without `..`");
@@ -443,6 +776,17 @@ fn unique_suffix() -> String {
     format!("{}-{nanos}", std::process::id())
 }
 
+/// What an install puts in place: the route, the file kept beside `extracted/` (none for a
+/// folder of files) and the dataset's folder inside `extracted/`.
+struct Route<'a> {
+    route: &'a str,
+    /// The archive or package kept in `<data-dir>/<name>/` (empty: none).
+    file: &'a str,
+    folder: &'a str,
+    /// The files the loader reads, pinned, in `folder`.
+    members: &'a [Member<'a>],
+}
+
 /// [`add`] for any pin (tests pin their fixtures) and extraction limits.
 pub(crate) fn add_with_pin(
     data_dir: &Path,
@@ -452,87 +796,369 @@ pub(crate) fn add_with_pin(
     limits: &Limits,
 ) -> Result<Installed, StoreError> {
     check_pin(pin)?;
-    let expected = expected_sha256(pin, trusted)?;
     let shown = file.display().to_string();
+    if file.is_dir() {
+        return add_file_set(data_dir, pin, file, &shown, trusted, None);
+    }
+    let expected = if pin.has_archive() { expected_sha256(pin, trusted)? } else { None };
 
     // 1. Hash the file where it is; nothing is written before it matches.
     let (actual, size) = sha256_file(file)?;
-    let mismatch = |expected: &str, actual: String, size: u64| StoreError::Mismatch {
-        name: pin.name.into(),
-        file: shown.clone(),
-        expected: expected.into(),
-        actual,
-        size,
-        pinned_size: pin.size,
+    if let Some((exp, pinned)) = &expected
+        && *exp == actual
+    {
+        let route = Route { route: ARCHIVE_ROUTE, file: pin.file, folder: pin.folder, members: &[] };
+        return install_archive(data_dir, pin.name, &route, file, &shown, exp, *pinned, size, limits);
+    }
+    if let Some(pkg) = pin.packages.iter().find(|p| p.sha256 == actual) {
+        let route = Route { route: pkg.route, file: pkg.file, folder: pkg.folder, members: pkg.members };
+        return install_archive(data_dir, pin.name, &route, file, &shown, pkg.sha256, true, size, limits);
+    }
+    // A zip that is neither the archive nor a package, holding the pinned files (re-packed).
+    let mut inside = String::new();
+    if !pin.file_sets.is_empty() && is_zip(file) {
+        let unpack = std::env::temp_dir().join(format!("metarec-unpack-{}-{}", pin.name, unique_suffix()));
+        let _cleanup = Rollback { staging: Some(unpack.clone()), created: Vec::new() };
+        std::fs::create_dir(&unpack).map_err(io_err(&unpack))?;
+        // Not extractable: then it is no re-packed zip either; the hash mismatch is the error.
+        let unpacked = archive::extract_zip_labelled(file, &shown, &unpack, limits).is_ok();
+        if let Some(dir) = find_file_set_dir(pin, &unpack).filter(|_| unpacked) {
+            let source = format!("re-packed zip {} (sha256 {actual}, {size} bytes)", file.display());
+            match add_file_set(data_dir, pin, &dir, &shown, trusted, Some(source)) {
+                Ok(installed) => return Ok(installed),
+                // Name the file the user gave, with the member at fault.
+                Err(StoreError::Mismatch { file: member, expected: want, actual: got, .. }) => {
+                    let member =
+                        Path::new(&member).strip_prefix(&unpack).map_or(member.clone(), |p| p.display().to_string());
+                    inside = format!(" (inside it, {member} has SHA-256 {got}, its pin is {want})");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    let others = format!("{}{inside}", alternatives(pin));
+    match expected {
+        Some((expected, _)) => Err(StoreError::Mismatch {
+            name: pin.name.into(),
+            file: shown,
+            expected,
+            actual,
+            size,
+            pinned_size: pin.size,
+            others,
+        }),
+        None if pin.has_archive() => {
+            let note = if pin.note.is_empty() { String::new() } else { format!(". Note: {}", pin.note) };
+            Err(StoreError::Unpinned { name: pin.name.into(), file: shown, actual, size, note })
+        }
+        None => Err(StoreError::NotAFileSet { name: pin.name.into(), path: shown, expected: others }),
+    }
+}
+
+/// What else `add` accepts for `pin`, for messages.
+fn alternatives(pin: &Pin<'_>) -> String {
+    let mut out = Vec::new();
+    for p in pin.packages {
+        out.push(format!("{} (sha256 {}, {} bytes; `{}`)", p.file, p.sha256, p.size, p.how));
+    }
+    for set in pin.file_sets {
+        let files: Vec<String> =
+            set.members.iter().map(|m| format!("{}{}", m.file, if m.required { "" } else { " (optional)" })).collect();
+        out.push(format!("a folder or zip holding {}, each with its pinned SHA-256", files.join(", ")));
+    }
+    out.join("; or ")
+}
+
+/// Whether `path` starts like a zip file.
+fn is_zip(path: &Path) -> bool {
+    let mut magic = [0u8; 4];
+    File::open(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok() && magic == *b"PK\x03\x04"
+}
+
+/// The first file set of `pin` whose required files all sit in `dir`.
+fn file_set_in<'p>(pin: &'p Pin<'p>, dir: &Path) -> Option<&'p FileSet<'p>> {
+    pin.file_sets.iter().find(|set| set.members.iter().filter(|m| m.required).all(|m| dir.join(m.file).is_file()))
+}
+
+/// The folder (searched breadth-first, in name order) of an unpacked zip that holds a file set.
+fn find_file_set_dir(pin: &Pin<'_>, root: &Path) -> Option<PathBuf> {
+    let mut queue = std::collections::VecDeque::from([root.to_path_buf()]);
+    while let Some(dir) = queue.pop_front() {
+        if file_set_in(pin, &dir).is_some() {
+            return Some(dir);
+        }
+        let mut subs: Vec<PathBuf> =
+            std::fs::read_dir(&dir).ok()?.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
+        subs.sort();
+        queue.extend(subs);
+    }
+    None
+}
+
+/// The digest a folder install records as its SHA-256: of the lines `file sha256` of its
+/// members, sorted by file name.
+pub fn members_digest(members: &[MemberHash]) -> String {
+    let mut lines: Vec<String> = members.iter().map(|m| format!("{} {}\n", m.file, m.sha256)).collect();
+    lines.sort();
+    hex(&Sha256::digest(lines.concat().as_bytes()))
+}
+
+/// Installs the files of one of `pin`'s file sets from the folder `dir` (or `dir/<folder>`):
+/// each present member must match its pin (an unpinned one the hash the user vouches for).
+fn add_file_set(
+    data_dir: &Path,
+    pin: &Pin<'_>,
+    dir: &Path,
+    shown: &str,
+    trusted: Option<&str>,
+    source: Option<String>,
+) -> Result<Installed, StoreError> {
+    let trusted = trusted.map(parse_sha256).transpose()?;
+    let found = file_set_in(pin, dir).map(|s| (s, dir.to_path_buf())).or_else(|| {
+        pin.file_sets.iter().find_map(|s| {
+            let d = dir.join(s.folder);
+            file_set_in(pin, &d).filter(|x| x.route == s.route).map(|x| (x, d))
+        })
+    });
+    let Some((set, dir)) = found else {
+        return Err(StoreError::NotAFileSet { name: pin.name.into(), path: shown.into(), expected: alternatives(pin) });
     };
-    let Some((expected, pinned)) = expected else {
-        let note = if pin.note.is_empty() { String::new() } else { format!(". Note: {}", pin.note) };
-        return Err(StoreError::Unpinned { name: pin.name.into(), file: shown, actual, size, note });
-    };
-    if actual != expected {
-        return Err(mismatch(&expected, actual, size));
+    let mut members = Vec::new();
+    let mut pinned = true;
+    for m in set.members {
+        let path = dir.join(m.file);
+        if !path.is_file() {
+            continue; // optional (required ones were checked)
+        }
+        let (sha, size) = sha256_file(&path)?;
+        let want = match (m.sha256, &trusted) {
+            (Some(p), _) => p.to_string(),
+            (None, Some(t)) => {
+                pinned = false;
+                t.clone()
+            }
+            (None, None) => {
+                return Err(StoreError::Unpinned {
+                    name: pin.name.into(),
+                    file: path.display().to_string(),
+                    actual: sha,
+                    size,
+                    note: if pin.note.is_empty() { String::new() } else { format!(". Note: {}", pin.note) },
+                });
+            }
+        };
+        if sha != want {
+            return Err(StoreError::Mismatch {
+                name: pin.name.into(),
+                file: path.display().to_string(),
+                expected: want,
+                actual: sha,
+                size,
+                pinned_size: None,
+                others: String::new(),
+            });
+        }
+        members.push(MemberHash { file: m.file.into(), sha256: sha, size });
+    }
+    if trusted.is_some() && pinned {
+        let t = trusted.unwrap_or_default();
+        return Err(StoreError::PinConflict { name: pin.name.into(), given: t, pinned: "every file it reads".into() });
     }
 
-    // 2. Stage: copy (hashing the copy: the file could change between the two reads), extract.
+    // Stage the copies, hashing them again (the files could change between the two reads).
     let root = data_dir.join(pin.name);
     let mut rollback = Rollback { staging: None, created: Vec::new() };
     create_dirs(&root, &mut rollback.created)?;
     let staging = root.join(format!("{STAGING_PREFIX}{}", unique_suffix()));
     std::fs::create_dir(&staging).map_err(io_err(&staging))?;
     rollback.staging = Some(staging.clone());
-    let staged_archive = staging.join(pin.file);
+    let target = staging.join(EXTRACTED).join(set.folder);
+    std::fs::create_dir_all(&target).map_err(io_err(&target))?;
+    let mut files = Vec::new();
+    for m in &members {
+        let (from, to) = (dir.join(&m.file), target.join(&m.file));
+        let src = File::open(&from).map_err(io_err(&from))?;
+        let mut dst = File::create_new(&to).map_err(io_err(&to))?;
+        let (copied, copied_size) = copy_hashing(src, &mut dst).map_err(io_err(&to))?;
+        dst.sync_all().map_err(io_err(&to))?;
+        if copied != m.sha256 {
+            return Err(StoreError::Mismatch {
+                name: pin.name.into(),
+                file: from.display().to_string(),
+                expected: m.sha256.clone(),
+                actual: copied,
+                size: copied_size,
+                pinned_size: None,
+                others: String::new(),
+            });
+        }
+        let rel = if set.folder.is_empty() { m.file.clone() } else { format!("{}/{}", set.folder, m.file) };
+        files.push(ExtractedFile { path: rel, size: m.size });
+    }
+    let marker = Marker {
+        name: pin.name.into(),
+        archive: String::new(),
+        sha256: members_digest(&members),
+        size: members.iter().map(|m| m.size).sum(),
+        pinned,
+        folder: set.folder.into(),
+        route: set.route.into(),
+        source: source.unwrap_or_else(|| format!("folder {shown}")),
+        files,
+        members,
+    };
+    finish_install(data_dir, pin.name, &root, &staging, "", marker, rollback)
+}
+
+/// Stages, extracts and installs the zip `file` (already hashed: `expected`) as `route`.
+#[allow(clippy::too_many_arguments)]
+fn install_archive(
+    data_dir: &Path,
+    name: &str,
+    route: &Route<'_>,
+    file: &Path,
+    shown: &str,
+    expected: &str,
+    pinned: bool,
+    size: u64,
+    limits: &Limits,
+) -> Result<Installed, StoreError> {
+    let mismatch = |actual: String, size: u64| StoreError::Mismatch {
+        name: name.into(),
+        file: shown.into(),
+        expected: expected.into(),
+        actual,
+        size,
+        pinned_size: None,
+        others: String::new(),
+    };
+    // 2. Stage: copy (hashing the copy: the file could change between the two reads), extract.
+    let root = data_dir.join(name);
+    let mut rollback = Rollback { staging: None, created: Vec::new() };
+    create_dirs(&root, &mut rollback.created)?;
+    let staging = root.join(format!("{STAGING_PREFIX}{}", unique_suffix()));
+    std::fs::create_dir(&staging).map_err(io_err(&staging))?;
+    rollback.staging = Some(staging.clone());
+    let staged_archive = staging.join(route.file);
     {
         let src = File::open(file).map_err(io_err(file))?;
         let mut dst = File::create_new(&staged_archive).map_err(io_err(&staged_archive))?;
         let (copied, copied_size) = copy_hashing(src, &mut dst).map_err(io_err(&staged_archive))?;
         dst.sync_all().map_err(io_err(&staged_archive))?;
         if copied != expected {
-            return Err(mismatch(&expected, copied, copied_size));
+            return Err(mismatch(copied, copied_size));
         }
     }
     let staged_extracted = staging.join(EXTRACTED);
     std::fs::create_dir(&staged_extracted).map_err(io_err(&staged_extracted))?;
-    let files = archive::extract_zip_labelled(&staged_archive, &shown, &staged_extracted, limits)
-        .map_err(|error| StoreError::Archive { file: shown.clone(), error })?;
-    if !pin.folder.is_empty() && !staged_extracted.join(pin.folder).is_dir() {
-        return Err(StoreError::MissingFolder { name: pin.name.into(), file: shown, folder: pin.folder.into() });
+    let files = archive::extract_zip_labelled(&staged_archive, shown, &staged_extracted, limits)
+        .map_err(|error| StoreError::Archive { file: shown.into(), error })?;
+    if !route.folder.is_empty() && !staged_extracted.join(route.folder).is_dir() {
+        return Err(StoreError::MissingFolder { name: name.into(), file: shown.into(), folder: route.folder.into() });
+    }
+    // The package's own pins of the files the loader reads.
+    let mut members = Vec::new();
+    for m in route.members {
+        let path = staged_extracted.join(route.folder).join(m.file);
+        if !path.is_file() {
+            if m.required {
+                return Err(StoreError::MissingFolder {
+                    name: name.into(),
+                    file: shown.into(),
+                    folder: format!("{}/{}", route.folder, m.file),
+                });
+            }
+            continue;
+        }
+        let (sha, msize) = sha256_file(&path)?;
+        if let Some(p) = m.sha256
+            && p != sha
+        {
+            return Err(StoreError::Mismatch {
+                name: name.into(),
+                file: format!("{shown}: {}/{}", route.folder, m.file),
+                expected: p.into(),
+                actual: sha,
+                size: msize,
+                pinned_size: None,
+                others: String::new(),
+            });
+        }
+        members.push(MemberHash { file: m.file.into(), sha256: sha, size: msize });
     }
     let marker = Marker {
-        name: pin.name.into(),
-        archive: pin.file.into(),
-        sha256: expected.clone(),
+        name: name.into(),
+        archive: route.file.into(),
+        sha256: expected.into(),
         size,
         pinned,
-        folder: pin.folder.into(),
+        folder: route.folder.into(),
+        route: route.route.into(),
+        source: format!("{} {}", if route.route == ARCHIVE_ROUTE { "archive" } else { "package" }, route.file),
         files,
+        members,
     };
+    finish_install(data_dir, name, &root, &staging, route.file, marker, rollback)
+}
+
+/// 3. Swaps the staged install into place (marker last) and cleans up.
+fn finish_install(
+    data_dir: &Path,
+    name: &str,
+    root: &Path,
+    staging: &Path,
+    file: &str,
+    marker: Marker,
+    mut rollback: Rollback,
+) -> Result<Installed, StoreError> {
     let marker_text = format!(
         "# Written by metarec's data store after a verified install; `cargo xtask data verify` checks it.\n{}",
         toml::to_string(&marker).map_err(|e| StoreError::Marker { path: MARKER.into(), message: e.to_string() })?
     );
-
-    // 3. Swap into place: the old marker goes first, the new one comes last.
-    let replaced = root.join(MARKER).exists() || root.join(EXTRACTED).exists() || root.join(pin.file).exists();
-    swap_in(&root, &staging, pin.file, &marker_text)?;
+    // The previous install's archive goes too, when it had another name (another route).
+    let old_file = read_marker(data_dir, name).ok().map(|m| m.archive).filter(|a| !a.is_empty() && a != file);
+    let replaced = root.join(MARKER).exists()
+        || root.join(EXTRACTED).exists()
+        || (!file.is_empty() && root.join(file).exists())
+        || old_file.is_some();
+    swap_in(root, staging, file, old_file.as_deref(), &marker_text)?;
 
     // Success: drop the staging folder (now holding the old install) and leftovers of
     // interrupted adds; keep the folders we created.
     rollback.created.clear();
     drop(rollback);
-    remove_leftovers(&root);
-    let dir = dataset_path(data_dir, pin.name, pin.folder);
-    Ok(Installed { name: pin.name.into(), dir, sha256: expected, size, pinned, files: marker.files.len(), replaced })
+    remove_leftovers(root);
+    let dir = dataset_path(data_dir, name, &marker.folder);
+    Ok(Installed {
+        name: name.into(),
+        dir,
+        sha256: marker.sha256,
+        size: marker.size,
+        pinned: marker.pinned,
+        files: marker.files.len(),
+        replaced,
+        route: marker.route,
+    })
 }
 
 /// Moves the staged archive and extraction into `root`, writing the marker last. On error,
 /// moves everything back as it was.
-fn swap_in(root: &Path, staging: &Path, file: &str, marker_text: &str) -> Result<(), StoreError> {
+fn swap_in(
+    root: &Path,
+    staging: &Path,
+    file: &str,
+    old_file: Option<&str>,
+    marker_text: &str,
+) -> Result<(), StoreError> {
     let old = staging.join("old");
     std::fs::create_dir(&old).map_err(io_err(&old))?;
     // (from, to) renames done so far, undone in reverse on error.
     let mut done: Vec<(PathBuf, PathBuf)> = Vec::new();
     let result = (|| -> Result<(), StoreError> {
-        for item in [MARKER, EXTRACTED, file] {
+        for item in [MARKER, EXTRACTED, file, old_file.unwrap_or("")] {
+            if item.is_empty() {
+                continue;
+            }
             let from = root.join(item);
             if std::fs::symlink_metadata(&from).is_ok() {
                 let to = old.join(item);
@@ -541,6 +1167,9 @@ fn swap_in(root: &Path, staging: &Path, file: &str, marker_text: &str) -> Result
             }
         }
         for item in [EXTRACTED, file] {
+            if item.is_empty() {
+                continue;
+            }
             let (from, to) = (staging.join(item), root.join(item));
             std::fs::rename(&from, &to).map_err(io_err(&to))?;
             done.push((from, to));
@@ -617,13 +1246,26 @@ pub(crate) fn verify_with_pin(data_dir: &Path, pin: &Pin<'_>) -> Status {
         Ok(m) => m,
         Err(e) => return Status::Corrupt(e.to_string()),
     };
-    if marker.name != pin.name || marker.archive != pin.file || marker.folder != pin.folder {
+    // What the registry says this route must be: archive file, folder, archive hash, members.
+    let (file, folder, sha, members): (&str, &str, Option<&str>, &[Member<'_>]) = if marker.route == ARCHIVE_ROUTE {
+        (pin.file, pin.folder, pin.sha256, &[])
+    } else if let Some(p) = pin.packages.iter().find(|p| p.route == marker.route) {
+        (p.file, p.folder, Some(p.sha256), p.members)
+    } else if let Some(set) = pin.file_sets.iter().find(|s| s.route == marker.route) {
+        ("", set.folder, None, set.members)
+    } else {
+        return Status::Corrupt(format!(
+            "{MARKER} records the route `{}`, which the registry does not know for {}; add the dataset again",
+            marker.route, pin.name
+        ));
+    };
+    if marker.name != pin.name || marker.archive != file || marker.folder != folder {
         return Status::Corrupt(format!(
             "{MARKER} records {} / {} / folder `{}`, the registry says {} / {} / folder `{}`; add the dataset again",
-            marker.name, marker.archive, marker.folder, pin.name, pin.file, pin.folder
+            marker.name, marker.archive, marker.folder, pin.name, file, folder
         ));
     }
-    if let Some(p) = pin.sha256
+    if let Some(p) = sha
         && marker.sha256 != p
     {
         return Status::Corrupt(format!(
@@ -631,18 +1273,39 @@ pub(crate) fn verify_with_pin(data_dir: &Path, pin: &Pin<'_>) -> Status {
             marker.sha256
         ));
     }
-    let archive = root.join(pin.file);
-    match sha256_file(&archive) {
-        Err(e) => return Status::Corrupt(format!("archive: {e}")),
-        Ok((sha, size)) if sha != marker.sha256 || size != marker.size => {
+    for m in &marker.members {
+        if let Some(Some(p)) = members.iter().find(|x| x.file == m.file).map(|x| x.sha256)
+            && m.sha256 != p
+        {
             return Status::Corrupt(format!(
-                "{}: SHA-256 {sha} ({size} bytes), installed as {} ({} bytes)",
-                archive.display(),
-                marker.sha256,
-                marker.size
+                "{} was installed with SHA-256 {}, the registry pins {p}; add the dataset again",
+                m.file, m.sha256
             ));
         }
-        Ok(_) => {}
+    }
+    if let Some(missing) = members.iter().find(|x| x.required && !marker.members.iter().any(|m| m.file == x.file)) {
+        return Status::Corrupt(format!("{MARKER} lists no {}; add the dataset again", missing.file));
+    }
+    verify_files(&root, &marker)
+}
+
+/// The checks every install gets: the archive's hash (when there is one), every extracted
+/// file's presence and size, and the hash of every file the loader reads.
+fn verify_files(root: &Path, marker: &Marker) -> Status {
+    if !marker.archive.is_empty() {
+        let archive = root.join(&marker.archive);
+        match sha256_file(&archive) {
+            Err(e) => return Status::Corrupt(format!("archive: {e}")),
+            Ok((sha, size)) if sha != marker.sha256 || size != marker.size => {
+                return Status::Corrupt(format!(
+                    "{}: SHA-256 {sha} ({size} bytes), installed as {} ({} bytes)",
+                    archive.display(),
+                    marker.sha256,
+                    marker.size
+                ));
+            }
+            Ok(_) => {}
+        }
     }
     let extracted = root.join(EXTRACTED);
     for f in &marker.files {
@@ -659,10 +1322,73 @@ pub(crate) fn verify_with_pin(data_dir: &Path, pin: &Pin<'_>) -> Status {
             Ok(_) => {}
         }
     }
-    if !pin.folder.is_empty() && !extracted.join(pin.folder).is_dir() {
-        return Status::Corrupt(format!("{} is missing", extracted.join(pin.folder).display()));
+    let folder = if marker.folder.is_empty() { extracted.clone() } else { extracted.join(&marker.folder) };
+    if !folder.is_dir() {
+        return Status::Corrupt(format!("{} is missing", folder.display()));
     }
-    Status::Ok { sha256: marker.sha256, pinned: marker.pinned }
+    for m in &marker.members {
+        if archive::check_entry_name(&m.file).is_err() {
+            return Status::Corrupt(format!("{MARKER} lists an unsafe member `{}`", m.file));
+        }
+        let path = folder.join(&m.file);
+        match sha256_file(&path) {
+            Err(e) => return Status::Corrupt(e.to_string()),
+            Ok((sha, _)) if sha != m.sha256 => {
+                return Status::Corrupt(format!("{}: SHA-256 {sha}, installed as {}", path.display(), m.sha256));
+            }
+            Ok(_) => {}
+        }
+    }
+    if marker.archive.is_empty() && members_digest(&marker.members) != marker.sha256 {
+        return Status::Corrupt(format!("{MARKER}: sha256 is not the digest of its members"));
+    }
+    Status::Ok { sha256: marker.sha256.clone(), pinned: marker.pinned }
+}
+
+/// The status of a dataset the registry does not know (a `recbole-folder` install).
+pub fn verify_unregistered(data_dir: &Path, name: &str) -> Status {
+    let root = data_dir.join(name);
+    if !root.is_dir() {
+        return Status::Missing;
+    }
+    if std::fs::symlink_metadata(root.join(MARKER)).is_err() {
+        return Status::Incomplete;
+    }
+    match read_marker(data_dir, name) {
+        Err(e) => Status::Corrupt(e.to_string()),
+        Ok(m) if m.name != name || m.route != RECBOLE_FOLDER_ROUTE || !m.archive.is_empty() => {
+            Status::Corrupt(format!("{MARKER} records {} installed as `{}`; add the dataset again", m.name, m.route))
+        }
+        Ok(m) => verify_files(&root, &m),
+    }
+}
+
+/// The verified folder of dataset `name`, registered or not (a `recbole-folder` install), and
+/// its marker.
+pub fn installed_dir(data_dir: &Path, name: &str) -> Result<(PathBuf, Marker), StoreError> {
+    let status = match pin(name) {
+        Ok(p) => verify_with_pin(data_dir, p),
+        Err(_) => verify_unregistered(data_dir, name),
+    };
+    match status {
+        Status::Ok { .. } => {
+            let marker = read_marker(data_dir, name)?;
+            Ok((dataset_path(data_dir, name, &marker.folder), marker))
+        }
+        status => Err(StoreError::NotReady {
+            name: name.into(),
+            data_dir: data_dir.display().to_string(),
+            state: status.describe(),
+            hint: match pin(name) {
+                Ok(p) => install_hint(p, data_dir),
+                Err(_) => format!(
+                    "Register a folder of RecBole atomic files with `cargo xtask data add {name} DIR --data-dir {}` \
+                     (DIR holds {name}.inter and, optionally, {name}.user and {name}.item)",
+                    shell_quote(&data_dir.display().to_string())
+                ),
+            },
+        }),
+    }
 }
 
 /// The verified folder of the registered dataset `name` (`<data-dir>/<name>/extracted/<folder>`),
@@ -673,7 +1399,10 @@ pub fn dataset_dir(data_dir: &Path, name: &str) -> Result<PathBuf, StoreError> {
 
 pub(crate) fn dataset_dir_with_pin(data_dir: &Path, pin: &Pin<'_>) -> Result<PathBuf, StoreError> {
     match verify_with_pin(data_dir, pin) {
-        Status::Ok { .. } => Ok(dataset_path(data_dir, pin.name, pin.folder)),
+        Status::Ok { .. } => {
+            let marker = read_marker(data_dir, pin.name)?;
+            Ok(dataset_path(data_dir, pin.name, &marker.folder))
+        }
         status => Err(StoreError::NotReady {
             name: pin.name.into(),
             data_dir: data_dir.display().to_string(),
@@ -688,10 +1417,24 @@ pub fn install_hint(pin: &Pin<'_>, data_dir: &Path) -> String {
     let dir = shell_quote(&data_dir.display().to_string());
     let name = pin.name;
     let file = pin.file;
-    if pin.sha256.is_some() {
+    let mut others = String::new();
+    for p in pin.packages {
+        others.push_str(&format!(
+            "; or from {} (`{}`): `cargo xtask data add {name} path/to/{} --data-dir {dir}`",
+            p.file, p.how, p.file
+        ));
+    }
+    if !pin.file_sets.is_empty() && pin.has_archive() {
+        others.push_str(&format!(
+            "; or a folder of the extracted files: `cargo xtask data add {name} path/to/folder --data-dir {dir}`"
+        ));
+    }
+    if !pin.has_archive() {
+        format!("{name} has no archive: `cargo xtask data add {name} path/to/folder --data-dir {dir}` ({})", pin.note)
+    } else if pin.sha256.is_some() {
         format!(
             "Run `cargo xtask data fetch {name} --data-dir {dir}` (downloads {}), or with a copy of {file}: \
-             `cargo xtask data add {name} path/to/{file} --data-dir {dir}`",
+             `cargo xtask data add {name} path/to/{file} --data-dir {dir}`{others}",
             pin.url
         )
     } else {
@@ -776,6 +1519,8 @@ mod tests {
             size: None,
             folder: "fixture",
             note: "",
+            file_sets: &[],
+            packages: &[],
         }
     }
 
@@ -1053,6 +1798,203 @@ mod tests {
         assert!(matches!(dataset_dir(&tmp.data(), "nope"), Err(StoreError::Unknown { .. })));
     }
 
+    /// A zip in `dir` named `name` holding `entries`.
+    fn write_zip(dir: &Path, name: &str, entries: &[(&str, &[u8])]) -> PathBuf {
+        use std::io::Write as _;
+        std::fs::create_dir_all(dir).unwrap();
+        let path = dir.join(name);
+        let mut w = zip::ZipWriter::new(File::create(&path).unwrap());
+        for (n, data) in entries {
+            let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+            w.start_file(*n, opts).unwrap();
+            w.write_all(data).unwrap();
+        }
+        w.finish().unwrap();
+        path
+    }
+
+    fn hex_of(bytes: &[u8]) -> String {
+        hex(&Sha256::digest(bytes))
+    }
+
+    const A: &[u8] = b"user_id:token\titem_id:token\trating:float\n1\t2\t3\n";
+    const B: &[u8] = b"user_id:token\tage:token\n1\t20\n";
+
+    /// Runs `check` with a pin whose archive is good.zip, whose package `fixture.whl` holds
+    /// `pkg/data/{a.inter,b.user}`, and whose file set is those two files.
+    fn with_routes(tmp: &TempDir, check: impl FnOnce(&Pin<'_>, &Path)) {
+        let wheel = write_zip(
+            &tmp.0.join("in"),
+            "fixture.whl",
+            &[("pkg/data/a.inter", A), ("pkg/data/b.user", B), ("pkg/x.py", b"x")],
+        );
+        let (ha, hb, hw, good) = (hex_of(A), hex_of(B), sha256_file(&wheel).unwrap().0, sha("good.zip"));
+        let members = [
+            Member { file: "a.inter", sha256: Some(&ha), required: true },
+            Member { file: "b.user", sha256: Some(&hb), required: false },
+        ];
+        let packages = [Package {
+            route: "wheel",
+            file: "fixture.whl",
+            sha256: &hw,
+            size: 1,
+            folder: "pkg/data",
+            members: &members,
+            how: "make it",
+        }];
+        let sets = [FileSet { route: "files", folder: "fixture", members: &members }];
+        let pin = Pin { file_sets: &sets, packages: &packages, ..test_pin(&good) };
+        check(&pin, &wheel);
+    }
+
+    #[test]
+    fn a_pinned_package_installs_with_its_route_and_members() {
+        let tmp = TempDir::new("wheel");
+        let data = tmp.data();
+        with_routes(&tmp, |pin, wheel| {
+            let installed = add_with_pin(&data, pin, wheel, None, &Limits::default()).unwrap();
+            assert_eq!((installed.route.as_str(), installed.pinned), ("wheel", true));
+            assert_eq!(installed.dir, data.join("fixture/extracted/pkg/data"));
+            assert!(verify_with_pin(&data, pin).is_ok());
+            assert_eq!(dataset_dir_with_pin(&data, pin).unwrap(), installed.dir);
+            let marker = read_marker(&data, "fixture").unwrap();
+            assert_eq!((marker.archive.as_str(), marker.members.len()), ("fixture.whl", 2));
+            assert_eq!(marker.members[0].sha256, hex_of(A));
+            // A member changed after the install: corrupt.
+            std::fs::write(installed.dir.join("a.inter"), b"user_id:token\titem_id:token\trating:float\n1\t2\t4\n")
+                .unwrap();
+            let status = verify_with_pin(&data, pin);
+            assert!(matches!(&status, Status::Corrupt(r) if r.contains("a.inter")), "{status:?}");
+            // Re-installing from the archive replaces the package, which goes too.
+            add_with_pin(&data, pin, &fixture("good.zip"), None, &Limits::default()).unwrap();
+            assert!(verify_with_pin(&data, pin).is_ok());
+            assert!(!data.join("fixture/fixture.whl").exists());
+            assert_eq!(read_marker(&data, "fixture").unwrap().route, ARCHIVE_ROUTE);
+        });
+    }
+
+    #[test]
+    fn a_wheel_with_the_wrong_hash_is_refused_and_changes_nothing() {
+        let tmp = TempDir::new("badwheel");
+        let data = tmp.data();
+        with_routes(&tmp, |pin, _| {
+            // Another wheel, whose data file differs too.
+            let other = write_zip(
+                &tmp.0.join("in2"),
+                "fixture.whl",
+                &[("pkg/data/a.inter", B), ("pkg/data/b.user", B), ("pkg/x.py", b"x")],
+            );
+            let err = add_with_pin(&data, pin, &other, None, &Limits::default()).unwrap_err();
+            assert!(snapshot(&data).is_none());
+            let msg = err.to_string();
+            assert!(matches!(err, StoreError::Mismatch { .. }), "{msg}");
+            assert!(msg.contains("in2/fixture.whl") && msg.contains("fixture.whl (sha256"), "{msg}");
+            // Over a good install: unchanged.
+            install_good(&data);
+            let before = snapshot(&data);
+            add_with_pin(&data, pin, &other, None, &Limits::default()).unwrap_err();
+            assert_eq!(snapshot(&data), before);
+            // The right wheel whose member does not match the member pin.
+            let bad = write_zip(&tmp.0.join("in3"), "fixture.whl", &[("pkg/data/a.inter", B), ("pkg/data/b.user", B)]);
+            let hw = sha256_file(&bad).unwrap().0;
+            let packages = [Package { sha256: &hw, ..pin.packages[0] }];
+            let pin2 = Pin { packages: &packages, ..*pin };
+            let err = add_with_pin(&data, &pin2, &bad, None, &Limits::default()).unwrap_err().to_string();
+            assert!(err.contains("in3/fixture.whl: pkg/data/a.inter") && err.contains(&hex_of(A)), "{err}");
+            assert_eq!(snapshot(&data), before);
+            // A wheel of another hash whose data files all match their pins is a re-packed zip
+            // of them: it installs by the files route, not as the package.
+            let repacked = write_zip(&tmp.0.join("in5"), "fixture.whl", &[("pkg/data/a.inter", A), ("pkg/x.py", b"y")]);
+            let installed = add_with_pin(&data, pin, &repacked, None, &Limits::default()).unwrap();
+            assert_eq!(installed.route, "files");
+        });
+    }
+
+    #[test]
+    fn a_folder_or_repacked_zip_of_pinned_files_installs() {
+        let tmp = TempDir::new("files");
+        let data = tmp.data();
+        with_routes(&tmp, |pin, _| {
+            let dir = tmp.0.join("folder");
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("a.inter"), A).unwrap();
+            // Without the optional b.user.
+            let installed = add_with_pin(&data, pin, &dir, None, &Limits::default()).unwrap();
+            assert_eq!((installed.route.as_str(), installed.files, installed.replaced), ("files", 1, false));
+            assert_eq!(installed.dir, data.join("fixture/extracted/fixture"));
+            let marker = read_marker(&data, "fixture").unwrap();
+            assert!(marker.archive.is_empty() && marker.source.contains("folder"));
+            assert_eq!(marker.sha256, members_digest(&marker.members));
+            assert!(verify_with_pin(&data, pin).is_ok());
+            // A re-packed zip (files at another depth, other bytes than any pinned archive).
+            let zip = write_zip(&tmp.0.join("in4"), "mine.zip", &[("deep/er/a.inter", A), ("deep/er/b.user", B)]);
+            let installed = add_with_pin(&data, pin, &zip, None, &Limits::default()).unwrap();
+            assert_eq!((installed.route.as_str(), installed.files, installed.replaced), ("files", 2, true));
+            assert!(read_marker(&data, "fixture").unwrap().source.contains("re-packed zip"));
+            assert!(verify_with_pin(&data, pin).is_ok());
+            // One file with other bytes: refused, naming it; nothing changes.
+            let before = snapshot(&data);
+            std::fs::write(dir.join("b.user"), b"user_id:token\tage:token\n1\t21\n").unwrap();
+            let err = add_with_pin(&data, pin, &dir, None, &Limits::default()).unwrap_err().to_string();
+            assert!(err.contains(&dir.join("b.user").display().to_string()) && err.contains(&hex_of(B)), "{err}");
+            assert_eq!(snapshot(&data), before);
+            // A folder without the required file.
+            std::fs::remove_file(dir.join("a.inter")).unwrap();
+            let err = add_with_pin(&data, pin, &dir, None, &Limits::default()).unwrap_err().to_string();
+            assert!(err.contains("a.inter") && err.contains("not something"), "{err}");
+            assert_eq!(snapshot(&data), before);
+        });
+    }
+
+    #[test]
+    fn unpinned_members_need_a_trusted_hash() {
+        let tmp = TempDir::new("unpinned-member");
+        let data = tmp.data();
+        let ha = hex_of(A);
+        let members = [
+            Member { file: "a.inter", sha256: Some(&ha), required: true },
+            Member { file: "b.user", sha256: None, required: false },
+        ];
+        let sets = [FileSet { route: "files", folder: "", members: &members }];
+        let pin = Pin { name: "nofile", file: "", url: "", file_sets: &sets, ..test_pin("") };
+        let pin = Pin { sha256: None, ..pin };
+        let dir = tmp.0.join("folder");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("a.inter"), A).unwrap();
+        assert!(add_with_pin(&data, &pin, &dir, None, &Limits::default()).unwrap().pinned);
+        std::fs::write(dir.join("b.user"), B).unwrap();
+        let err = add_with_pin(&data, &pin, &dir, None, &Limits::default()).unwrap_err().to_string();
+        assert!(err.contains("b.user") && err.contains(&format!("--sha256 {}", hex_of(B))), "{err}");
+        let installed = add_with_pin(&data, &pin, &dir, Some(&hex_of(B)), &Limits::default()).unwrap();
+        assert!(!installed.pinned);
+        assert_eq!(verify_with_pin(&data, &pin), Status::Ok { sha256: installed.sha256, pinned: false });
+        // A file is not a folder for a dataset without an archive.
+        let err = add_with_pin(&data, &pin, &dir.join("a.inter"), None, &Limits::default()).unwrap_err();
+        assert!(matches!(err, StoreError::NotAFileSet { .. }), "{err}");
+    }
+
+    #[test]
+    fn an_unregistered_recbole_folder_registers_by_name() {
+        let tmp = TempDir::new("recbole-folder");
+        let data = tmp.data();
+        let dir = tmp.0.join("mydata");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("mydata.inter"), A).unwrap();
+        std::fs::write(dir.join("mydata.user"), B).unwrap();
+        std::fs::write(dir.join("README"), b"not copied").unwrap();
+        let installed = add(&data, "mydata", &dir, None).unwrap();
+        assert_eq!((installed.route.as_str(), installed.pinned, installed.files), (RECBOLE_FOLDER_ROUTE, false, 2));
+        let (folder, marker) = installed_dir(&data, "mydata").unwrap();
+        assert_eq!(folder, data.join("mydata/extracted/mydata"));
+        assert_eq!(marker.members.iter().map(|m| m.file.as_str()).collect::<Vec<_>>(), ["mydata.inter", "mydata.user"]);
+        std::fs::write(folder.join("mydata.user"), A).unwrap();
+        let err = installed_dir(&data, "mydata").unwrap_err().to_string();
+        assert!(err.contains("mydata.user") && err.contains("corrupt"), "{err}");
+        // Unknown and without atomic files: the unknown-dataset error says what would register.
+        let err = add(&data, "other", &dir, None).unwrap_err().to_string();
+        assert!(err.contains("unknown dataset `other`") && err.contains("other.inter"), "{err}");
+    }
+
     #[test]
     fn registry_entries_are_well_formed() {
         let mut names = std::collections::HashSet::new();
@@ -1061,8 +2003,19 @@ mod tests {
             assert!(names.insert(pin.name), "{} registered twice", pin.name);
             match pin.sha256 {
                 Some(sha) => assert_eq!(sha.len(), 64, "{}", pin.name),
+                // Entries without an archive have their files pinned one by one.
+                None if !pin.has_archive() => {
+                    assert!(pin.file_sets.iter().all(|s| s.members.iter().any(|m| m.sha256.is_some())), "{}", pin.name)
+                }
                 // Unpinned entries say why.
                 None => assert!(pin.note.contains("SHA-256"), "{}: no sha256 and no note saying why", pin.name),
+            }
+            // Every member pin is 64 lowercase hex digits; unpinned members are named in the note
+            // or have no published hash (ML-1M's ratings.dat).
+            for m in pin.file_sets.iter().flat_map(|s| s.members).chain(pin.packages.iter().flat_map(|p| p.members)) {
+                if let Some(sha) = m.sha256 {
+                    assert!(parse_sha256(sha).is_ok_and(|x| x == sha), "{}: {}", pin.name, m.file);
+                }
             }
             if !pin.url.starts_with("https://") {
                 assert!(pin.url.starts_with("http://") && pin.note.contains("URL"), "{}: {}", pin.name, pin.url);

@@ -7,13 +7,15 @@
 //! description = "..."
 //! seeds = [0, 1, 2, 3, 4]
 //! [data]
-//! kind = "synthetic"      # or movielens-100k, movielens-1m, bookcrossing
+//! kind = "synthetic"      # or movielens-100k, movielens-1m, bookcrossing, melu-ml1m, recbole
 //! seed = 20261124         # generator seed of the world (real data: seed of the split)
 //! sha256 = "..."          # pin: the world's canonical serialization, or the real archive
 //! path = "dir"            # real data only, optional: an extracted folder instead of the data
 //!                         # directory's verified install (its pin is then the folder's hash)
 //! [world]                 # WorldConfig fields; omitted ones take their defaults
 //! [real]                  # RealOptions fields (cold-start rule, filter, expected counts)
+//! [recbole]               # kind = "recbole": files and their pins, column mapping (real::recbole)
+//! [melu]                  # kind = "melu-ml1m": MeLU's task options (real::melu)
 //! [[robustness]]          # one evaluation under perturbation (repeatable); its steps compose
 //! steps = [{ kind = "shots", k = 1 }, { kind = "label-noise", rate = 0.2 }]
 //! [[robustness]]          # a meta-train perturbation: cells of its own (optionally some seeds)
@@ -35,6 +37,11 @@ use crate::synthetic::{WorldConfig, WorldError, generate};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
+/// `data.kind` of a dataset in RecBole's atomic files, mapped by `[recbole]`.
+pub const RECBOLE_KIND: &str = "recbole";
+/// `data.kind` of MeLU's own ML-1M split.
+pub const MELU_KIND: &str = "melu-ml1m";
+
 /// The suites shipped inside the binary: `(name, file name, TOML text)`.
 pub const EMBEDDED: &[(&str, &str, &str)] = &[
     ("synthetic", "suites/synthetic.toml", include_str!("../synthetic.toml")),
@@ -42,6 +49,7 @@ pub const EMBEDDED: &[(&str, &str, &str)] = &[
     ("movielens-100k", "suites/movielens-100k.toml", include_str!("../movielens-100k.toml")),
     ("movielens-1m", "suites/movielens-1m.toml", include_str!("../movielens-1m.toml")),
     ("bookcrossing", "suites/bookcrossing.toml", include_str!("../bookcrossing.toml")),
+    ("melu-ml1m", "suites/melu-ml1m.toml", include_str!("../melu-ml1m.toml")),
 ];
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -83,6 +91,12 @@ pub struct SuiteDef {
     /// Real data: loader options (the `sha256` and `seed` fields are taken from `[data]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub real: Option<RealOptions>,
+    /// `recbole`: the atomic files, their pins and the column mapping (see `real::recbole`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recbole: Option<crate::real::recbole::RecboleSpec>,
+    /// `melu-ml1m`: MeLU's task options (see `real::melu`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub melu: Option<crate::real::melu::MeluOptions>,
     #[serde(default)]
     pub protocol: Protocol,
     /// Per-method hyper-parameter overrides, `[methods.NAME]` tables.
@@ -136,7 +150,8 @@ pub enum SuiteError {
     #[error("{path}: {source}")]
     World { path: String, source: WorldError },
     #[error(
-        "{path}: data.kind `{kind}` is not supported (known: synthetic, movielens-100k, movielens-1m, bookcrossing)"
+        "{path}: data.kind `{kind}` is not supported (known: synthetic, movielens-100k, movielens-1m, bookcrossing, \
+         melu-ml1m, recbole)"
     )]
     Kind { path: String, kind: String },
     #[error(
@@ -196,6 +211,23 @@ pub fn parse_suite(text: &str, source: &str) -> Result<LoadedSuite, SuiteError> 
                 .unwrap_or_default()
                 .check()
                 .map_err(|e| SuiteError::World { path: source.to_string(), source: e })?;
+        }
+        RECBOLE_KIND => {
+            let spec = def.recbole.as_ref().ok_or_else(|| SuiteError::Parse {
+                path: source.to_string(),
+                message: "data.kind = \"recbole\" needs a [recbole] table (files, columns, features)".into(),
+            })?;
+            let real = def.real.clone().unwrap_or_default();
+            spec.check()
+                .and_then(|_| real.check())
+                .map_err(|e| SuiteError::Real { path: source.to_string(), source: e })?;
+        }
+        MELU_KIND => {
+            def.melu
+                .clone()
+                .unwrap_or_default()
+                .check()
+                .map_err(|e| SuiteError::Real { path: source.to_string(), source: e })?;
         }
         other => match RealKind::parse(other) {
             Some(_) => {
@@ -283,29 +315,8 @@ impl LoadedSuite {
 
     fn materialize_real(&self, kind: RealKind, data_dir: &Path) -> Result<Materialized, SuiteError> {
         let path = self.source.clone();
-        let (dir, sha256, what) = match &self.def.data.path {
-            Some(p) => {
-                // Relative to the suite file's folder, so a suite file and its data can travel together.
-                let base = Path::new(&self.source).parent().unwrap_or(Path::new("."));
-                let dir = if Path::new(p).is_absolute() { PathBuf::from(p) } else { base.join(p) };
-                let sha = folder_sha256(&dir).map_err(|source| SuiteError::Io {
-                    path: format!("{path}: data.path {}", dir.display()),
-                    source,
-                })?;
-                (dir.clone(), sha, format!("the folder {}", dir.display()))
-            }
-            None => {
-                let store = |source| SuiteError::Store { path: path.clone(), source };
-                let dir = crate::store::dataset_dir(data_dir, kind.name()).map_err(store)?;
-                let marker = crate::store::read_marker(data_dir, kind.name()).map_err(store)?;
-                (dir, marker.sha256, format!("the installed archive of {}", kind.name()))
-            }
-        };
-        if let Some(pin) = &self.def.data.sha256
-            && *pin != sha256
-        {
-            return Err(SuiteError::DataChecksum { path, what, pinned: pin.clone(), actual: sha256 });
-        }
+        let (dir, install) = self.data_folder(kind.name(), data_dir)?;
+        let sha256 = install.sha256.clone();
         let mut opts = self.def.real.clone().unwrap_or_default();
         opts.sha256 = sha256;
         opts.seed = self.def.data.seed;
@@ -314,8 +325,85 @@ impl LoadedSuite {
         let split =
             make_split(&data.dataset, data.user_is_new, data.item_is_new, &self.def.protocol, self.def.data.seed)
                 .map_err(|e| SuiteError::Protocol { path: path.clone(), source: e })?;
-        let load_report = toml::Table::try_from(&data.report).ok();
+        let load_report = toml::Table::try_from(&data.report).ok().map(|t| install.record(t));
         self.with_variants(data.dataset, split, load_report)
+    }
+
+    /// The folder a real suite reads, and how it got there. With `data.path`, that folder (its
+    /// pin is the folder's hash); else the data directory's verified install of `name`, whose
+    /// `data.sha256` pin applies to the archive route only: the other routes (a package such
+    /// as RecBole's wheel, or a folder of files) were checked file by file against the
+    /// registry's pins when installed, and again now.
+    pub fn data_folder(&self, name: &str, data_dir: &Path) -> Result<(PathBuf, Install), SuiteError> {
+        let path = self.source.clone();
+        match &self.def.data.path {
+            Some(p) => {
+                // Relative to the suite file's folder, so a suite file and its data can travel together.
+                let base = Path::new(&self.source).parent().unwrap_or(Path::new("."));
+                let dir = if Path::new(p).is_absolute() { PathBuf::from(p) } else { base.join(p) };
+                let sha = folder_sha256(&dir).map_err(|source| SuiteError::Io {
+                    path: format!("{path}: data.path {}", dir.display()),
+                    source,
+                })?;
+                if let Some(pin) = &self.def.data.sha256
+                    && *pin != sha
+                {
+                    let what = format!("the folder {}", dir.display());
+                    return Err(SuiteError::DataChecksum { path, what, pinned: pin.clone(), actual: sha });
+                }
+                let install =
+                    Install { route: "path".into(), source: dir.display().to_string(), sha256: sha, members: vec![] };
+                Ok((dir, install))
+            }
+            None => {
+                let store = |source| SuiteError::Store { path: path.clone(), source };
+                let (dir, marker) = crate::store::installed_dir(data_dir, name).map_err(store)?;
+                if marker.route == crate::store::ARCHIVE_ROUTE
+                    && let Some(pin) = &self.def.data.sha256
+                    && *pin != marker.sha256
+                {
+                    let what = format!("the installed archive of {name}");
+                    return Err(SuiteError::DataChecksum { path, what, pinned: pin.clone(), actual: marker.sha256 });
+                }
+                let install = Install {
+                    route: marker.route,
+                    source: marker.source,
+                    sha256: marker.sha256,
+                    members: marker.members.into_iter().map(|m| (m.file, m.sha256)).collect(),
+                };
+                Ok((dir, install))
+            }
+        }
+    }
+}
+
+/// How a real suite's data was installed (recorded in the manifest beside the load report).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Install {
+    /// The store's route (`archive`, `recbole-wheel`, `official-files`, ...), or `path` for
+    /// `data.path`.
+    pub route: String,
+    pub source: String,
+    /// The archive's SHA-256, or for installs without an archive the digest of the members.
+    pub sha256: String,
+    /// The files the loader reads with their SHA-256 (empty for archive installs).
+    pub members: Vec<(String, String)>,
+}
+
+impl Install {
+    /// `report` with an `install` table added: route, source, sha256 and the members' hashes.
+    pub fn record(&self, mut report: toml::Table) -> toml::Table {
+        let mut t = toml::Table::new();
+        t.insert("route".into(), self.route.clone().into());
+        t.insert("source".into(), self.source.clone().into());
+        t.insert("sha256".into(), self.sha256.clone().into());
+        let members: toml::Table =
+            self.members.iter().map(|(f, h)| (f.clone(), toml::Value::from(h.clone()))).collect();
+        if !members.is_empty() {
+            t.insert("members".into(), members.into());
+        }
+        report.insert("install".into(), t.into());
+        report
     }
 }
 
@@ -418,6 +506,34 @@ impl LoadedSuite {
                 )
                 .map_err(|e| SuiteError::Protocol { path, source: e })?;
                 self.with_variants(world.dataset, split, None)
+            }
+            RECBOLE_KIND => {
+                let spec = self.def.recbole.clone().expect("checked when parsed");
+                let (dir, install) = self.data_folder(&spec.dataset, data_dir)?;
+                let mut opts = self.def.real.clone().unwrap_or_default();
+                opts.sha256 = install.sha256.clone();
+                opts.seed = self.def.data.seed;
+                let data = crate::real::recbole::load(&dir, &spec, &opts)
+                    .map_err(|source| SuiteError::Real { path: path.clone(), source })?;
+                let split = make_split(
+                    &data.dataset,
+                    data.user_is_new,
+                    data.item_is_new,
+                    &self.def.protocol,
+                    self.def.data.seed,
+                )
+                .map_err(|e| SuiteError::Protocol { path: path.clone(), source: e })?;
+                let load_report = toml::Table::try_from(&data.report).ok().map(|t| install.record(t));
+                self.with_variants(data.dataset, split, load_report)
+            }
+            MELU_KIND => {
+                let (dir, install) = self.data_folder(MELU_KIND, data_dir)?;
+                let opts = self.def.melu.clone().unwrap_or_default();
+                let data =
+                    crate::real::melu::load(&dir, &opts, &self.def.protocol, self.def.data.seed, &install.sha256)
+                        .map_err(|source| SuiteError::Real { path: path.clone(), source })?;
+                let load_report = toml::Table::try_from(&data.report).ok().map(|t| install.record(t));
+                self.with_variants(data.dataset, data.split, load_report)
             }
             other => {
                 let kind = RealKind::parse(other)

@@ -54,13 +54,20 @@ pub enum DataCommand {
         /// A registered dataset (default: all).
         name: Option<String>,
     },
-    /// Install a dataset from an archive you downloaded yourself.
+    /// Install a dataset from an archive, package or folder you downloaded yourself.
     ///
-    /// Example: cargo xtask data add movielens-1m ~/Downloads/ml-1m.zip
+    /// FILE is the pinned archive; or a pinned package that carries the dataset (RecBole's wheel for
+    /// movielens-100k); or a folder, or any zip, holding the files the loader reads, each matching its own pin
+    /// (an extracted or re-packed official archive; MeLU's movielens/ml-1m/ for melu-ml1m); or, for a NAME the
+    /// registry does not know, a folder holding NAME.inter (RecBole atomic files; the suite file pins them).
+    ///
+    /// Examples: cargo xtask data add movielens-1m ~/Downloads/ml-1m.zip;
+    /// cargo xtask data add movielens-100k recbole-1.2.1-py3-none-any.whl;
+    /// cargo xtask data add melu-ml1m MeLU/movielens/ml-1m
     Add {
-        /// A registered dataset (see `data list`).
+        /// A registered dataset (see `data list`), or the name of a folder of RecBole atomic files.
         name: String,
-        /// The archive file.
+        /// The archive, package or folder.
         file: PathBuf,
         /// SHA-256 you trust, for a dataset without a pinned hash (`add` prints the file's hash when it is missing).
         #[arg(long, value_name = "HEX")]
@@ -78,6 +85,11 @@ pub fn run(args: DataArgs) -> Result<()> {
         DataCommand::Add { name, file, sha256 } => {
             let installed = store::add(&dir, &name, &file, sha256.as_deref())?;
             report(&installed);
+            if let Ok(m) = store::read_marker(&dir, &name) {
+                for f in &m.members {
+                    println!("  {} sha256 {} ({} bytes)", f.file, f.sha256, f.size);
+                }
+            }
             Ok(())
         }
     }
@@ -92,7 +104,20 @@ fn list(dir: &Path) -> Result<()> {
                 let size = pin.size.map(|s| format!(", {s} bytes")).unwrap_or_default();
                 println!("{:<16} sha256 {sha} ({}{size})", "", pin.file);
             }
+            None if !pin.has_archive() => println!("{:<16} no archive: a folder of its files, each pinned", ""),
             None => println!("{:<16} sha256 not pinned ({})", "", pin.file),
+        }
+        for p in pin.packages {
+            println!("{:<16} or package {} sha256 {} ({} bytes; `{}`)", "", p.file, p.sha256, p.size, p.how);
+        }
+        for set in pin.file_sets {
+            let files: Vec<&str> = set.members.iter().map(|m| m.file).collect();
+            println!("{:<16} or a folder/zip of {} (route {}, each file pinned)", "", files.join(", "), set.route);
+        }
+        if let Ok(m) = store::read_marker(dir, pin.name)
+            && status.is_ok()
+        {
+            println!("{:<16} installed by route {} from {}", "", m.route, m.source);
         }
         if !pin.note.is_empty() {
             println!("{:<16} note: {}", "", pin.note);
@@ -138,10 +163,12 @@ fn verify(dir: &Path, name: Option<&str>) -> Result<()> {
 
 fn report(installed: &store::Installed) {
     let how = if installed.pinned { "pinned" } else { "given with --sha256, not pinned" };
+    let what = if installed.route == store::ARCHIVE_ROUTE { "archive sha256" } else { "sha256" };
     println!(
-        "{} {}: {} files, archive sha256 {} ({how}, {} bytes)",
+        "{} {} (route {}): {} files, {what} {} ({how}, {} bytes)",
         if installed.replaced { "reinstalled" } else { "installed" },
         installed.name,
+        installed.route,
         installed.files,
         installed.sha256,
         installed.size

@@ -310,6 +310,42 @@ fn data_add_refuses_a_wrong_archive_and_leaves_the_data_dir_as_it_was() {
 }
 
 #[test]
+fn data_add_refuses_wrong_wheels_and_files_and_registers_recbole_folders() {
+    let dir = temp_dir("data-routes");
+    let data = dir.join("data");
+    let d = data.to_str().unwrap();
+    let before = snapshot(&data);
+    // A "wheel" of the right name and the wrong bytes (our own zip of the fixture's files).
+    let wheel = dir.join("recbole-1.2.1-py3-none-any.whl");
+    std::fs::copy("../suites/testdata/archives/good.zip", &wheel)
+        .or_else(|_| std::fs::copy("suites/testdata/archives/good.zip", &wheel))
+        .unwrap();
+    let o = run(&["data", "--data-dir", d, "add", "movielens-100k", wheel.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("recbole-1.2.1-py3-none-any.whl") && err.contains("SHA-256 mismatch"), "{err}");
+    assert!(err.contains("9c9948202011f37eb0a7c6768129313f00d6403ad221ec940d5e2d5d5f33a407"), "{err}");
+    assert_eq!(snapshot(&data), before);
+    // Folders whose files are not the pinned ones: the first differing file is named.
+    for (name, folder, file, pin) in [
+        ("movielens-100k", "ml-100k-recbole", "ml-100k.inter", "4edb74e2a81178c2"),
+        ("movielens-100k", "ml-100k", "u.data", "06416e597f82b734"),
+        ("melu-ml1m", "melu-ml1m", "users.dat", "1dc3a95300cb19f7"),
+    ] {
+        let o = run(&["data", "--data-dir", d, "add", name, &format!("suites/testdata/{folder}")]);
+        assert_eq!(o.status.code(), Some(1), "{folder}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(err.contains(&format!("{folder}/{file}")) && err.contains(pin), "{folder}: {err}");
+        assert_eq!(snapshot(&data), before, "{folder} changed the data dir");
+    }
+    // A folder of atomic files under a name the registry does not know registers as it is.
+    let o = run(&["data", "--data-dir", d, "add", "ml-100k", "suites/testdata/ml-100k-recbole"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("route recbole-folder"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn report_names_bad_results_and_says_what_it_skipped() {
     let dir = temp_dir("report");
     let out = dir.join("run");

@@ -9,7 +9,7 @@
 //!
 //! | kind | files | `dir` may be |
 //! |---|---|---|
-//! | `movielens-100k` | `u.data`, `u.user`, `u.item` | the folder holding them, or its parent holding `ml-100k/` |
+//! | `movielens-100k` | `u.data`, `u.user`, `u.item`, or RecBole's `ml-100k.inter`, `.user`, `.item` | the folder holding them, or its parent holding `ml-100k/` |
 //! | `movielens-1m` | `ratings.dat`, `users.dat`, `movies.dat` | the folder, or its parent holding `ml-1m/` |
 //! | `bookcrossing` | `BX-Book-Ratings.csv`, `BX-Users.csv`, `BX-Books.csv` | the folder, or its parent holding `BX-CSV-Dump/` |
 //!
@@ -101,11 +101,14 @@
 //! with X = 10 (`034545104X` -> 3454510410), which sorts like the ISBN; rows whose ISBN is not of
 //! that form are skipped. [`RealData::item_keys`] holds the source key as text.
 
+pub mod atomic;
 pub mod bookcrossing;
 pub mod cold;
 pub mod features;
+pub mod melu;
 pub mod movielens;
 pub mod reader;
+pub mod recbole;
 
 use crate::data::{Dataset, Features, Field, Rating, Schema};
 use features::{Vocab, standardize};
@@ -374,6 +377,9 @@ pub enum RealError {
     Missing { path: String, alternative: String },
     #[error("{path}:{line}: {message}")]
     Format { path: String, line: u64, message: String },
+    /// A JSON file's entry at fault, by its key.
+    #[error("{path}: key \"{key}\": {message}")]
+    Key { path: String, key: String, message: String },
     #[error(
         "{path}: {bad} of {read} rows could not be parsed, more than the allowed fraction {threshold} (first: {first})"
     )]
@@ -445,13 +451,20 @@ pub fn load(kind: RealKind, dir: &Path, opts: &RealOptions) -> Result<RealData, 
     opts.check()?;
     let max_bad = opts.max_bad_fraction.unwrap_or(kind.default_max_bad_fraction());
     let parsed = match kind {
-        RealKind::MovieLens100k => movielens::parse_100k(&resolve_dir(dir, "u.data", "ml-100k")?, max_bad)?,
+        RealKind::MovieLens100k => match resolve_dir(dir, "u.data", "ml-100k") {
+            Ok(d) => movielens::parse_100k(&d, max_bad)?,
+            // RecBole's atomic files of the same data (from the recbole wheel, or a folder).
+            Err(official) => match resolve_dir(dir, "ml-100k.inter", "ml-100k") {
+                Ok(d) => movielens::parse_100k_recbole(&d, max_bad)?,
+                Err(_) => return Err(official),
+            },
+        },
         RealKind::MovieLens1m => movielens::parse_1m(&resolve_dir(dir, "ratings.dat", "ml-1m")?, max_bad)?,
         RealKind::BookCrossing => {
             bookcrossing::parse(&resolve_dir(dir, bookcrossing::RATINGS, "BX-CSV-Dump")?, opts, max_bad)?
         }
     };
-    assemble(kind, parsed, opts, max_bad)
+    assemble(kind.name(), kind.rating_scale(), parsed, opts, max_bad)
 }
 
 /// The directory holding `marker`: `dir` itself or `dir/sub` (the archive's top folder).
@@ -488,14 +501,20 @@ pub(crate) fn decade(year: i32) -> String {
     format!("{}s", year.div_euclid(10) * 10)
 }
 
-fn counts_of(ratings: &[RawRating]) -> Counts {
+pub(crate) fn counts_of(ratings: &[RawRating]) -> Counts {
     let users: HashSet<u64> = ratings.iter().map(|r| r.user).collect();
     let items: HashSet<u64> = ratings.iter().map(|r| r.item).collect();
     Counts { ratings: ratings.len() as u64, users: users.len() as u64, items: items.len() as u64 }
 }
 
 /// Steps 2 to 6 of the module docs: from parsed rows to the dataset.
-fn assemble(kind: RealKind, p: Parsed, opts: &RealOptions, max_bad: f64) -> Result<RealData, RealError> {
+pub(crate) fn assemble(
+    kind: &str,
+    scale: (f32, f32),
+    p: Parsed,
+    opts: &RealOptions,
+    max_bad: f64,
+) -> Result<RealData, RealError> {
     if let Some(want) = opts.expect_counts {
         let got = p.parsed;
         let mut diffs = Vec::new();
@@ -507,7 +526,7 @@ fn assemble(kind: RealKind, p: Parsed, opts: &RealOptions, max_bad: f64) -> Resu
             }
         }
         if !diffs.is_empty() {
-            return Err(RealError::Counts { kind: kind.name().into(), differences: diffs.join(", ") });
+            return Err(RealError::Counts { kind: kind.into(), differences: diffs.join(", ") });
         }
     }
 
@@ -598,7 +617,7 @@ fn assemble(kind: RealKind, p: Parsed, opts: &RealOptions, max_bad: f64) -> Resu
         }
     }
     if kept.is_empty() {
-        return Err(RealError::Empty { kind: kind.name().into(), min: opts.min_ratings, max: opts.max_ratings });
+        return Err(RealError::Empty { kind: kind.into(), min: opts.min_ratings, max: opts.max_ratings });
     }
     let after_filter = counts_of(&kept);
 
@@ -649,7 +668,7 @@ fn assemble(kind: RealKind, p: Parsed, opts: &RealOptions, max_bad: f64) -> Resu
     let (activity, active_min) = crate::data::activity_groups(users.len(), &dense);
     user_groups.push(("activity".to_string(), activity));
 
-    let (rating_min, rating_max) = kind.rating_scale();
+    let (rating_min, rating_max) = scale;
     let features = Features {
         schema: Schema { user_fields, item_fields, item_numeric: layout.item_numeric.clone() },
         user_cat,
@@ -659,7 +678,7 @@ fn assemble(kind: RealKind, p: Parsed, opts: &RealOptions, max_bad: f64) -> Resu
         item_ids: items.clone(),
     };
     let dataset = Dataset {
-        name: kind.name().to_string(),
+        name: kind.to_string(),
         features: Arc::new(features),
         ratings: dense,
         truth: None,
@@ -674,7 +693,7 @@ fn assemble(kind: RealKind, p: Parsed, opts: &RealOptions, max_bad: f64) -> Resu
         items: item_is_new.iter().filter(|x| **x).count() as u64,
     };
     let report = LoadReport {
-        kind: kind.name().to_string(),
+        kind: kind.to_string(),
         max_bad_fraction: max_bad,
         parsed: p.parsed,
         implicit_ratings: p.implicit,
@@ -748,6 +767,17 @@ fn encode_fields<'a>(
 #[cfg(test)]
 pub(crate) mod testutil {
     use std::path::{Path, PathBuf};
+
+    /// Asserts that two loads gave the same dataset: ratings, features, states and groups.
+    pub fn assert_same_data(a: &super::RealData, b: &super::RealData) {
+        assert_eq!(a.dataset.ratings, b.dataset.ratings);
+        let (fa, fb) = (&a.dataset.features, &b.dataset.features);
+        assert_eq!((&fa.user_cat, &fa.item_cat, &fa.item_num), (&fb.user_cat, &fb.item_cat, &fb.item_num));
+        assert_eq!((&fa.user_ids, &fa.item_ids, &fa.schema), (&fb.user_ids, &fb.item_ids, &fb.schema));
+        assert_eq!((&a.user_is_new, &a.item_is_new), (&b.user_is_new, &b.item_is_new));
+        assert_eq!(a.dataset.user_groups, b.dataset.user_groups);
+        assert_eq!((a.dataset.rating_min, a.dataset.rating_max), (b.dataset.rating_min, b.dataset.rating_max));
+    }
 
     /// `suites/testdata/NAME`.
     pub fn fixture(name: &str) -> PathBuf {

@@ -6,7 +6,14 @@
 //! - `u.user`: `user id|age|gender|occupation|zip code`.
 //! - `u.item`: `movie id|movie title|release date|video release date|IMDb URL|` then 19 genre
 //!   flags (`unknown|Action|...|Western`); the release date looks like `01-Jan-1995` and may be
-//!   empty; titles are latin-1.
+//!   empty (it is checked, but the year comes from the title, see below); titles are latin-1.
+//! - RecBole's ML-100k (`ml-100k.inter`, `.user`, `.item`, atomic files, see [`super::atomic`]):
+//!   the same ratings, users and items. Its `release_year` is the year in the title (the title
+//!   is stored without it; item 267's is `unkonwn`, item 1412's `V`: no year), and `class`
+//!   lists the genres in u.item's column order. So that both give the same dataset, ML-100k's
+//!   year is the title's year on both routes ([`title_year`]; no year when the title has none),
+//!   and [`parse_100k_recbole`] maps the atomic files onto exactly the rows [`parse_100k`]
+//!   makes. Only the titles differ (RecBole's lack the year); they are not part of the dataset.
 //! - `ratings.dat`: `UserID::MovieID::Rating::Timestamp`.
 //! - `users.dat`: `UserID::Gender::Age::Occupation::Zip-code`, age and occupation as codes.
 //! - `movies.dat`: `MovieID::Title (Year)::Genre|Genre|...`, titles latin-1.
@@ -21,7 +28,7 @@ use super::{
     AGE_BUCKETS, Counts, FileReport, ItemRow, Layout, Parsed, RawRating, RealError, UserRow, UserRule, age_bucket,
     decade, int,
 };
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::Path;
 
 /// ML-100k's genres, in u.item's column order.
@@ -144,17 +151,9 @@ fn ratings(
                 time: Some(int(f[3], "timestamp")?),
             })
         })();
-        match row {
-            Ok(r) => {
-                st.kept();
-                out.push(r);
-            }
-            Err(reason) => st.bad(line, reason),
-        }
+        st.push(&mut out, line, row);
     }
-    let users: HashSet<u64> = out.iter().map(|r| r.user).collect();
-    let items: HashSet<u64> = out.iter().map(|r| r.item).collect();
-    let counts = Counts { ratings: out.len() as u64, users: users.len() as u64, items: items.len() as u64 };
+    let counts = super::counts_of(&out);
     Ok((out, counts, st.finish(max_bad)?))
 }
 
@@ -164,8 +163,17 @@ fn table<T>(
     max_bad: f64,
     parse: impl Fn(&str) -> Result<(u64, T), String>,
 ) -> Result<(HashMap<u64, T>, FileReport), RealError> {
-    let mut rd = LineReader::open(path)?;
-    let mut st = FileStats::new(path);
+    table_from(LineReader::open(path)?, max_bad, parse)
+}
+
+/// [`table`] from an opened reader (latin-1 or UTF-8).
+pub(crate) fn table_from<T>(
+    mut rd: LineReader,
+    max_bad: f64,
+    parse: impl Fn(&str) -> Result<(u64, T), String>,
+) -> Result<(HashMap<u64, T>, FileReport), RealError> {
+    let path = rd.path().to_path_buf();
+    let mut st = FileStats::new(&path);
     let mut out = HashMap::new();
     while let Some((line, text)) = rd.next_line()? {
         if text.trim().is_empty() {
@@ -173,22 +181,57 @@ fn table<T>(
         }
         st.read();
         match parse(text) {
-            Ok((id, row)) => {
-                if let std::collections::hash_map::Entry::Vacant(e) = out.entry(id) {
-                    e.insert(row);
-                    st.kept();
-                } else {
-                    st.skipped("duplicate id");
-                }
-            }
+            Ok((id, row)) => insert_first(&mut out, id, row, &mut st),
             Err(reason) => st.bad(line, reason),
         }
     }
     Ok((out, st.finish(max_bad)?))
 }
 
+/// Keeps the first row of an id; a later one is skipped as `duplicate id`.
+pub(crate) fn insert_first<T>(out: &mut HashMap<u64, T>, id: u64, row: T, st: &mut FileStats) {
+    if let std::collections::hash_map::Entry::Vacant(e) = out.entry(id) {
+        e.insert(row);
+        st.kept();
+    } else {
+        st.skipped("duplicate id");
+    }
+}
+
 fn fields_exact<'a>(f: Vec<&'a str>, n: usize, sep: &str) -> Result<Vec<&'a str>, String> {
     if f.len() == n { Ok(f) } else { Err(format!("expected {n} {sep}-separated fields, found {}", f.len())) }
+}
+
+/// An ML-100k user from its fields `[id, age, gender, occupation, zip]` (u.user and RecBole's
+/// ml-100k.user alike).
+fn user_100k(f: [&str; 5]) -> Result<(u64, UserRow), String> {
+    let id = int(f[0], "user id")?;
+    let age: u32 = int(f[1], "age")?;
+    let occupation = f[3].trim();
+    if occupation.is_empty() {
+        return Err("occupation is empty".into());
+    }
+    let cats =
+        vec![Some(gender(f[2])?), Some(age_bucket(age).to_string()), Some(occupation.to_string()), zip_prefix(f[4])];
+    Ok((id, UserRow { cats }))
+}
+
+/// A year written as four digits, else none (RecBole's `release_year` has `unkonwn` and `V`).
+pub(crate) fn year4(s: &str) -> Option<i32> {
+    let y = s.trim();
+    if y.len() == 4 && y.bytes().all(|b| b.is_ascii_digit()) { y.parse().ok() } else { None }
+}
+
+/// What the MovieLens parsers hand to `assemble`.
+fn parsed_movielens(
+    files: [FileReport; 3],
+    parsed: Counts,
+    ratings: Vec<RawRating>,
+    users: HashMap<u64, UserRow>,
+    items: HashMap<u64, ItemRow>,
+    genres: &[&str],
+) -> Parsed {
+    Parsed { files: files.into(), parsed, implicit: 0, unknown_item: 0, ratings, users, items, layout: layout(genres) }
 }
 
 /// Parses the ML-100k files in `dir`.
@@ -196,33 +239,22 @@ pub(crate) fn parse_100k(dir: &Path, max_bad: f64) -> Result<Parsed, RealError> 
     let (ratings, parsed, r_rep) = ratings(&dir.join("u.data"), |l| split_char(l, '\t'), "tab", max_bad)?;
     let (users, u_rep) = table(&dir.join("u.user"), max_bad, |l| {
         let f = fields_exact(split_char(l, '|'), 5, "|")?;
-        let id = int(f[0], "user id")?;
-        let age: u32 = int(f[1], "age")?;
-        let occupation = f[3].trim();
-        if occupation.is_empty() {
-            return Err("occupation is empty".into());
-        }
-        let cats = vec![
-            Some(gender(f[2])?),
-            Some(age_bucket(age).to_string()),
-            Some(occupation.to_string()),
-            zip_prefix(f[4]),
-        ];
-        Ok((id, UserRow { cats }))
+        user_100k([f[0], f[1], f[2], f[3], f[4]])
     })?;
     let (items, i_rep) = table(&dir.join("u.item"), max_bad, |l| {
         let f = fields_exact(split_char(l, '|'), 5 + GENRES_100K.len(), "|")?;
         let id = int(f[0], "movie id")?;
         let date = f[2].trim();
-        let year = if date.is_empty() {
-            None
-        } else {
+        if !date.is_empty() {
             let parts: Vec<&str> = date.split('-').collect();
             match parts.as_slice() {
-                [_, _, y] => Some(int::<i32>(y, "release year")?),
+                [_, _, y] => int::<i32>(y, "release year")?,
                 _ => return Err(format!("release date `{date}` is not like 01-Jan-1995")),
-            }
-        };
+            };
+        }
+        // The year is the title's (`Toy Story (1995)`), not the release date's: RecBole's
+        // atomic files carry only the title's year, and both routes must give the same data.
+        let year = title_year(f[1]);
         let mut flags = Vec::with_capacity(GENRES_100K.len());
         for (k, v) in f[5..].iter().enumerate() {
             match v.trim() {
@@ -233,16 +265,96 @@ pub(crate) fn parse_100k(dir: &Path, max_bad: f64) -> Result<Parsed, RealError> 
         }
         Ok((id, item_row(id, f[1], year, &flags, &GENRES_100K, None)))
     })?;
-    Ok(Parsed {
-        files: vec![r_rep, u_rep, i_rep],
-        parsed,
-        implicit: 0,
-        unknown_item: 0,
-        ratings,
-        users,
-        items,
-        layout: layout(&GENRES_100K),
-    })
+    Ok(parsed_movielens([r_rep, u_rep, i_rep], parsed, ratings, users, items, &GENRES_100K))
+}
+
+/// Parses RecBole's ML-100k atomic files (`ml-100k.inter`, `.user`, `.item`) in `dir` into the
+/// same rows as [`parse_100k`].
+pub(crate) fn parse_100k_recbole(dir: &Path, max_bad: f64) -> Result<Parsed, RealError> {
+    use super::atomic::{AtomicReader, AtomicType as T, float, seq};
+    let tok = [T::Token];
+    let num = [T::Float, T::Token];
+
+    let path = dir.join("ml-100k.inter");
+    let mut rd = AtomicReader::open(&path)?;
+    let (cu, ci, cr, ct) = (
+        rd.column("user_id", &tok)?,
+        rd.column("item_id", &tok)?,
+        rd.column("rating", &num)?,
+        rd.column("timestamp", &num)?,
+    );
+    let mut st = FileStats::new(&path);
+    let mut out = Vec::new();
+    while let Some((line, row)) = rd.next_row()? {
+        st.read();
+        let parsed = row.and_then(|f| {
+            let value = float(f[cr], "rating")?;
+            if !(1.0..=5.0).contains(&value) || value.fract() != 0.0 {
+                return Err(format!("rating {value} is not in 1..=5"));
+            }
+            let time = float(f[ct], "timestamp")?;
+            if time.fract() != 0.0 {
+                return Err(format!("timestamp {time} is not a whole number of seconds"));
+            }
+            Ok(RawRating {
+                user: int(f[cu], "user id")?,
+                item: int(f[ci], "item id")?,
+                value: value as f32,
+                time: Some(time as i64),
+            })
+        });
+        st.push(&mut out, line, parsed);
+    }
+    let parsed = super::counts_of(&out);
+    let r_rep = st.finish(max_bad)?;
+
+    let (users, u_rep) = atomic_table(&dir.join("ml-100k.user"), max_bad, |rd| {
+        let c = [rd.column("user_id", &tok)?, rd.column("age", &num)?, rd.column("gender", &tok)?];
+        let c = [c[0], c[1], c[2], rd.column("occupation", &tok)?, rd.column("zip_code", &tok)?];
+        Ok(move |f: &[&str]| user_100k(c.map(|k| f[k])))
+    })?;
+    let (items, i_rep) = atomic_table(&dir.join("ml-100k.item"), max_bad, |rd| {
+        let seqs = [T::TokenSeq, T::Token];
+        let c = [rd.column("item_id", &tok)?, rd.column("movie_title", &seqs)?];
+        let c = [c[0], c[1], rd.column("release_year", &num)?, rd.column("class", &seqs)?];
+        Ok(move |f: &[&str]| {
+            let id = int(f[c[0]], "movie id")?;
+            let year = year4(f[c[2]]);
+            let mut flags = vec![false; GENRES_100K.len()];
+            for g in seq(f[c[3]]) {
+                let k =
+                    GENRES_100K.iter().position(|x| *x == g).ok_or(format!("genre `{g}` is not an ML-100k genre"))?;
+                flags[k] = true;
+            }
+            Ok((id, item_row(id, f[c[1]], year, &flags, &GENRES_100K, None)))
+        })
+    })?;
+    Ok(parsed_movielens([r_rep, u_rep, i_rep], parsed, out, users, items, &GENRES_100K))
+}
+
+/// Reads a user or item atomic file: `columns` looks up the header and returns the row parser;
+/// each row parses to `(id, row)`; the first row of an id wins.
+#[allow(clippy::type_complexity)]
+pub(crate) fn atomic_table<T, P>(
+    path: &Path,
+    max_bad: f64,
+    columns: impl FnOnce(&super::atomic::AtomicReader) -> Result<P, RealError>,
+) -> Result<(HashMap<u64, T>, FileReport), RealError>
+where
+    P: Fn(&[&str]) -> Result<(u64, T), String>,
+{
+    let mut rd = super::atomic::AtomicReader::open(path)?;
+    let parse = columns(&rd)?;
+    let mut st = FileStats::new(path);
+    let mut out = HashMap::new();
+    while let Some((line, row)) = rd.next_row()? {
+        st.read();
+        match row.and_then(|f| parse(&f)) {
+            Ok((id, row)) => insert_first(&mut out, id, row, &mut st),
+            Err(reason) => st.bad(line, reason),
+        }
+    }
+    Ok((out, st.finish(max_bad)?))
 }
 
 /// ML-1M's genres (movies.dat), in the README's order: ML-100k's without `unknown`.
@@ -283,21 +395,12 @@ pub(crate) fn parse_1m(dir: &Path, max_bad: f64) -> Result<Parsed, RealError> {
         }
         Ok((id, item_row(id, f[1], title_year(f[1]), &flags, GENRES_1M, first)))
     })?;
-    Ok(Parsed {
-        files: vec![r_rep, u_rep, i_rep],
-        parsed,
-        implicit: 0,
-        unknown_item: 0,
-        ratings,
-        users,
-        items,
-        layout: layout(GENRES_1M),
-    })
+    Ok(parsed_movielens([r_rep, u_rep, i_rep], parsed, ratings, users, items, GENRES_1M))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::testutil::{copy, fixture};
+    use super::super::testutil::{assert_same_data, copy, fixture};
     use super::super::{FilterScope, RealData, RealKind, RealOptions, load};
     use super::*;
 
@@ -342,7 +445,8 @@ mod tests {
         assert_eq!(r.after_filter, Counts { ratings: 1329, users: 29, items: 150 });
         assert_eq!(r.cold.item_new_from_year, Some(1997));
         assert_eq!(r.cold.user_new_from_time, Some(881_204_710)); // user 25's first rating
-        assert_eq!(r.cold.items_without_year, 1); // item 120 has no release date
+        // Item 120 has no release date but a year in its title, which is what counts.
+        assert_eq!(r.cold.items_without_year, 0);
         assert_eq!((r.cold.new_after_filter.users, r.cold.new_after_filter.items), (6, 30));
         let f = &d.dataset.features;
         assert_eq!((f.n_users(), f.n_items(), d.dataset.ratings.len()), (29, 150, 1329));
@@ -475,12 +579,7 @@ mod tests {
         for (kind, dir) in [(RealKind::MovieLens100k, "ml-100k"), (RealKind::MovieLens1m, "ml-1m")] {
             let a = load(kind, &fixture(dir), &RealOptions::default()).unwrap();
             let b = load(kind, &fixture(dir), &RealOptions::default()).unwrap();
-            assert_eq!(a.dataset.ratings, b.dataset.ratings);
-            let (fa, fb) = (&a.dataset.features, &b.dataset.features);
-            assert_eq!((&fa.user_cat, &fa.item_cat, &fa.item_num), (&fb.user_cat, &fb.item_cat, &fb.item_num));
-            assert_eq!((&fa.user_ids, &fa.item_ids, &fa.schema), (&fb.user_ids, &fb.item_ids, &fb.schema));
-            assert_eq!((&a.user_is_new, &a.item_is_new), (&b.user_is_new, &b.item_is_new));
-            assert_eq!(a.dataset.user_groups, b.dataset.user_groups);
+            assert_same_data(&a, &b);
             assert_eq!(a.report, b.report);
         }
     }
@@ -526,6 +625,55 @@ mod tests {
         assert_eq!(d.dataset.user_groups[2].1[u29 as usize], "farmer");
         assert_eq!(f.schema.item_numeric.len(), 19);
         assert_eq!(d.vocabularies[field(&d, "age")].1[0], "unknown");
+    }
+
+    /// The same fixture in RecBole's atomic files (testdata/ml-100k-recbole, written from
+    /// testdata/ml-100k by its make_fixture.py) gives the same dataset.
+    #[test]
+    fn ml100k_recbole_files_give_the_same_dataset() {
+        let a = ml100k(&RealOptions::default()).unwrap();
+        let b = load(RealKind::MovieLens100k, &fixture("ml-100k-recbole"), &RealOptions::default()).unwrap();
+        assert_eq!(
+            b.report.files.iter().map(|f| f.file.as_str()).collect::<Vec<_>>(),
+            ["ml-100k.inter", "ml-100k.user", "ml-100k.item"]
+        );
+        assert_same_data(&a, &b);
+        assert_eq!(a.vocabularies, b.vocabularies);
+        assert_eq!(
+            (&a.report.parsed, &a.report.after_filter, &a.report.cold),
+            (&b.report.parsed, &b.report.after_filter, &b.report.cold)
+        );
+        assert_eq!((&a.report.user_fields, &a.report.item_fields), (&b.report.user_fields, &b.report.item_fields));
+        // The bad row is the same (one line later: the header).
+        assert_eq!((a.report.files[0].bad_rows, a.report.files[0].first_bad[0].line), (1, 101));
+        assert_eq!((b.report.files[0].bad_rows, b.report.files[0].first_bad[0].line), (1, 102));
+        assert!(b.report.files[0].first_bad[0].reason.contains("rating `five` is not a number"));
+        // Titles differ only by RecBole's dropping the year.
+        let k = a.item_keys.iter().position(|x| x == "7").unwrap();
+        assert_eq!(
+            (a.item_titles[k].as_str(), b.item_titles[k].as_str()),
+            ("Caf\u{e9} Society (1995)", "Caf\u{e9} Society")
+        );
+    }
+
+    #[test]
+    fn ml100k_recbole_bad_input_names_file_and_line() {
+        // A non-numeric rating over the bad-row threshold.
+        let dir = copy("ml-100k-recbole", "recbole-rating", "", &[]);
+        let inter = dir.join("ml-100k.inter");
+        let text = std::fs::read_to_string(&inter).unwrap().replacen("\t4\t874983910", "\tfour\t874983910", 1);
+        std::fs::write(&inter, text).unwrap();
+        let opts = RealOptions { max_bad_fraction: Some(0.0), ..RealOptions::default() };
+        let err = load(RealKind::MovieLens100k, &dir, &opts).unwrap_err().to_string();
+        for want in ["ml-100k.inter", "line 2: rating `four` is not a number", "line 102: rating `five`"] {
+            assert!(err.contains(want), "`{want}` not in: {err}");
+        }
+        // An unknown type in a header.
+        let text = std::fs::read_to_string(&inter).unwrap().replacen("rating:float", "rating:double", 1);
+        std::fs::write(&inter, text).unwrap();
+        let err = load(RealKind::MovieLens100k, &dir, &RealOptions::default()).unwrap_err().to_string();
+        assert!(err.contains("ml-100k.inter:1:") && err.contains("unknown type `double`"), "{err}");
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub struct LineReader {
     bytes: Vec<u8>,
     line: String,
     line_no: u64,
+    utf8: bool,
 }
 
 impl LineReader {
@@ -33,7 +34,14 @@ impl LineReader {
             bytes: Vec::new(),
             line: String::new(),
             line_no: 0,
+            utf8: false,
         })
+    }
+
+    /// Opens a UTF-8 file (RecBole's atomic files, MeLU's side information): a line that is
+    /// not valid UTF-8 is an error naming the file and line.
+    pub fn open_utf8(path: &Path) -> Result<LineReader, RealError> {
+        Ok(LineReader { utf8: true, ..LineReader::open(path)? })
     }
 
     pub fn path(&self) -> &Path {
@@ -59,7 +67,17 @@ impl LineReader {
             end -= 1;
         }
         self.line.clear();
-        self.line.extend(self.bytes[..end].iter().map(|b| char::from(*b)));
+        if self.utf8 {
+            let text = std::str::from_utf8(&self.bytes[..end]).map_err(|e| RealError::Format {
+                path: self.path.display().to_string(),
+                line: self.line_no,
+                message: format!("not valid UTF-8 ({e})"),
+            })?;
+            // A byte-order mark at the start of the file is not data.
+            self.line.push_str(if self.line_no == 1 { text.trim_start_matches('\u{feff}') } else { text });
+        } else {
+            self.line.extend(self.bytes[..end].iter().map(|b| char::from(*b)));
+        }
         Ok(Some((self.line_no, &self.line)))
     }
 }
@@ -105,6 +123,16 @@ impl FileStats {
     }
     pub fn skipped(&mut self, reason: &str) {
         *self.report.skipped.entry(reason.to_string()).or_insert(0) += 1;
+    }
+    /// Keeps a parsed row in `out`, or counts it as bad at `line`.
+    pub fn push<T>(&mut self, out: &mut Vec<T>, line: u64, row: Result<T, String>) {
+        match row {
+            Ok(r) => {
+                self.kept();
+                out.push(r);
+            }
+            Err(reason) => self.bad(line, reason),
+        }
     }
     pub fn bad(&mut self, line: u64, reason: String) {
         self.report.bad_rows += 1;
