@@ -106,6 +106,36 @@ pub struct SuiteDef {
     /// `perturbation` column of results.csv.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub robustness: Vec<Robustness>,
+    /// Published results of this protocol, put beside ours in the reports (a reproduction).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published: Option<Published>,
+}
+
+/// `[published]`: numbers a paper reports for this protocol, each tied to one of our methods,
+/// a scenario and a metric of results.csv. The reports' reproduction section puts our mean and
+/// 95% interval beside each; `notes` say what is known about why they may differ.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Published {
+    /// The citation, e.g. `Lee et al. 2019 (MeLU), Table 2`.
+    pub source: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    pub values: Vec<PublishedValue>,
+}
+
+/// One published number.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishedValue {
+    /// Our method (registry name) that reproduces it.
+    pub method: String,
+    /// The paper's name for it (`MeLU-1`).
+    pub label: String,
+    pub scenario: String,
+    /// A metric name of results.csv (`mae`, `ndcg@3`).
+    pub metric: String,
+    pub value: f64,
 }
 
 /// One robustness evaluation: perturbations applied in order to the clean split.
@@ -237,6 +267,24 @@ pub fn parse_suite(text: &str, source: &str) -> Result<LoadedSuite, SuiteError> 
             }
             None => return Err(SuiteError::Kind { path: source.to_string(), kind: other.to_string() }),
         },
+    }
+    if let Some(p) = &def.published {
+        let bad = |message: String| SuiteError::Parse { path: source.to_string(), message };
+        for (i, v) in p.values.iter().enumerate() {
+            if crate::split::Scenario::parse(&v.scenario).is_none() {
+                return Err(bad(format!(
+                    "published.values[{i}].scenario: unknown scenario `{}` (known: warm, user-cold, item-cold, \
+                     user-item-cold)",
+                    v.scenario
+                )));
+            }
+            if !v.value.is_finite() {
+                return Err(bad(format!("published.values[{i}].value: {} is not a number", v.value)));
+            }
+            if v.method.is_empty() || v.metric.is_empty() {
+                return Err(bad(format!("published.values[{i}]: method and metric must not be empty")));
+            }
+        }
     }
     let mut labels = std::collections::BTreeSet::new();
     let mut shilling_targets: Option<Vec<u32>> = None;
