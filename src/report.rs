@@ -8,6 +8,9 @@ use crate::RunError;
 use crate::rundir::{Manifest, write_atomic};
 use metarec_methods::{MethodKind, Registry};
 use metarec_reports::analysis::leaderboard::LeaderboardOptions;
+use metarec_reports::analysis::reproduction::{Published, PublishedValue};
+use metarec_reports::build::RunNotes;
+use metarec_reports::build::run_notes::SkippedMethod;
 use metarec_reports::read::{load_item_side, read_groups};
 use metarec_reports::report::render_reports;
 pub use metarec_reports::report::{Documents, FigureFile, REPORT_FILES, render_documents};
@@ -38,9 +41,16 @@ pub fn write_reports(dir: &Path, registry: &Registry) -> Result<Vec<String>, Run
     let groups = if groups_path.is_file() { Some(read_groups(&groups_path).map_err(RunError::Report)?) } else { None };
     let item_side = load_item_side(dir).map_err(RunError::Report)?;
     let clean = clean_support(&manifest);
-    let files = render_reports(&rows, groups.as_deref(), item_side.as_ref(), &prov, &opts, &|suite, scenario| {
-        clean_k(&clean, suite, scenario)
-    })
+    let notes = run_notes(&manifest);
+    let files = render_reports(
+        &rows,
+        groups.as_deref(),
+        item_side.as_ref(),
+        &prov,
+        &opts,
+        &|suite, scenario| clean_k(&clean, suite, scenario),
+        &notes,
+    )
     .map_err(RunError::Report)?;
     for (name, bytes) in &files.files {
         write_atomic(&dir.join(name), bytes)?;
@@ -48,6 +58,40 @@ pub fn write_reports(dir: &Path, registry: &Registry) -> Result<Vec<String>, Run
     let mut written: Vec<String> = REPORT_FILES.iter().map(|f| f.to_string()).collect();
     written.extend(write_figures(dir, &files.figures)?);
     Ok(written)
+}
+
+/// What the manifest adds to the reports: the methods not run (`[[skipped]]`) and every suite's
+/// `[published]` values (from its resolved definition in `[[data]]`).
+fn run_notes(m: &Manifest) -> RunNotes {
+    let skipped = m
+        .skipped
+        .iter()
+        .map(|s| SkippedMethod { suite: s.suite.clone(), method: s.method.clone(), reason: s.reason.clone() })
+        .collect();
+    let published = m
+        .data
+        .iter()
+        .filter_map(|d| {
+            let p: metarec_suites::suite::Published = d.resolved.get("published")?.clone().try_into().ok()?;
+            Some(Published {
+                suite: d.suite.clone(),
+                source: p.source,
+                notes: p.notes,
+                values: p
+                    .values
+                    .into_iter()
+                    .map(|v| PublishedValue {
+                        method: v.method,
+                        label: v.label,
+                        scenario: v.scenario,
+                        metric: v.metric,
+                        value: v.value,
+                    })
+                    .collect(),
+            })
+        })
+        .collect();
+    RunNotes { skipped, published }
 }
 
 /// Per suite, the clean run's support size and whether every other rating is support

@@ -11,6 +11,9 @@
 use metarec::report::{Documents, render_documents};
 use metarec_reports::ResultRow;
 use metarec_reports::analysis::leaderboard::LeaderboardOptions;
+use metarec_reports::analysis::reproduction::{Published, PublishedValue};
+use metarec_reports::build::RunNotes;
+use metarec_reports::build::run_notes::SkippedMethod;
 use metarec_reports::doc::Provenance;
 use metarec_reports::read::{CandidateRow, GroupRow, ItemRow, ItemSideData, RankingRow};
 use std::path::{Path, PathBuf};
@@ -122,10 +125,44 @@ fn item_side() -> ItemSideData {
     ItemSideData { items, candidates, rankings }
 }
 
+/// What a manifest adds: a method not run and published values beside ours (one that the run
+/// has, one that it has not), with LaTeX-special characters in the prose.
+fn notes() -> RunNotes {
+    let value = |method: &str, v: f64| PublishedValue {
+        method: method.into(),
+        label: "MAML_1 & co".into(),
+        scenario: "warm".into(),
+        metric: "mae".into(),
+        value: v,
+    };
+    RunNotes {
+        skipped: vec![SkippedMethod {
+            suite: "synthetic".into(),
+            method: "meta_sgd & co".into(),
+            reason: "needs 100% of the truth_table; #1 reason".into(),
+        }],
+        published: vec![Published {
+            suite: "synthetic".into(),
+            source: "Doe & Roe 2020, Table_2 (50% of #users)".into(),
+            notes: vec!["Differs: {braces}, ~tilde, ^caret, $dollar.".into()],
+            values: vec![value("maml", 0.75), value("reptile", 0.7)],
+        }],
+    }
+}
+
 /// The reports of [`rows`] as `write_reports` builds them.
 fn documents() -> Documents {
     let item_side = item_side();
-    render_documents(&rows(), Some(&groups()), Some(&item_side), &provenance(), &options(), &|_, _| Some(CLEAN_K), &[])
+    render_documents(
+        &rows(),
+        Some(&groups()),
+        Some(&item_side),
+        &provenance(),
+        &options(),
+        &|_, _| Some(CLEAN_K),
+        &[],
+        &notes(),
+    )
 }
 
 fn provenance() -> Provenance {
@@ -173,7 +210,13 @@ fn check_pdflatex() -> Outcome {
     };
     let dir = work_dir("latex");
     let tex = documents().latex;
-    for section in ["\\section*{Fairness}", "\\section*{Robustness}", "\\texttt{shots(1)}"] {
+    for section in [
+        "\\section*{Fairness}",
+        "\\section*{Robustness}",
+        "\\texttt{shots(1)}",
+        "\\section*{Methods not run}",
+        "\\section*{Published results beside ours}",
+    ] {
         if !tex.contains(section) {
             return Outcome::Failed(format!("leaderboard.tex lacks `{section}`"));
         }

@@ -6,7 +6,7 @@
 use crate::ResultRow;
 use crate::analysis::leaderboard::{LeaderboardOptions, MarkOptions};
 use crate::analysis::significance::{SignificanceOptions, Skipped, analyze, write_significance_csv};
-use crate::build::{Inputs, document};
+use crate::build::{Inputs, RunNotes, document};
 use crate::doc::Provenance;
 use crate::model_index::render_model_index;
 pub use crate::plot::FigureFile;
@@ -61,9 +61,10 @@ pub fn render_documents(
     opts: &LeaderboardOptions,
     clean_k: &dyn Fn(&str, &str) -> Option<usize>,
     also_skipped: &[Skipped],
+    notes: &RunNotes,
 ) -> Documents {
     let marks = MarkOptions::default();
-    let doc = document(&Inputs { rows, groups, item_side, prov, opts, marks: &marks, clean_k, also_skipped });
+    let doc = document(&Inputs { rows, groups, item_side, prov, opts, marks: &marks, clean_k, also_skipped, notes });
     Documents {
         markdown: markdown::render(&doc),
         latex: latex::render(&doc),
@@ -97,12 +98,13 @@ pub fn render_reports(
     prov: &Provenance,
     opts: &LeaderboardOptions,
     clean_k: &dyn Fn(&str, &str) -> Option<usize>,
+    notes: &RunNotes,
 ) -> Result<Reports, ReportError> {
     let board = board_rows(rows);
     let sig =
         SignificanceOptions { reference_methods: opts.reference_methods.clone(), ..SignificanceOptions::default() };
     let report = analyze(&board, &sig);
-    let docs = render_documents(rows, groups, item_side, prov, opts, clean_k, &report.skipped);
+    let docs = render_documents(rows, groups, item_side, prov, opts, clean_k, &report.skipped, notes);
     let mut csv = comment_lines(prov).into_bytes();
     write_significance_csv(&mut csv, &report.rows)?;
     let contents = [

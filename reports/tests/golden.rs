@@ -44,7 +44,16 @@ fn reports() -> Reports {
     let groups = read_groups(&inputs.join("groups.csv")).unwrap();
     let item_side = load_item_side(&inputs).unwrap();
     assert!(item_side.is_some(), "the golden inputs hold items.csv, candidates.csv and rankings.csv");
-    render_reports(&rows, Some(&groups), item_side.as_ref(), &provenance(), &options(), &|_, _| Some(10)).unwrap()
+    render_reports(
+        &rows,
+        Some(&groups),
+        item_side.as_ref(),
+        &provenance(),
+        &options(),
+        &|_, _| Some(10),
+        &Default::default(),
+    )
+    .unwrap()
 }
 
 /// Every rendered file as (path relative to the outputs folder, bytes).

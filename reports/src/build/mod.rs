@@ -5,7 +5,9 @@ pub mod compare;
 pub mod fairness;
 pub mod item_side;
 pub mod leaderboard;
+pub mod reproduction;
 pub mod robustness;
+pub mod run_notes;
 pub mod users;
 
 use crate::analysis::compare::CompareOptions;
@@ -33,6 +35,16 @@ pub struct Inputs<'a> {
     pub clean_k: &'a dyn Fn(&str, &str) -> Option<usize>,
     /// Skipped entries of the significance analysis behind `significance.csv`.
     pub also_skipped: &'a [Skipped],
+    /// What the run's manifest adds: methods not run, published values to put beside ours.
+    pub notes: &'a RunNotes,
+}
+
+/// What a run's manifest adds to its rows: the methods it did not run (with the reason) and the
+/// published values its suites declare.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RunNotes {
+    pub skipped: Vec<run_notes::SkippedMethod>,
+    pub published: Vec<crate::analysis::reproduction::Published>,
 }
 
 /// The leaderboards of the clean rows (attack diagnostics `target-*` left out), users per
@@ -40,6 +52,8 @@ pub struct Inputs<'a> {
 pub fn document(i: &Inputs) -> Document {
     let board: Vec<ResultRow> = i.rows.iter().filter(|r| !r.metric.starts_with("target-")).cloned().collect();
     let mut sections = leaderboard::sections(&board, i.opts, i.marks, i.also_skipped);
+    sections.extend(run_notes::section(&i.notes.skipped));
+    sections.extend(reproduction::section(&board, &i.notes.published));
     sections.extend(users::section(&user_counts(&board)));
     if let Some(g) = i.groups {
         sections.push(fairness::section(&analyze_fairness(&board, g, &FairnessOptions::default()), i.opts));
