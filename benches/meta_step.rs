@@ -1,15 +1,20 @@
 //! One meta-train step of the gradient-based methods at the MeLU shape of DESIGN.md:
 //! 8 categorical fields x vocab 100 x dim 32 -> 256 -> 64 -> 64 -> 1, meta-batch 32,
 //! 10 support + 10 query rows per task, inner SGD on every parameter, outer Adam, f32.
-//! A step is: inner loop, query loss, outer backward, Adam update.
+//! A step is: inner loop, query loss, outer backward, Adam update. `meta-lstm/k5` is the same
+//! workload for Meta-LSTM: 5 updates of the coordinate-wise LSTM (20 hidden units) on the
+//! decision layers' 20,673 coordinates per task, backward through the unrolled trajectory,
+//! clipped Adam.
 //!
 //! Run: `RAYON_NUM_THREADS=2 cargo bench --bench meta_step` (the comparison with PyTorch
 //! in `benches/torch/maml_speed.py` uses the same threads).
 
-use candle_core::{Device, Var};
+use candle_core::{DType, Device, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use criterion::{Criterion, criterion_group, criterion_main};
-use metarec_methods::gradient::reference::{LR, inputs, meta_loss};
+use metarec_methods::gradient::meta_lstm::{MetaLstm, meta_train_step};
+use metarec_methods::gradient::reference::{FIELDS, LR, inputs, meta_loss};
+use metarec_suites::Rng;
 use std::hint::black_box;
 
 #[global_allocator]
@@ -32,11 +37,27 @@ fn step(c: &mut Criterion, name: &str, steps: usize, first_order: bool, meta_sgd
     });
 }
 
+fn meta_lstm(c: &mut Criterion) {
+    let (_, params, s, q) = inputs(&Device::Cpu);
+    let lstm = MetaLstm::init(20, 10.0, &mut Rng::new(1), DType::F32, &Device::Cpu).unwrap();
+    let mut all = params;
+    all.extend(lstm.tensors());
+    let vars: Vec<Var> = all.iter().map(|t| Var::from_tensor(t).unwrap()).collect();
+    let mut opt = AdamW::new(vars.clone(), ParamsAdamW { lr: 1e-3, weight_decay: 0.0, ..Default::default() }).unwrap();
+    let mut group = c.benchmark_group("meta-lstm");
+    group.sample_size(10);
+    group.bench_function("k5", |b| {
+        b.iter(|| black_box(meta_train_step(&vars, FIELDS, 10.0, &s, &q, 5, 0.25, &mut opt).unwrap()))
+    });
+    group.finish();
+}
+
 fn benches(c: &mut Criterion) {
     step(c, "maml/so-k1", 1, false, false);
     step(c, "maml/so-k5", 5, false, false);
     step(c, "maml/fo-k1", 1, true, false);
     step(c, "meta-sgd/k1", 1, false, true);
+    meta_lstm(c);
 }
 
 criterion_group!(meta, benches);

@@ -1,4 +1,5 @@
-//! Gradient-based meta-learners: MAML (second and first order), MeLU, Meta-SGD, Reptile.
+//! Gradient-based meta-learners: MAML (second and first order), MeLU, Meta-SGD, Reptile, and
+//! Meta-LSTM (a learned update rule, [`meta_lstm`]).
 //!
 //! They share one learner: the feature network of [`crate::nn::NetShape`] run through the
 //! batched functional forward and hand-written backward of [`functional`], one inner loop
@@ -12,6 +13,7 @@
 
 pub mod functional;
 pub mod maml;
+pub mod meta_lstm;
 pub mod meta_sgd;
 pub mod reptile;
 
@@ -69,6 +71,13 @@ pub fn infos() -> Vec<MethodInfo> {
             kind: MethodKind::MetaLearner,
             summary: "Reptile (Nichol et al. 2018): k inner steps, then move towards the adapted weights.",
             build: reptile::build,
+            default_run: true,
+        },
+        MethodInfo {
+            name: "meta-lstm",
+            kind: MethodKind::MetaLearner,
+            summary: "Meta-LSTM (Ravi & Larochelle 2017): a coordinate-wise LSTM learns the update rule and the initialisation.",
+            build: meta_lstm::build,
             default_run: true,
         },
     ]
@@ -544,7 +553,7 @@ struct Fitted {
 impl Model for Fitted {
     fn adapt<'m>(&'m self, task: &SupportSet<'_>, ctx: &mut Ctx) -> Result<Box<dyn Adapted + 'm>> {
         if task.support.is_empty() {
-            return Ok(Box::new(ForUser { fitted: self, user: task.user, deltas: None, device: ctx.device.clone() }));
+            return Ok(Box::new(self.for_user(task.user, None, ctx)));
         }
         let run = || -> candle_core::Result<Adaptation> {
             let dtype = self.learner.theta[0].dtype();
@@ -562,15 +571,36 @@ impl Model for Fitted {
             context: format!("adapting to user {}", task.user),
             source,
         })?;
-        Ok(Box::new(ForUser { fitted: self, user: task.user, deltas: Some(a), device: ctx.device.clone() }))
+        Ok(Box::new(self.for_user(task.user, Some(a), ctx)))
     }
     fn report(&self) -> TrainReport {
         self.report.clone()
     }
 }
 
+impl Fitted {
+    fn for_user(&self, user: u32, deltas: Option<Adaptation>, ctx: &Ctx) -> ForUser<'_> {
+        ForUser {
+            name: self.name,
+            theta: &self.learner.theta,
+            n_tables: self.learner.n_tables(),
+            features: &self.features,
+            range: self.range,
+            user,
+            deltas,
+            device: ctx.device.clone(),
+        }
+    }
+}
+
+/// One user's adapted network: `theta` (its first `n_tables` entries the embedding tables)
+/// plus the user's deltas (`None`: `theta` itself).
 struct ForUser<'m> {
-    fitted: &'m Fitted,
+    name: &'static str,
+    theta: &'m [Tensor],
+    n_tables: usize,
+    features: &'m Features,
+    range: (f32, f32),
     user: u32,
     deltas: Option<Adaptation>,
     device: Device,
@@ -578,14 +608,11 @@ struct ForUser<'m> {
 
 impl Adapted for ForUser<'_> {
     fn predict(&self, items: &[u32]) -> Result<Predictions> {
-        let f = self.fitted;
         let run = || -> candle_core::Result<Vec<f64>> {
-            let l = &f.learner;
-            let nt = l.n_tables();
-            let dtype = l.theta[0].dtype();
+            let dtype = self.theta[0].dtype();
             let ratings: Vec<Rating> = items.iter().map(|i| Rating { user: self.user, item: *i, value: 0.0 }).collect();
-            let q = rows(&f.features, &[&ratings], dtype, &self.device)?;
-            let (tables, dense) = l.theta.split_at(nt);
+            let q = rows(self.features, &[&ratings], dtype, &self.device)?;
+            let (tables, dense) = self.theta.split_at(self.n_tables);
             let (deltas, tables): (Deltas, Vec<Tensor>) = match &self.deltas {
                 None => (Deltas::zeros(dense.len() / 2), tables.to_vec()),
                 Some(a) => {
@@ -605,10 +632,10 @@ impl Adapted for ForUser<'_> {
                 &emb,
                 q.numeric.as_ref(),
             )?;
-            nn::to_ratings(&y.squeeze(0)?, f.range.0, f.range.1)
+            nn::to_ratings(&y.squeeze(0)?, self.range.0, self.range.1)
         };
         let mean = run().map_err(|source| MethodError::Candle {
-            method: f.name.into(),
+            method: self.name.into(),
             context: format!("predicting for user {}", self.user),
             source,
         })?;

@@ -11,7 +11,7 @@ use crate::nn::NetShape;
 use candle_core::{DType, Device, Tensor, Var};
 use metarec_suites::{Features, Field, Rating, Rng, Schema};
 
-fn features() -> Features {
+pub(super) fn features() -> Features {
     let schema = Schema {
         user_fields: vec![Field { name: "a".into(), vocab: 3 }, Field { name: "b".into(), vocab: 2 }],
         item_fields: vec![Field { name: "c".into(), vocab: 4 }],
@@ -29,19 +29,19 @@ fn features() -> Features {
     }
 }
 
-fn shape(f: &Features) -> NetShape {
+pub(super) fn shape(f: &Features) -> NetShape {
     NetShape::new(&f.schema, 2, &[3])
 }
 
 /// Two tasks with 3 support and 2 query ratings; items repeat so match matrices matter.
-fn tasks() -> (Vec<Vec<Rating>>, Vec<Vec<Rating>>) {
+pub(super) fn tasks() -> (Vec<Vec<Rating>>, Vec<Vec<Rating>>) {
     let r = |user, item, value| Rating { user, item, value };
     let support = vec![vec![r(0, 0, 4.0), r(0, 4, 2.0), r(0, 1, 5.0)], vec![r(3, 2, 1.0), r(3, 3, 3.0), r(3, 2, 2.0)]];
     let query = vec![vec![r(0, 4, 3.0), r(0, 5, 1.0)], vec![r(3, 2, 4.0), r(3, 1, 2.0)]];
     (support, query)
 }
 
-fn theta(shape: &NetShape) -> Vec<Tensor> {
+pub(super) fn theta(shape: &NetShape) -> Vec<Tensor> {
     let mut rng = Rng::new(11);
     shape
         .init(&mut rng, 3.0, &Device::Cpu)
@@ -55,7 +55,7 @@ fn theta(shape: &NetShape) -> Vec<Tensor> {
         .collect()
 }
 
-fn batch(f: &Features, s: &[Vec<Rating>]) -> Rows {
+pub(super) fn batch(f: &Features, s: &[Vec<Rating>]) -> Rows {
     let refs: Vec<&[Rating]> = s.iter().map(|x| x.as_slice()).collect();
     rows(f, &refs, DType::F64, &Device::Cpu).unwrap()
 }
@@ -76,12 +76,12 @@ fn meta_loss(l: &Learner, s: &Rows, q: &Rows, k: usize) -> Tensor {
     functional::mse(&a.query_pred.unwrap(), &q.target).unwrap()
 }
 
-fn flat(ts: &[Tensor]) -> Vec<f64> {
+pub(super) fn flat(ts: &[Tensor]) -> Vec<f64> {
     ts.iter().flat_map(|t| t.flatten_all().unwrap().to_vec1::<f64>().unwrap()).collect()
 }
 
 /// Central finite differences of `f` over every entry of `params[which]`, h = 1e-6.
-fn finite_differences(params: &[Tensor], which: &[usize], f: &dyn Fn(&[Tensor]) -> f64) -> Vec<f64> {
+pub(super) fn finite_differences(params: &[Tensor], which: &[usize], f: &dyn Fn(&[Tensor]) -> f64) -> Vec<f64> {
     let h = 1e-6;
     let mut out = Vec::new();
     for &p in which {
@@ -100,7 +100,7 @@ fn finite_differences(params: &[Tensor], which: &[usize], f: &dyn Fn(&[Tensor]) 
     out
 }
 
-fn rel_err(a: &[f64], b: &[f64]) -> f64 {
+pub(super) fn rel_err(a: &[f64], b: &[f64]) -> f64 {
     assert_eq!(a.len(), b.len());
     let num: f64 = a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum::<f64>().sqrt();
     let den: f64 = b.iter().map(|y| y * y).sum::<f64>().sqrt();
@@ -331,18 +331,27 @@ fn bad_hyper_parameters_name_their_field() {
     }
 }
 
-#[test]
-fn a_diverging_configuration_is_caught_as_non_finite() {
-    let suite = metarec_suites::load_suite("synthetic-tiny").unwrap();
-    let m = suite.materialize().unwrap();
-    let data = crate::TrainData {
+/// The synthetic-tiny suite, materialised.
+pub(super) fn tiny_suite() -> metarec_suites::Materialized {
+    metarec_suites::load_suite("synthetic-tiny").unwrap().materialize().unwrap()
+}
+
+/// What meta-training sees of a materialised suite (no truth).
+pub(super) fn train_data(m: &metarec_suites::Materialized) -> crate::TrainData<'_> {
+    crate::TrainData {
         features: &m.dataset.features,
         meta_train: &m.split.meta_train,
         validation: &m.split.validation,
         rating_min: 1.0,
         rating_max: 5.0,
         truth: None,
-    };
+    }
+}
+
+#[test]
+fn a_diverging_configuration_is_caught_as_non_finite() {
+    let m = tiny_suite();
+    let data = train_data(&m);
     for method in ["maml", "reptile"] {
         let mut t = toml::Table::new();
         t.insert("inner_lr".into(), toml::Value::Float(1e30));
