@@ -591,3 +591,41 @@ impl LoadedSuite {
         }
     }
 }
+
+#[cfg(test)]
+mod published_tests {
+    use super::*;
+
+    #[test]
+    fn published_values_are_checked_naming_the_key() {
+        let base = "[suite]\nname = \"p\"\ndescription = \"d\"\nseeds = [0]\n[data]\nkind = \"synthetic\"\nseed = 1\n";
+        let with = |v: &str| format!("{base}[published]\nsource = \"paper\"\nvalues = [{v}]\n");
+        let ok = parse_suite(
+            &with(
+                "{ method = \"melu\", label = \"MeLU-1\", scenario = \"user-cold\", metric = \"mae\", value = 0.79 }",
+            ),
+            "p.toml",
+        )
+        .unwrap();
+        assert_eq!(ok.def.published.as_ref().unwrap().values[0].value, 0.79);
+        let err = parse_suite(
+            &with("{ method = \"melu\", label = \"MeLU-1\", scenario = \"cold\", metric = \"mae\", value = 0.79 }"),
+            "p.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("p.toml") && err.contains("published.values[0].scenario: unknown scenario `cold`"),
+            "{err}"
+        );
+        let err = parse_suite(
+            &with(
+                "{ method = \"melu\", label = \"x\", scenario = \"warm\", metric = \"mae\", value = 0.7, extra = 1 }",
+            ),
+            "p.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("extra"), "{err}");
+    }
+}

@@ -645,6 +645,12 @@ fn two_suites_rank_over_suite_scenario_blocks() {
         .map(|s| (s["suite"].as_str().unwrap(), s["method"].as_str().unwrap()))
         .collect();
     assert_eq!(skipped, [("ml-100k-fixture", "oracle")]);
+    // Every report names the skipped method with its reason.
+    let tex = std::fs::read_to_string(out.join("leaderboard.tex")).unwrap();
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    for (name, text) in [("leaderboard.md", &board), ("leaderboard.tex", &tex), ("report.html", &html)] {
+        assert!(text.contains("Methods not run") && text.contains("ground truth of a synthetic world"), "{name}");
+    }
     let results = std::fs::read_to_string(out.join("results.csv")).unwrap();
     assert!(results.contains("synthetic-tiny,warm,oracle,0,"));
     assert!(!results.contains("ml-100k-fixture,warm,oracle,"));

@@ -103,7 +103,8 @@ fn run(wheel: &Path) -> Result<(), String> {
     let md = std::fs::read_to_string(out.join("leaderboard.md")).map_err(|e| e.to_string())?;
     let tex = std::fs::read_to_string(out.join("leaderboard.tex")).map_err(|e| e.to_string())?;
     let html = std::fs::read_to_string(out.join("report.html")).map_err(|e| e.to_string())?;
-    for section in ["Average ranks", "Win/tie/loss", "Fairness", "Item-side fairness", "Robustness"] {
+    for section in ["Average ranks", "Win/tie/loss", "Methods not run", "Fairness", "Item-side fairness", "Robustness"]
+    {
         check(md.contains(&format!("## {section}")), &format!("leaderboard.md lacks the section {section}"))?;
         check(tex.contains(section), &format!("leaderboard.tex lacks the section {section}"))?;
         check(html.contains(section), &format!("report.html lacks the section {section}"))?;
