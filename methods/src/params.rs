@@ -24,7 +24,12 @@ pub fn parse<P: DeserializeOwned + Serialize + Default + Check>(method: &str, ta
             message: format!("`{key}`: unknown key (known: {})", names.join(", ")),
         });
     }
-    let value = toml::Value::Table(table.clone());
+    // Missing keys take `P`'s defaults explicitly: with `#[serde(flatten)]` a container's
+    // `#[serde(default)]` does not reach the flattened struct, which would otherwise fall back to
+    // its own `Default` (MeLU's and Reptile's defaults silently became MAML's).
+    let mut full = known.clone();
+    full.extend(table.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let value = toml::Value::Table(full);
     let params: P = match serde_path_to_error::deserialize(value) {
         Ok(p) => p,
         Err(e) => {

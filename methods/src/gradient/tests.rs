@@ -412,3 +412,27 @@ fn validation_counts_tasks_of_every_size() {
         assert_eq!(val(&tasks[4..]), None, "no query rating, no validation loss");
     }
 }
+
+/// Each method's own defaults reach it when the table leaves them out, also through
+/// `#[serde(flatten)]`: MeLU keeps its paper's rates and decision-layer adaptation, MeLU-5 its
+/// five local updates, Reptile its five inner steps; a key given still wins.
+#[test]
+fn flattened_defaults_are_the_methods_own() {
+    let registry = crate::Registry::default();
+    let params = |method: &str, table: &toml::Table| (registry.get(method).unwrap().build)(table).unwrap().params();
+    let empty = toml::Table::new();
+    let melu = params("melu", &empty);
+    assert_eq!(melu["adapt"].as_str(), Some("decision"));
+    assert_eq!(melu["inner_lr"].as_float(), Some(5e-6));
+    assert_eq!(melu["outer_lr"].as_float(), Some(5e-5));
+    assert_eq!(melu["meta_steps"].as_integer(), Some(460));
+    let melu5 = params("melu-5", &empty);
+    assert_eq!(melu5["inner_steps"].as_integer(), Some(5));
+    assert_eq!(melu5["inner_lr"].as_float(), Some(5e-6));
+    assert_eq!(params("reptile", &empty)["inner_steps"].as_integer(), Some(5));
+    assert_eq!(params("maml", &empty)["inner_lr"].as_float(), Some(0.05));
+    let mut t = toml::Table::new();
+    t.insert("inner_lr".into(), toml::Value::Float(0.01));
+    let melu = params("melu", &t);
+    assert_eq!((melu["inner_lr"].as_float(), melu["adapt"].as_str()), (Some(0.01), Some("decision")));
+}
