@@ -37,7 +37,7 @@ pub fn section(rows: &[ResultRow], published: &[Published]) -> Option<Section> {
                     Some(o) => {
                         (Cell::Estimate { mean: o.mean, low: o.ci_low, high: o.ci_high }, Cell::Int(o.n_units as u64))
                     }
-                    None => (Cell::Text("not run".into()), Cell::Missing),
+                    None => (Cell::Text("no results".into()), Cell::Missing),
                 };
                 Row::new(vec![
                     Cell::Text(r.published.scenario.clone()),
