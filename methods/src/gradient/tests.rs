@@ -415,7 +415,7 @@ fn validation_counts_tasks_of_every_size() {
 
 /// Each method's own defaults reach it when the table leaves them out, also through
 /// `#[serde(flatten)]`: MeLU keeps its paper's rates and decision-layer adaptation, MeLU-5 its
-/// five local updates, Reptile its five inner steps; a key given still wins.
+/// five local updates; a key given still wins.
 #[test]
 fn flattened_defaults_are_the_methods_own() {
     let registry = crate::Registry::default();
@@ -429,7 +429,7 @@ fn flattened_defaults_are_the_methods_own() {
     let melu5 = params("melu-5", &empty);
     assert_eq!(melu5["inner_steps"].as_integer(), Some(5));
     assert_eq!(melu5["inner_lr"].as_float(), Some(5e-6));
-    assert_eq!(params("reptile", &empty)["inner_steps"].as_integer(), Some(5));
+    assert_eq!(params("reptile", &empty)["epsilon"].as_float(), Some(0.5));
     assert_eq!(params("maml", &empty)["inner_lr"].as_float(), Some(0.05));
     let mut t = toml::Table::new();
     t.insert("inner_lr".into(), toml::Value::Float(0.01));
