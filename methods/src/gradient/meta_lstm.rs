@@ -72,7 +72,7 @@
 //! | `support`, `query` | 10, 10 | episode sizes sampled from meta-train users         | >= 1  |
 
 use super::functional::{self, Deltas, Rows};
-use super::{AdaptLayers, Adaptation, CommonParams, ForUser, rows, sample_episodes};
+use super::{AdaptLayers, Adaptation, CommonParams, ForUser, grouped_query_rmse, rows, sample_episodes, unadapted};
 use crate::early_stopping::EarlyStopping;
 use crate::nn::{self, NetShape};
 use crate::params::{self, Check};
@@ -492,30 +492,10 @@ fn validation_rmse(
     batch: usize,
     device: &Device,
 ) -> candle_core::Result<Option<f64>> {
-    let mut groups: BTreeMap<(usize, usize), Vec<&Task>> = BTreeMap::new();
-    for t in tasks.iter().filter(|t| !t.query.is_empty()) {
-        groups.entry((t.support.len(), t.query.len())).or_default().push(t);
-    }
-    let dtype = theta[0].dtype();
-    let (mut sse, mut count) = (0.0, 0usize);
-    for ((ks, kq), group) in groups {
-        for chunk in group.chunks(batch.max(1)) {
-            let q: Vec<&[Rating]> = chunk.iter().map(|t| t.query.as_slice()).collect();
-            let qr = rows(features, &q, dtype, device)?;
-            let pred = if ks == 0 {
-                let (tables, dense) = theta.split_at(n_tables);
-                let emb = functional::embed(tables, &qr)?;
-                functional::forward(dense, &Deltas::zeros(dense.len() / 2), &emb, qr.numeric.as_ref())?.0
-            } else {
-                let s: Vec<&[Rating]> = chunk.iter().map(|t| t.support.as_slice()).collect();
-                let sr = rows(features, &s, dtype, device)?;
-                unroll(lstm, theta, n_tables, &sr, Some(&qr), steps, None)?.query_pred.expect("query given")
-            };
-            sse += (pred - &qr.target)?.sqr()?.sum_all()?.to_dtype(DType::F64)?.to_scalar::<f64>()?;
-            count += chunk.len() * kq;
-        }
-    }
-    Ok((count > 0).then(|| (sse / count as f64).sqrt()))
+    grouped_query_rmse(features, tasks, theta[0].dtype(), device, batch, |support, query| match support {
+        None => unadapted(theta, n_tables, query),
+        Some(s) => Ok(unroll(lstm, theta, n_tables, s, Some(query), steps, None)?.query_pred.expect("query given")),
+    })
 }
 
 /// A configured `meta-lstm`.

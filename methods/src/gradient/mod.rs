@@ -338,12 +338,9 @@ fn sample_episodes(eligible: &[&History], c: &CommonParams, rng: &mut Rng) -> (V
     (sup, qry)
 }
 
-/// Validation RMSE after adaptation, over every query rating of every validation task.
-///
-/// Tasks are grouped by (support size, query size) and each group is adapted as one batch, so
-/// protocols whose support sizes vary per user (`support_rest`) count every task; a task with an
-/// empty support set is scored without adaptation, as at test time. The RMSE pools the squared
-/// errors of all query ratings.
+/// Validation RMSE after adaptation, over every query rating of every validation task (see
+/// [`grouped_query_rmse`]); a task with an empty support set is scored without adaptation, as at
+/// test time.
 fn validation_rmse(
     learner: &Learner,
     features: &Features,
@@ -352,42 +349,58 @@ fn validation_rmse(
     reptile: Option<&(CommonParams, bool)>,
     device: &Device,
 ) -> candle_core::Result<Option<f64>> {
-    let dtype = learner.theta[0].dtype();
-    let (mut se, mut n) = (0.0f64, 0usize);
-    for ((ks, kq), group) in size_groups(tasks) {
-        let q: Vec<&[Rating]> = group.iter().map(|t| t.query.as_slice()).collect();
-        let qr = rows(features, &q, dtype, device)?;
-        let pred = if ks == 0 {
-            let (tables, dense) = learner.theta.split_at(learner.n_tables());
-            let emb = functional::embed(tables, &qr)?;
-            functional::forward(dense, &Deltas::zeros(dense.len() / 2), &emb, qr.numeric.as_ref())?.0
-        } else {
-            let s: Vec<&[Rating]> = group.iter().map(|t| t.support.as_slice()).collect();
-            let sr = rows(features, &s, dtype, device)?;
-            match reptile {
-                None => learner.adapt_batch(&sr, Some(&qr), steps, false)?.query_pred.expect("query given"),
-                Some((c, adam)) => {
-                    let inner = reptile::inner_loop(&learner.shape, &learner.theta, &sr, c, *adam)?;
-                    reptile::predict_rows(&learner.shape, &learner.theta, &inner, &qr)?
-                }
+    grouped_query_rmse(features, tasks, learner.theta[0].dtype(), device, usize::MAX, |support, query| {
+        match (support, reptile) {
+            (None, _) => unadapted(&learner.theta, learner.n_tables(), query),
+            (Some(s), None) => Ok(learner.adapt_batch(s, Some(query), steps, false)?.query_pred.expect("query given")),
+            (Some(s), Some((c, adam))) => {
+                let inner = reptile::inner_loop(&learner.shape, &learner.theta, s, c, *adam)?;
+                reptile::predict_rows(&learner.shape, &learner.theta, &inner, query)
             }
-        };
-        let count = group.len() * kq;
-        let mse = functional::mse(&pred, &qr.target)?.to_dtype(DType::F64)?.to_scalar::<f64>()?;
-        se += mse * count as f64;
-        n += count;
-    }
-    Ok((n > 0).then(|| (se / n as f64).sqrt()))
+        }
+    })
 }
 
-/// Tasks with a non-empty query set, grouped by (support size, query size) in ascending order,
-/// each group in the tasks' order: the batches in which tasks of different sizes are adapted.
-pub(crate) fn size_groups(tasks: &[Task]) -> std::collections::BTreeMap<(usize, usize), Vec<&Task>> {
+/// RMSE over every query rating of `tasks`, for protocols whose support and query sizes vary per
+/// user (`support_rest`): tasks with a query set are grouped by (support size, query size), each
+/// group predicted in batches of at most `chunk` tasks by `predict(support, query)` (`support` is
+/// `None` for an empty support set), and the squared errors of all query ratings pooled.
+pub(crate) fn grouped_query_rmse(
+    features: &Features,
+    tasks: &[Task],
+    dtype: DType,
+    device: &Device,
+    chunk: usize,
+    mut predict: impl FnMut(Option<&Rows>, &Rows) -> candle_core::Result<Tensor>,
+) -> candle_core::Result<Option<f64>> {
     let mut groups: std::collections::BTreeMap<(usize, usize), Vec<&Task>> = Default::default();
     for t in tasks.iter().filter(|t| !t.query.is_empty()) {
         groups.entry((t.support.len(), t.query.len())).or_default().push(t);
     }
-    groups
+    let (mut sse, mut n) = (0.0f64, 0usize);
+    for ((ks, kq), group) in groups {
+        for part in group.chunks(chunk.max(1)) {
+            let q: Vec<&[Rating]> = part.iter().map(|t| t.query.as_slice()).collect();
+            let qr = rows(features, &q, dtype, device)?;
+            let sr = if ks == 0 {
+                None
+            } else {
+                let s: Vec<&[Rating]> = part.iter().map(|t| t.support.as_slice()).collect();
+                Some(rows(features, &s, dtype, device)?)
+            };
+            let pred = predict(sr.as_ref(), &qr)?;
+            sse += (pred - &qr.target)?.sqr()?.sum_all()?.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+            n += part.len() * kq;
+        }
+    }
+    Ok((n > 0).then(|| (sse / n as f64).sqrt()))
+}
+
+/// Predictions of `query` with the meta-learned parameters, unadapted (an empty support set).
+pub(crate) fn unadapted(theta: &[Tensor], n_tables: usize, query: &Rows) -> candle_core::Result<Tensor> {
+    let (tables, dense) = theta.split_at(n_tables);
+    let emb = functional::embed(tables, query)?;
+    Ok(functional::forward(dense, &Deltas::zeros(dense.len() / 2), &emb, query.numeric.as_ref())?.0)
 }
 
 impl GradientMethod {

@@ -54,11 +54,7 @@ pub struct ReptileParams {
 
 impl Default for ReptileParams {
     fn default() -> Self {
-        ReptileParams {
-            common: CommonParams::default(),
-            inner_optimizer: InnerOptimizer::Sgd,
-            epsilon: 0.5,
-        }
+        ReptileParams { common: CommonParams::default(), inner_optimizer: InnerOptimizer::Sgd, epsilon: 0.5 }
     }
 }
 
