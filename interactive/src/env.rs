@@ -1,0 +1,1 @@
+//! Online interactive recommendation: `env` (to be written).

@@ -1,0 +1,1 @@
+//! Online interactive recommendation: `policy` (to be written).

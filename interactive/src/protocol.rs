@@ -1,0 +1,1 @@
+//! Online interactive recommendation: `protocol` (to be written).
