@@ -19,6 +19,7 @@ pub mod rundir;
 pub mod runner;
 pub mod score;
 pub mod spec;
+pub mod tune;
 
 pub use metarec_methods::Registry;
 pub use spec::{BenchRequest, RunSpec};

@@ -10,7 +10,7 @@ use metarec_methods::{MethodKind, Registry};
 use metarec_reports::analysis::leaderboard::LeaderboardOptions;
 use metarec_reports::analysis::reproduction::{Published, PublishedValue};
 use metarec_reports::build::RunNotes;
-use metarec_reports::build::run_notes::SkippedMethod;
+use metarec_reports::build::run_notes::{SkippedMethod, TunedMethod, Tuning, TuningRecord};
 use metarec_reports::read::{load_item_side, read_groups};
 use metarec_reports::report::render_reports;
 pub use metarec_reports::report::{Documents, FigureFile, REPORT_FILES, render_documents};
@@ -91,7 +91,39 @@ fn run_notes(m: &Manifest) -> RunNotes {
             })
         })
         .collect();
-    RunNotes { skipped, published }
+    RunNotes { skipped, published, tuning: Some(tuning_note(m)) }
+}
+
+/// The tuning section's input: the spec's `[tuning]` record (from `cargo xtask tune`'s config
+/// file) and the run's methods.
+fn tuning_note(m: &Manifest) -> Tuning {
+    let mut methods: Vec<String> = Vec::new();
+    for s in &m.spec.suites {
+        for x in &s.methods {
+            if !methods.contains(&x.name) {
+                methods.push(x.name.clone());
+            }
+        }
+    }
+    let record = m.spec.tuning.as_ref().map(|t| TuningRecord {
+        suite: t.suite.clone(),
+        seed: t.seed,
+        trials: t.trials,
+        validation_users: t.validation_users,
+        methods: t
+            .methods
+            .iter()
+            .map(|x| TunedMethod {
+                name: x.name.clone(),
+                trials: x.trials.len(),
+                space: x.space.clone(),
+                chosen: x.choice().values.iter().map(|(k, v)| format!("{k} = {v}")).collect::<Vec<_>>().join(", "),
+                untuned_rmse: x.trials.first().and_then(|t| t.rmse),
+                chosen_rmse: x.choice().rmse,
+            })
+            .collect(),
+    });
+    Tuning { record, methods }
 }
 
 /// Per suite, the clean run's support size and whether every other rating is support

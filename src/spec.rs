@@ -56,6 +56,10 @@ pub struct SuiteSpec {
 pub struct RunSpec {
     pub device: DeviceKind,
     pub suites: Vec<SuiteSpec>,
+    /// The `[tuning]` record of the `--config` file, when `cargo xtask tune` wrote it: the
+    /// budget, every trial and the choice (see [`crate::tune`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tuning: Option<crate::tune::Tuning>,
 }
 
 impl RunSpec {
@@ -126,19 +130,26 @@ fn parse_set(s: &str) -> Result<(String, String, toml::Value), RunError> {
     Ok((method.to_string(), key.to_string(), parsed))
 }
 
-/// Reads a config file's `[methods.NAME]` tables.
-fn read_config(path: &str) -> Result<toml::Table, RunError> {
+/// Reads a config file's `[methods.NAME]` tables and its `[tuning]` record.
+fn read_config(path: &str) -> Result<(toml::Table, Option<crate::tune::Tuning>), RunError> {
     let text = std::fs::read_to_string(path).map_err(|e| RunError::Input(format!("--config {path}: {e}")))?;
     let mut table: toml::Table = toml::from_str(&text)
         .map_err(|e| RunError::Input(format!("{path}: {}", metarec_suites::suite::one_line(&e.to_string()))))?;
-    if let Some(k) = table.keys().find(|k| *k != "methods") {
+    if let Some(k) = table.keys().find(|k| *k != "methods" && *k != "tuning") {
         return Err(RunError::Input(format!(
-            "{path}: unknown top-level key `{k}` (a config file holds [methods.NAME] tables)"
+            "{path}: unknown top-level key `{k}` (a config file holds [methods.NAME] tables and `cargo xtask \
+             tune`'s [tuning])"
         )));
     }
+    let tuning = match table.remove("tuning") {
+        None => None,
+        Some(v) => Some(v.try_into().map_err(|e: toml::de::Error| {
+            RunError::Input(format!("{path}: [tuning]: {}", metarec_suites::suite::one_line(&e.to_string())))
+        })?),
+    };
     match table.remove("methods") {
-        None => Ok(toml::Table::new()),
-        Some(toml::Value::Table(t)) => Ok(t),
+        None => Ok((toml::Table::new(), tuning)),
+        Some(toml::Value::Table(t)) => Ok((t, tuning)),
         Some(_) => Err(RunError::Input(format!("{path}: `methods` must be a table of [methods.NAME] tables"))),
     }
 }
@@ -166,9 +177,9 @@ pub fn resolve(req: &BenchRequest, registry: &Registry) -> Result<RunSpec, RunEr
             return Err(RunError::Input(format!("--methods: `{n}` is listed twice")));
         }
     }
-    let config = match &req.config {
+    let (config, tuning) = match &req.config {
         Some(p) => read_config(p)?,
-        None => toml::Table::new(),
+        None => (toml::Table::new(), None),
     };
     for k in config.keys() {
         registry
@@ -216,7 +227,7 @@ pub fn resolve(req: &BenchRequest, registry: &Registry) -> Result<RunSpec, RunEr
             return Err(RunError::Input(format!("--suite: two suites are named `{}`", s.name)));
         }
     }
-    Ok(RunSpec { device, suites })
+    Ok(RunSpec { device, suites, tuning })
 }
 
 /// Is `path` inside a directory that looks like a run (has a manifest)?

@@ -13,7 +13,7 @@ use metarec_reports::ResultRow;
 use metarec_reports::analysis::leaderboard::LeaderboardOptions;
 use metarec_reports::analysis::reproduction::{Published, PublishedValue};
 use metarec_reports::build::RunNotes;
-use metarec_reports::build::run_notes::SkippedMethod;
+use metarec_reports::build::run_notes::{SkippedMethod, TunedMethod, Tuning, TuningRecord};
 use metarec_reports::doc::Provenance;
 use metarec_reports::read::{CandidateRow, GroupRow, ItemRow, ItemSideData, RankingRow};
 use std::path::{Path, PathBuf};
@@ -147,6 +147,23 @@ fn notes() -> RunNotes {
             notes: vec!["Differs: {braces}, ~tilde, ^caret, $dollar.".into()],
             values: vec![value("maml", 0.75), value("reptile", 0.7)],
         }],
+        tuning: Some(Tuning {
+            record: Some(TuningRecord {
+                suite: "synthetic".into(),
+                seed: 0,
+                trials: 8,
+                validation_users: 90,
+                methods: vec![TunedMethod {
+                    name: "maml".into(),
+                    trials: 8,
+                    space: vec!["inner_lr [1e-3, 5e-1] log".into(), "loss {cross-entropy, both}".into()],
+                    chosen: "inner_lr = 0.0123, loss = \"both\"".into(),
+                    untuned_rmse: Some(0.95),
+                    chosen_rmse: Some(0.93),
+                }],
+            }),
+            methods: vec!["maml".into(), "meta_sgd & co".into()],
+        }),
     }
 }
 

@@ -15,6 +15,7 @@ pub mod metric_based;
 pub mod nn;
 pub mod params;
 pub mod registry;
+pub mod space;
 
 use candle_core::Device;
 use metarec_suites::{Features, History, Rating, Rng, Task, Truth};

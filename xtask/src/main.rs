@@ -37,6 +37,12 @@ enum Command {
     ///
     /// Example: cargo xtask bench --suite synthetic --methods pooled,item-mean --seeds 0..3
     Bench(BenchArgs),
+    /// Tune hyper-parameters with the same budget for every method: a seeded random search over
+    /// each method's declared space, scored on meta-validation users only; writes a config file
+    /// for `bench --config` that also records every trial.
+    ///
+    /// Example: cargo xtask tune --suite synthetic --trials 8 --out tuned/synthetic.toml
+    Tune(TuneArgs),
     /// Plan the grid as a Slurm job array (DIR/array.sbatch); runs nothing.
     ///
     /// Writes the run directory with its manifest, the cell list (plan.toml) and a job array
@@ -170,6 +176,37 @@ fn parse_shard(s: &str) -> std::result::Result<(usize, usize), String> {
         return Err(bad());
     }
     Ok((i, n))
+}
+
+#[derive(clap::Args)]
+struct TuneArgs {
+    /// Suite name or path to a suite .toml file (its meta-validation users score the trials).
+    #[arg(long, default_value = "synthetic")]
+    suite: String,
+    /// Methods to tune, comma-separated (default: every method of the default run).
+    #[arg(long, value_delimiter = ',')]
+    methods: Option<Vec<String>>,
+    /// Trials per method (the budget; trial 0 is the untuned values).
+    #[arg(long, default_value_t = 8)]
+    trials: usize,
+    /// Seed of the search and of each trial's meta-training.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Base values (trial 0): a config file of [methods.NAME] tables.
+    #[arg(long)]
+    config: Option<String>,
+    /// Override one base value: METHOD.KEY=VALUE (repeatable).
+    #[arg(long = "set")]
+    sets: Vec<String>,
+    /// Trials run in parallel (default: the number of cores).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// The config file to write (default: tuned-SUITE-seedN.toml).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Where real datasets are installed (see `bench`).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -491,6 +528,44 @@ fn compare(args: CompareArgs) -> Result<bool> {
     Ok(n == 0)
 }
 
+fn tune(args: TuneArgs, registry: &Registry) -> Result<()> {
+    let req = metarec::tune::TuneRequest {
+        suite: args.suite.clone(),
+        methods: args.methods.clone(),
+        trials: args.trials,
+        seed: args.seed,
+        config: args.config.clone(),
+        sets: args.sets.clone(),
+        jobs: args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+    };
+    let out = args.out.clone().unwrap_or_else(|| PathBuf::from(format!("tuned-{}-seed{}.toml", args.suite, args.seed)));
+    let print = |m: &str, t: usize, trial: &metarec::tune::Trial| {
+        let score = trial
+            .rmse
+            .map_or_else(|| format!("failed: {}", trial.error.as_deref().unwrap_or("")), |r| format!("{r:.4}"));
+        let values: Vec<String> = trial.values.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        eprintln!("{m:<16} trial {t:>2}  validation RMSE {score}  {}", values.join(" "));
+    };
+    let tuning = metarec::tune::tune(&req, registry, args.data_dir.as_deref(), &print)?;
+    let command: Vec<String> = std::env::args().skip(1).collect();
+    let text = metarec::tune::config_text(&tuning, &format!("cargo xtask {}", command.join(" ")));
+    metarec::rundir::write_atomic(&out, text.as_bytes())?;
+    for m in &tuning.methods {
+        let c = m.choice();
+        let values: Vec<String> = c.values.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        println!(
+            "{:<16} trial {:>2} of {}: validation RMSE {}  {}",
+            m.name,
+            m.chosen,
+            m.trials.len(),
+            c.rmse.map_or("-".into(), |r| format!("{r:.4}")),
+            values.join(" ")
+        );
+    }
+    println!("wrote {} (use: cargo xtask bench --config {})", out.display(), out.display());
+    Ok(())
+}
+
 fn main() {
     // One matmul thread per cell unless the user says otherwise: cells run in parallel, and
     // this keeps results independent of how busy the machine is. Set before any thread starts.
@@ -502,6 +577,7 @@ fn main() {
     let registry = Registry::default();
     let result = match cli.command {
         Command::Bench(args) => bench(args, &registry),
+        Command::Tune(args) => tune(args, &registry),
         Command::Plan(args) => plan(args, &registry),
         Command::Cell(args) => cell(args, &registry),
         Command::Merge { dir, force, data_dir } => match merge(dir, force, data_dir, &registry) {

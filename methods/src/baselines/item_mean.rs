@@ -8,6 +8,7 @@
 //! | `shrinkage` | 5.0     | pseudo-count of global-mean ratings added | >= 0  |
 
 use crate::params::{self, Check};
+use crate::space::Dim;
 use crate::{Adapted, Ctx, Method, Model, Predictions, Result, SupportSet, TrainData};
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -21,6 +22,9 @@ impl Default for ItemMeanParams {
         ItemMeanParams { shrinkage: 5.0 }
     }
 }
+
+/// The tuner's search space (see [`crate::space`]).
+pub const SPACE: &[Dim] = &[Dim::Real { key: "shrinkage", lo: 0.5, hi: 50.0, log: true }];
 
 impl Check for ItemMeanParams {
     fn check(&self) -> std::result::Result<(), (&'static str, String)> {

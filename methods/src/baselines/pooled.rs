@@ -25,6 +25,7 @@
 use crate::early_stopping::EarlyStopping;
 use crate::nn::{self, Inputs, NetShape};
 use crate::params::{self, Check};
+use crate::space::Dim;
 use crate::{Adapted, Ctx, Method, MethodError, Model, Predictions, Result, SupportSet, TrainData, TrainReport};
 use candle_core::{Device, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
@@ -60,6 +61,16 @@ impl Check for PooledParams {
         params::at_least("patience", self.patience, 1)
     }
 }
+
+/// The tuner's search space of `pooled` (see [`crate::space`]).
+pub const SPACE: &[Dim] = &[Dim::Real { key: "lr", lo: 1e-4, hi: 3e-2, log: true }];
+
+/// The tuner's search space of `pooled-finetune`.
+pub const FINETUNE_SPACE: &[Dim] = &[
+    Dim::Real { key: "lr", lo: 1e-4, hi: 3e-2, log: true },
+    Dim::Real { key: "finetune_lr", lo: 1e-3, hi: 1e-1, log: true },
+    Dim::Int { key: "finetune_steps", lo: 5, hi: 40 },
+];
 
 /// Hyper-parameters of `pooled-finetune`: those of `pooled` plus the fine-tuning ones.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]

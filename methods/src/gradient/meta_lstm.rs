@@ -76,6 +76,7 @@ use super::{AdaptLayers, Adaptation, CommonParams, ForUser, grouped_query_rmse, 
 use crate::early_stopping::EarlyStopping;
 use crate::nn::{self, NetShape};
 use crate::params::{self, Check};
+use crate::space::Dim;
 use crate::{Adapted, Ctx, Method, MethodError, Model, Result, SupportSet, TrainData, TrainReport};
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::ops::sigmoid;
@@ -85,6 +86,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 const NAME: &str = "meta-lstm";
+
+/// The tuner's search space (see [`crate::space`]): the meta-learner's Adam rate (the LSTM
+/// learns the inner rates).
+pub const SPACE: &[Dim] = &[Dim::Real { key: "outer_lr", lo: 1e-4, hi: 1e-2, log: true }];
 
 /// Hyper-parameters (see the module docs).
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -21,6 +21,7 @@ use crate::early_stopping::EarlyStopping;
 use crate::nn::{self, NetShape};
 use crate::params;
 use crate::registry::{MethodInfo, MethodKind};
+use crate::space::Dim;
 use crate::{Adapted, Ctx, MethodError, Model, Predictions, Result, SupportSet, TrainData, TrainReport};
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
@@ -92,6 +93,14 @@ pub enum AdaptLayers {
     /// The dense (decision) layers only; embeddings change only in the outer loop (MeLU).
     Decision,
 }
+
+/// The tuner's search space of MAML, FOMAML, MeLU and Meta-SGD (see [`crate::space`]): the
+/// two learning rates. MeLU's published rates (5e-6, 5e-5) lie below it: within this suite's
+/// step budget they leave the network nearly untrained (see `suites/synthetic.toml`).
+pub const SPACE: &[Dim] = &[
+    Dim::Real { key: "inner_lr", lo: 1e-3, hi: 0.5, log: true },
+    Dim::Real { key: "outer_lr", lo: 1e-4, hi: 1e-2, log: true },
+];
 
 /// Hyper-parameters every gradient-based method has.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -33,6 +33,7 @@ use super::functional::{self, Deltas, Rows};
 use super::{CommonParams, GradientMethod, Outer};
 use crate::nn::NetShape;
 use crate::params::{self, Check};
+use crate::space::Dim;
 use crate::{Ctx, Method, Model, Result, TrainData};
 use candle_core::{DType, Tensor, Var};
 
@@ -42,6 +43,13 @@ pub enum InnerOptimizer {
     Sgd,
     Adam,
 }
+
+/// The tuner's search space (see [`crate::space`]): the inner rate and the outer step
+/// (`outer_lr` is unused by Reptile).
+pub const SPACE: &[Dim] = &[
+    Dim::Real { key: "inner_lr", lo: 1e-3, hi: 0.5, log: true },
+    Dim::Real { key: "epsilon", lo: 0.05, hi: 1.0, log: true },
+];
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]

@@ -114,6 +114,7 @@ use crate::early_stopping::EarlyStopping;
 use crate::nn::Inputs;
 use crate::params::{self, Check};
 use crate::registry::{MethodInfo, MethodKind};
+use crate::space::Dim;
 use crate::{Adapted, Ctx, Method, MethodError, Model, Predictions, Result, SupportSet, TrainData, TrainReport};
 use candle_core::{D, DType, Device, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
@@ -171,6 +172,14 @@ pub enum Loss {
     /// The sum of the two.
     Both,
 }
+
+/// The tuner's search space of the three metric-based methods (see [`crate::space`]): the
+/// rate, the item-id dropout, and the training loss (which the papers leave to the task).
+pub const SPACE: &[Dim] = &[
+    Dim::Real { key: "lr", lo: 3e-4, hi: 1e-2, log: true },
+    Dim::Real { key: "id_dropout", lo: 0.0, hi: 0.5, log: false },
+    Dim::Choice { key: "loss", options: &["cross-entropy", "expected-mse", "both"] },
+];
 
 /// Hyper-parameters every metric-based method has (parsed beside each method's own struct by
 /// [`parse_params`]).

@@ -45,6 +45,8 @@ pub struct Inputs<'a> {
 pub struct RunNotes {
     pub skipped: Vec<run_notes::SkippedMethod>,
     pub published: Vec<crate::analysis::reproduction::Published>,
+    /// How the hyper-parameters were tuned (`None`: not known, no section).
+    pub tuning: Option<run_notes::Tuning>,
 }
 
 /// The leaderboards of the clean rows (attack diagnostics `target-*` left out), users per
@@ -53,6 +55,7 @@ pub fn document(i: &Inputs) -> Document {
     let board: Vec<ResultRow> = i.rows.iter().filter(|r| !r.metric.starts_with("target-")).cloned().collect();
     let mut sections = leaderboard::sections(&board, i.opts, i.marks, i.also_skipped);
     sections.extend(run_notes::section(&i.notes.skipped));
+    sections.extend(i.notes.tuning.as_ref().map(run_notes::tuning_section));
     sections.extend(reproduction::section(&board, &i.notes.published));
     sections.extend(users::section(&user_counts(&board)));
     if let Some(g) = i.groups {
