@@ -4,7 +4,7 @@
 //! scored on its meta-validation users only. Test users are never read: the split's test tasks
 //! are not passed to anything here.
 //!
-//! Trial 0 is the method's resolved values (defaults < suite file < `--config` < `--set`), so a
+//! Reference methods (the oracle) are bounds and are not tuned. Trial 0 is the method's resolved values (defaults < suite file < `--config` < `--set`), so a
 //! tuned choice is never worse on validation than the untuned one; trials 1.. draw every key of
 //! the space independently. Each trial meta-trains with the stream of the bench cell
 //! (suite, method, seed), so trial 0 is the model `bench` trains at that seed. The score is the
@@ -20,7 +20,7 @@
 use crate::RunError;
 use crate::runner::cell_seed;
 use crate::spec::{BenchRequest, resolve};
-use metarec_methods::{Ctx, Registry, SupportSet, TrainData, space};
+use metarec_methods::{Ctx, MethodKind, Registry, SupportSet, TrainData, space};
 use metarec_suites::suite::Materialized;
 use metarec_suites::{Rng, Task};
 use serde::{Deserialize, Serialize};
@@ -177,6 +177,10 @@ pub fn tune_on(
     let mut methods = Vec::new();
     let fixed = fixed_overrides(spec, req, registry)?;
     for (mi, m) in suite.methods.iter().enumerate() {
+        // A reference (the oracle) is a bound, not a competitor: never tuned.
+        if registry.get(&m.name).map_err(RunError::Method)?.kind == MethodKind::Reference {
+            continue;
+        }
         let dims = space::of(&m.name);
         let n = if dims.is_empty() { 1 } else { req.trials };
         let base: toml::Table =
@@ -221,7 +225,8 @@ pub fn tune_on(
     let mut done = done.into_inner().expect("lock");
     done.sort_by_key(|(i, _)| *i);
     for (i, trial) in done {
-        methods[work[i].0].trials.push(trial);
+        let name = &suite.methods[work[i].0].name;
+        methods.iter_mut().find(|m| &m.name == name).expect("tuned method").trials.push(trial);
     }
     for m in &mut methods {
         let score = |t: &Trial| t.rmse.unwrap_or(f64::INFINITY);

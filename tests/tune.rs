@@ -11,7 +11,7 @@ const SUITE: &str = "synthetic-tiny";
 fn request() -> TuneRequest {
     TuneRequest {
         suite: SUITE.into(),
-        methods: Some(vec!["global-mean".into(), "item-mean".into(), "pooled".into()]),
+        methods: Some(vec!["oracle".into(), "global-mean".into(), "item-mean".into(), "pooled".into()]),
         trials: 3,
         seed: 0,
         config: None,
@@ -63,6 +63,7 @@ fn test_labels_do_not_reach_the_search() {
     let second = run(&data);
     assert_eq!(first, second);
 
+    assert!(first.methods.iter().all(|m| m.name != "oracle"), "a reference method is not tuned");
     // The budget: the same number of trials for every method with a space, one (the defaults)
     // for a method without; trial 0 is the untuned value; the choice is the lowest RMSE.
     for m in &first.methods {

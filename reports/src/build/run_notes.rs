@@ -104,7 +104,10 @@ pub fn tuning_section(t: &Tuning) -> Section {
         t.methods.iter().filter(|m| !r.methods.iter().any(|x| &x.name == *m)).map(String::as_str).collect();
     let mut notes = vec!["Validation RMSE: pooled over the meta-validation users' query ratings.".to_string()];
     if !untuned.is_empty() {
-        notes.push(format!("Not tuned (absent from the tuning record): {}.", untuned.join(", ")));
+        notes.push(format!(
+            "Not tuned (absent from the tuning record; reference methods are bounds and never tuned): {}.",
+            untuned.join(", ")
+        ));
     }
     sec.push(Block::Table(Table {
         title: String::new(),
