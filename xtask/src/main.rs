@@ -100,7 +100,8 @@ enum Command {
     Methods,
     /// List the embedded suites.
     Suites,
-    /// Time one MAML meta-step at the MeLU shape against PyTorch (bmm, vmap, learn2learn).
+    /// Time one MAML meta-step at the MeLU shape against PyTorch (bmm, vmap, learn2learn), at 1
+    /// thread and at the number of cores (or --threads).
     Speed {
         /// A Python with torch (and optionally learn2learn).
         #[arg(long, default_value = "python3")]
@@ -108,6 +109,9 @@ enum Command {
         /// Reuse the last criterion results instead of running the bench.
         #[arg(long)]
         skip_rust: bool,
+        /// Thread counts to measure, comma-separated (default: 1 and the number of cores).
+        #[arg(long, value_delimiter = ',')]
+        threads: Option<Vec<usize>>,
     },
     /// Compare the MeLU-shape meta-gradient and meta-step time on CPU and a device.
     DeviceCheck {
@@ -616,9 +620,9 @@ fn main() {
                     bin.display()
                 )
             }),
-        Command::Speed { python, skip_rust } => std::env::current_dir()
+        Command::Speed { python, skip_rust, threads } => std::env::current_dir()
             .context("current directory")
-            .and_then(|cwd| speed::run(&metarec::provenance::repo_root(&cwd), &python, skip_rust)),
+            .and_then(|cwd| speed::run(&metarec::provenance::repo_root(&cwd), &python, skip_rust, threads)),
         Command::DeviceCheck { device } => (|| -> Result<()> {
             let device = match device.as_str() {
                 "cpu" => candle_core::Device::Cpu,

@@ -1,7 +1,9 @@
 //! `cargo xtask speed`: one MAML meta-train step at the MeLU shape, metarec (candle) beside
-//! PyTorch written three ways, as one table.
+//! PyTorch written three ways, as one table, at each thread count asked for (default: 1 and the
+//! number of cores).
 //!
-//! metarec's times come from the criterion bench `benches/meta_step.rs` (median); PyTorch's
+//! metarec's times come from the criterion bench `benches/meta_step.rs` (median, written under the
+//! target directory that `cargo metadata` reports, per thread count); PyTorch's
 //! from `benches/torch/maml_speed.py` (median of 50 steps) run with the same thread count.
 //! The arithmetic floor is the step's matmul FLOPs over the best sgemm rate measured here:
 //! SO = 3T[K(4nP + 2nA) + 2nP], FO = T[K(4nP + 2nA) + 6nP] (DESIGN.md), T tasks, n rows per
@@ -53,14 +55,49 @@ fn json_string(text: &str, key: &str) -> Option<String> {
     Some(rest.split('"').next()?.to_string())
 }
 
-pub fn run(repo: &Path, python: &str, skip_rust: bool) -> Result<()> {
-    let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "2".into());
+/// The folder criterion writes to for a run at `threads` threads: under the workspace's target
+/// directory (from `cargo metadata`, so `CARGO_TARGET_DIR` is honoured), one per thread count so
+/// that the two runs of one `speed` call do not overwrite each other.
+fn criterion_home(repo: &Path, threads: usize) -> Result<std::path::PathBuf> {
+    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(repo)
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .output()
+        .context("cargo metadata")?;
+    if !out.status.success() {
+        bail!("cargo metadata failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let target = json_string(&text, "target_directory").context("cargo metadata: no target_directory")?;
+    Ok(Path::new(&target).join("criterion-speed").join(format!("threads-{threads}")))
+}
+
+/// Runs candle's sgemm with `threads` matmul threads (candle reads `RAYON_NUM_THREADS` per call).
+fn sgemm_at(threads: usize) -> Result<f64> {
+    // SAFETY: the CLI is single-threaded here; candle reads the variable when it multiplies.
+    unsafe { std::env::set_var("RAYON_NUM_THREADS", threads.to_string()) };
+    sgemm_gflops()
+}
+
+/// One thread count's measurements: metarec's median per shape, PyTorch's per (variant, shape),
+/// the sgemm rate, and what PyTorch printed besides.
+struct AtThreads {
+    threads: usize,
+    ours: Vec<f64>,
+    torch: std::collections::BTreeMap<(String, String), f64>,
+    gflops: f64,
+    notes: Vec<String>,
+}
+
+fn measure(repo: &Path, python: &str, skip_rust: bool, threads: usize) -> Result<AtThreads> {
+    let home = criterion_home(repo, threads)?;
     if !skip_rust {
-        println!("running the criterion bench (cargo bench --bench meta_step) with {threads} threads");
+        println!("running the criterion bench (cargo bench --bench meta_step -- maml/) with {threads} threads");
         let st = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
             .current_dir(repo)
-            .args(["bench", "--bench", "meta_step"])
-            .env("RAYON_NUM_THREADS", &threads)
+            .args(["bench", "--bench", "meta_step", "--", "maml/"])
+            .env("RAYON_NUM_THREADS", threads.to_string())
+            .env("CRITERION_HOME", &home)
             .status()
             .context("cargo bench")?;
         if !st.success() {
@@ -70,7 +107,7 @@ pub fn run(repo: &Path, python: &str, skip_rust: bool) -> Result<()> {
     let mut ours = Vec::new();
     for (_, id, _, _) in SHAPES {
         // Criterion names the folder after the id with `/` replaced by `_`.
-        let path = repo.join("target/criterion").join(id.replace('/', "_")).join("new/estimates.json");
+        let path = home.join(id.replace('/', "_")).join("new/estimates.json");
         let text =
             std::fs::read_to_string(&path).with_context(|| format!("{} (run without --skip-rust)", path.display()))?;
         let median = text.find("\"median\"").map(|i| &text[i..]).and_then(|t| json_number(t, "point_estimate"));
@@ -79,7 +116,7 @@ pub fn run(repo: &Path, python: &str, skip_rust: bool) -> Result<()> {
     println!("running {python} benches/torch/maml_speed.py --threads {threads}");
     let out = Command::new(python)
         .current_dir(repo.join("benches/torch"))
-        .args(["maml_speed.py", "--threads", &threads])
+        .args(["maml_speed.py", "--threads", &threads.to_string()])
         .output()
         .with_context(|| format!("{python} (set --python to a Python with torch)"))?;
     if !out.status.success() {
@@ -93,33 +130,55 @@ pub fn run(repo: &Path, python: &str, skip_rust: bool) -> Result<()> {
             (Some(v), Some(s), Some(ms)) => {
                 torch.insert((v, s), ms);
             }
-            _ => notes.push(line.to_string()),
+            _ => notes.push(format!("{threads} threads: {line}")),
         }
     }
-    let gflops = sgemm_gflops()?;
+    Ok(AtThreads { threads, ours, torch, gflops: sgemm_at(threads)?, notes })
+}
+
+/// Measures at each thread count of `threads` (default: 1 and the number of cores) and prints
+/// one table: per thread count and shape, metarec's time, every PyTorch formulation's time with
+/// its ratio, the fastest one's ratio, the sgemm rate and the floor.
+pub fn run(repo: &Path, python: &str, skip_rust: bool, threads: Option<Vec<usize>>) -> Result<()> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut threads = threads.unwrap_or_else(|| vec![1, cores]);
+    threads.dedup();
+    if threads.contains(&0) {
+        bail!("--threads: thread counts must be at least 1");
+    }
+    let runs = threads.iter().map(|t| measure(repo, python, skip_rust, *t)).collect::<Result<Vec<_>>>()?;
     println!(
-        "\nOne MAML meta-train step, MeLU shape (8x100x32 -> 256 -> 64 -> 64 -> 1, meta-batch 32, 10+10 rows), f32, {threads} threads"
+        "\nOne MAML meta-train step, MeLU shape (8x100x32 -> 256 -> 64 -> 64 -> 1, meta-batch 32, 10+10 rows), f32"
     );
-    println!("sgemm rate (candle, 1024^3, best of 20): {gflops:.0} GFLOP/s\n");
+    println!(
+        "sgemm rate: candle, 1024^3, best of 20, at the row's thread count; floor = the step's matmul FLOPs / that rate\n"
+    );
     let variants = ["l2l", "vmap", "bmm"];
     println!(
-        "| shape | metarec ms | {} | floor ms | metarec / floor |",
+        "| threads | shape | metarec ms | {} | fastest PyTorch / metarec | sgemm GFLOP/s | floor ms | metarec / floor |",
         variants.map(|v| format!("torch {v} ms (ratio)")).join(" | ")
     );
-    println!("|---|---:|{}---:|---:|", "---:|".repeat(variants.len()));
-    for ((label, _, k, fo), ms) in SHAPES.iter().zip(&ours) {
-        let floor = flops(*k, *fo) / (gflops * 1e9) * 1e3;
-        let cols: Vec<String> = variants
-            .iter()
-            .map(|v| match torch.get(&(v.to_string(), label.to_string())) {
-                Some(t) => format!("{t:.2} ({:.2}x)", t / ms),
-                None => "n/a".into(),
-            })
-            .collect();
-        println!("| {label} | {ms:.2} | {} | {floor:.2} | {:.1}x |", cols.join(" | "), ms / floor);
+    println!("|---:|---|---:|{}---:|---:|---:|---:|", "---:|".repeat(variants.len()));
+    for r in &runs {
+        for ((label, _, k, fo), ms) in SHAPES.iter().zip(&r.ours) {
+            let floor = flops(*k, *fo) / (r.gflops * 1e9) * 1e3;
+            let times: Vec<Option<f64>> =
+                variants.iter().map(|v| r.torch.get(&(v.to_string(), label.to_string())).copied()).collect();
+            let cols: Vec<String> =
+                times.iter().map(|t| t.map_or_else(|| "n/a".into(), |t| format!("{t:.2} ({:.2}x)", t / ms))).collect();
+            let fastest = times.iter().flatten().copied().fold(f64::INFINITY, f64::min);
+            let best = if fastest.is_finite() { format!("{:.2}x", fastest / ms) } else { "n/a".into() };
+            println!(
+                "| {} | {label} | {ms:.2} | {} | {best} | {:.0} | {floor:.2} | {:.1}x |",
+                r.threads,
+                cols.join(" | "),
+                r.gflops,
+                ms / floor
+            );
+        }
     }
     println!("\nratio = PyTorch time / metarec time (above 1: metarec is faster)");
-    for n in notes {
+    for n in runs.iter().flat_map(|r| &r.notes) {
         println!("note: {n}");
     }
     Ok(())
