@@ -5,6 +5,7 @@ pub mod compare;
 pub mod fairness;
 pub mod item_side;
 pub mod leaderboard;
+pub mod off_policy;
 pub mod reproduction;
 pub mod robustness;
 pub mod run_notes;
@@ -45,6 +46,9 @@ pub struct Inputs<'a> {
 pub struct RunNotes {
     pub skipped: Vec<run_notes::SkippedMethod>,
     pub published: Vec<crate::analysis::reproduction::Published>,
+    /// An off-policy suite's estimates (`off-policy.csv`) and the published values beside them.
+    pub off_policy: Vec<crate::off_policy::OffPolicyRow>,
+    pub off_policy_published: Vec<crate::analysis::off_policy::PublishedEstimate>,
 }
 
 /// The leaderboards of the clean rows (attack diagnostics `target-*` left out), users per
@@ -54,6 +58,7 @@ pub fn document(i: &Inputs) -> Document {
     let mut sections = leaderboard::sections(&board, i.opts, i.marks, i.also_skipped);
     sections.extend(run_notes::section(&i.notes.skipped));
     sections.extend(reproduction::section(&board, &i.notes.published));
+    sections.extend(off_policy::section(&i.notes.off_policy, &i.notes.off_policy_published));
     sections.extend(users::section(&user_counts(&board)));
     if let Some(g) = i.groups {
         sections.push(fairness::section(&analyze_fairness(&board, g, &FairnessOptions::default()), i.opts));
