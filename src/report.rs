@@ -1,5 +1,5 @@
-//! Reports are a pure function of the run directory: `results.csv`, `groups.csv` and
-//! `manifest.toml` in, `leaderboard.md`, `leaderboard.tex`, `report.html`, `significance.csv`,
+//! Reports are a pure function of the run directory: `results.csv`, `groups.csv`,
+//! `off-policy.csv` (off-policy suites) and `manifest.toml` in, `leaderboard.md`, `leaderboard.tex`, `report.html`, `significance.csv`,
 //! `model-index.yml` and the figures of the robustness and fairness sections
 //! (`figures/*.svg`) out. Each report carries the run's provenance (commit, dirty flag, config
 //! hash, data hashes): the CSV in `#` comment lines above its header (pandas: `comment="#"`).
@@ -8,9 +8,11 @@ use crate::RunError;
 use crate::rundir::{Manifest, write_atomic};
 use metarec_methods::{MethodKind, Registry};
 use metarec_reports::analysis::leaderboard::LeaderboardOptions;
+use metarec_reports::analysis::off_policy::PublishedEstimate;
 use metarec_reports::analysis::reproduction::{Published, PublishedValue};
 use metarec_reports::build::RunNotes;
 use metarec_reports::build::run_notes::{SkippedMethod, TunedMethod, Tuning, TuningRecord};
+use metarec_reports::off_policy::load_off_policy;
 use metarec_reports::read::{load_item_side, read_groups};
 use metarec_reports::report::render_reports;
 pub use metarec_reports::report::{Documents, FigureFile, REPORT_FILES, render_documents};
@@ -41,7 +43,8 @@ pub fn write_reports(dir: &Path, registry: &Registry) -> Result<Vec<String>, Run
     let groups = if groups_path.is_file() { Some(read_groups(&groups_path).map_err(RunError::Report)?) } else { None };
     let item_side = load_item_side(dir).map_err(RunError::Report)?;
     let clean = clean_support(&manifest);
-    let notes = run_notes(&manifest);
+    let mut notes = run_notes(&manifest);
+    notes.off_policy = load_off_policy(dir).map_err(RunError::Report)?.unwrap_or_default();
     let files = render_reports(
         &rows,
         groups.as_deref(),
@@ -91,7 +94,25 @@ fn run_notes(m: &Manifest) -> RunNotes {
             })
         })
         .collect();
-    RunNotes { skipped, published, tuning: Some(tuning_note(m)) }
+    let off_policy_published = m
+        .data
+        .iter()
+        .filter_map(|d| {
+            let spec: metarec_suites::offline::OpenBanditSpec =
+                d.resolved.get("open-bandit")?.clone().try_into().ok()?;
+            Some(spec.published.into_iter().map(|p| PublishedEstimate {
+                suite: d.suite.clone(),
+                policy: p.policy,
+                estimator: p.estimator,
+                value: p.value,
+                ci_low: p.ci_low,
+                ci_high: p.ci_high,
+                source: p.source,
+            }))
+        })
+        .flatten()
+        .collect();
+    RunNotes { skipped, published, off_policy: Vec::new(), off_policy_published, tuning: Some(tuning_note(m)) }
 }
 
 /// The tuning section's input: the spec's `[tuning]` record (from `cargo xtask tune`'s config

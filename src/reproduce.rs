@@ -1,4 +1,5 @@
-//! `reproduce`: run a manifest's spec again and compare results.csv byte for byte.
+//! `reproduce`: run a manifest's spec again and compare results.csv (and, for off-policy
+//! suites, off-policy.csv) byte for byte.
 
 use crate::RunError;
 use crate::rundir::Manifest;
@@ -63,8 +64,21 @@ pub fn reproduce(
     let after_path = new_dir.join("results.csv");
     let after =
         std::fs::read(&after_path).map_err(|source| RunError::Io { path: after_path.display().to_string(), source })?;
-    let identical = before == after;
-    let (differences, max_abs_diff) = if identical { (Vec::new(), BTreeMap::new()) } else { compare(&before, &after) };
+    let mut identical = before == after;
+    let (mut differences, max_abs_diff) =
+        if identical { (Vec::new(), BTreeMap::new()) } else { compare(&before, &after) };
+    // An off-policy suite's estimates: the lines that differ, named by their file.
+    let off = metarec_reports::off_policy::OFF_POLICY_FILE;
+    if dir.join(off).is_file() {
+        let read = |p: &Path| std::fs::read(p).map_err(|source| RunError::Io { path: p.display().to_string(), source });
+        let (a, b) = (read(&dir.join(off))?, read(&new_dir.join(off))?);
+        if a != b {
+            identical = false;
+            let (diffs, _) = compare(&a, &b);
+            differences
+                .extend(diffs.into_iter().map(|(line, x, y)| (line, format!("{off}: {x}"), format!("{off}: {y}"))));
+        }
+    }
     Ok(Reproduction { dir: new_dir, identical, warnings, differences, max_abs_diff })
 }
 

@@ -231,6 +231,9 @@ pub(crate) fn load_grid(
     let mut suites = Vec::new();
     let mut infos = Vec::new();
     for loaded in spec.load_suites()? {
+        if crate::offline::is_offline(&loaded) {
+            return Err(RunError::Input(format!("{}: an off-policy suite runs with `bench` only", loaded.source)));
+        }
         let data_dir = metarec_suites::store::resolve_data_dir(data_dir);
         let data = loaded.materialize_in(&data_dir).map_err(RunError::Suite)?;
         let info = DataInfo {
@@ -462,6 +465,29 @@ pub(crate) fn all_ok<'a>(records: impl IntoIterator<Item = &'a CellRecord>, dir:
     Err(RunError::CellsFailed { failed: list.len(), total, dir: dir.display().to_string(), list: list.join("; ") })
 }
 
+/// The `[run]` of a start: a new run's, or a resumed one's with this command added.
+pub(crate) fn run_info(previous: Option<&Manifest>, opts: &RunOptions) -> RunInfo {
+    let now = utc_now();
+    match previous {
+        Some(m) => {
+            let mut r = m.run.clone();
+            r.resumed.push(format!("{now} {}", opts.command.join(" ")));
+            r.finished = None;
+            r
+        }
+        None => RunInfo {
+            id: opts.out.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default(),
+            command: opts.command.clone(),
+            started: now,
+            finished: None,
+            status: "running".into(),
+            jobs: opts.jobs,
+            resumed: Vec::new(),
+            merged: None,
+        },
+    }
+}
+
 /// Checks `--shard i/n`.
 pub fn check_shard(shard: Option<(usize, usize)>) -> Result<(), RunError> {
     match shard {
@@ -483,6 +509,9 @@ pub fn run(
         return Err(RunError::Input("--jobs: must be at least 1".into()));
     }
     check_shard(opts.shard)?;
+    if let Some(suites) = crate::offline::offline_suites(spec)? {
+        return crate::offline::run(spec, &suites, registry, opts, on_event);
+    }
     let device = make_device(spec.device)?;
     validate_methods(spec, registry)?;
     let previous = prepare_dir(spec, opts)?;
@@ -498,30 +527,12 @@ pub fn run(
     let mine: Vec<usize> = (0..grid.len()).filter(in_shard).collect();
     let already_done = mine.iter().filter(|k| records[**k].status == "ok").count();
 
-    let now = utc_now();
-    let mut run_info = match &previous {
-        Some(m) => {
-            let mut r = m.run.clone();
-            r.resumed.push(format!("{now} {}", opts.command.join(" ")));
-            r.finished = None;
-            r
-        }
-        None => RunInfo {
-            id: out.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default(),
-            command: opts.command.clone(),
-            started: now,
-            finished: None,
-            status: "running".into(),
-            jobs: opts.jobs,
-            resumed: Vec::new(),
-            merged: None,
-        },
-    };
+    let mut info = run_info(previous.as_ref(), opts);
     // A shard leaves the manifest to the first start and to `merge`: shards may run at once.
-    run_info.status = if opts.shard.is_some() { "planned" } else { "running" }.into();
-    run_info.jobs = opts.jobs;
+    info.status = if opts.shard.is_some() { "planned" } else { "running" }.into();
+    info.jobs = opts.jobs;
     let mut manifest = Manifest {
-        run: run_info,
+        run: info,
         provenance: prov.clone(),
         config_sha256: spec.config_hash(),
         data: grid.infos.clone(),

@@ -202,7 +202,9 @@ pub fn resolve(req: &BenchRequest, registry: &Registry) -> Result<RunSpec, RunEr
         let loaded = load_suite(s).map_err(RunError::Suite)?;
         let seeds = req.seeds.clone().unwrap_or_else(|| loaded.def.suite.seeds.clone());
         let mut methods = Vec::new();
-        for n in &names {
+        // An off-policy suite has no methods: its policies are in its own file.
+        let offline = loaded.def.data.kind == metarec_suites::offline::OPEN_BANDIT_KIND;
+        for n in names.iter().filter(|_| !offline) {
             let mut table = method_table(&loaded.def.methods, n, &loaded.source)?;
             table.extend(method_table(&config, n, req.config.as_deref().unwrap_or(""))?);
             for (m, k, v) in &sets {

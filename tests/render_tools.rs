@@ -164,6 +164,7 @@ fn notes() -> RunNotes {
             }),
             methods: vec!["maml".into(), "meta_sgd & co".into()],
         }),
+        ..RunNotes::default()
     }
 }
 

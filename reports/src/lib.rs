@@ -18,6 +18,7 @@ pub mod fairness;
 pub mod format;
 pub mod metrics;
 pub mod model_index;
+pub mod off_policy;
 pub mod plot;
 pub mod read;
 pub mod render;

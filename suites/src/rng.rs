@@ -119,6 +119,39 @@ impl Rng {
         weights.iter().rposition(|w| *w > 0.0).unwrap_or(0)
     }
 
+    /// Gamma(`shape`, 1) by Marsaglia and Tsang (2000), "A simple method for generating gamma
+    /// variables"; a shape below 1 is boosted: Gamma(a) = Gamma(a + 1) U^(1/a). `shape` must be
+    /// positive and finite.
+    pub fn gamma(&mut self, shape: f64) -> f64 {
+        assert!(shape > 0.0 && shape.is_finite(), "Rng::gamma({shape})");
+        if shape < 1.0 {
+            let u = 1.0 - self.uniform(); // (0, 1]
+            return self.gamma(shape + 1.0) * u.powf(1.0 / shape);
+        }
+        let d = shape - 1.0 / 3.0;
+        let c = 1.0 / (9.0 * d).sqrt();
+        loop {
+            let x = self.normal();
+            let v = 1.0 + c * x;
+            if v <= 0.0 {
+                continue;
+            }
+            let v = v * v * v;
+            let u = 1.0 - self.uniform(); // (0, 1]
+            if u < 1.0 - 0.0331 * x * x * x * x || u.ln() < 0.5 * x * x + d * (1.0 - v + v.ln()) {
+                return d * v;
+            }
+        }
+    }
+
+    /// Beta(`a`, `b`) as X / (X + Y) with X ~ Gamma(a), Y ~ Gamma(b) (numpy's method for
+    /// shapes above 1); both shapes positive and finite.
+    pub fn beta(&mut self, a: f64, b: f64) -> f64 {
+        let x = self.gamma(a);
+        let y = self.gamma(b);
+        x / (x + y)
+    }
+
     /// `k` distinct indices from `0..n`, in draw order (partial Fisher-Yates).
     pub fn sample_indices(&mut self, n: usize, k: usize) -> Vec<usize> {
         let k = k.min(n);
@@ -185,6 +218,26 @@ mod tests {
         let m = z.iter().sum::<f64>() / n as f64;
         let v = z.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / n as f64;
         assert!(m.abs() < 0.01 && (v - 1.0).abs() < 0.02, "normal mean {m} var {v}");
+    }
+
+    #[test]
+    fn gamma_and_beta_moments() {
+        // Gamma(k): mean k, variance k; Beta(a, b): mean a/(a+b), variance ab/((a+b)^2(a+b+1)).
+        let mut r = Rng::new(9);
+        let n = 100_000;
+        for k in [0.3, 1.0, 2.5, 40.0] {
+            let g: Vec<f64> = (0..n).map(|_| r.gamma(k)).collect();
+            let m = g.iter().sum::<f64>() / n as f64;
+            let v = g.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / n as f64;
+            assert!(g.iter().all(|x| *x > 0.0), "gamma({k}) not positive");
+            assert!((m - k).abs() < 0.02 * k.max(1.0) && (v / k - 1.0).abs() < 0.05, "gamma({k}) mean {m} var {v}");
+        }
+        let (a, b) = (2.0, 5.0);
+        let x: Vec<f64> = (0..n).map(|_| r.beta(a, b)).collect();
+        let m = x.iter().sum::<f64>() / n as f64;
+        let v = x.iter().map(|y| (y - m) * (y - m)).sum::<f64>() / n as f64;
+        let (want_m, want_v) = (a / (a + b), a * b / ((a + b) * (a + b) * (a + b + 1.0)));
+        assert!((m - want_m).abs() < 0.003 && (v / want_v - 1.0).abs() < 0.03, "beta mean {m} var {v}");
     }
 
     #[test]

@@ -209,6 +209,78 @@ const MELU_FILES: &[Member<'static>] = &[
     },
 ];
 
+/// The Open Bandit Dataset sample in obp 0.4.1's wheel (`obp/` in the wheel; hashed from the
+/// wheel of SHA-256 87dec9ca..., 2026-12-03): the logs of both behaviour policies and three
+/// campaigns, their item features, and Bernoulli TS's production prior. The wheel's `.DS_Store`
+/// files are not read.
+const OBD_FILES: &[Member<'static>] = &[
+    Member {
+        file: "dataset/obd/random/all/all.csv",
+        sha256: Some("7168295b6e0a9eabcf3392320a5dd434e542b68e705d5cd9491499af589812f1"),
+        required: true,
+    },
+    Member {
+        file: "dataset/obd/random/all/item_context.csv",
+        sha256: Some("eba04cc23d5f130a93ff174c5392986882b94c3839433cb8143870eaa6221358"),
+        required: true,
+    },
+    Member {
+        file: "dataset/obd/random/men/men.csv",
+        sha256: Some("ede6d08c6877f99cd3770f7d09e26c738e6aa6de4445ccccfb1356ba5d06b1eb"),
+        required: true,
+    },
+    Member {
+        file: "dataset/obd/random/men/item_context.csv",
+        sha256: Some("6d855c2b7e917d0448d71bbe62c023147495882c0fdc8c41e86fef86abf9fe09"),
+        required: true,
+    },
+    Member {
+        file: "dataset/obd/random/women/women.csv",
+        sha256: Some("e65f3bd3beb17664fa69cc129bf7bf852a775f8ffa630506e505fc905315bb34"),
+        required: true,
+    },
+    Member {
+        file: "dataset/obd/random/women/item_context.csv",
+        sha256: Some("b1ca4905f97703d196004f2ad4552c1e90c2afad8b50688d333b0d2dc0b33147"),
+        required: true,
+    },
+    Member {
+        file: "dataset/obd/bts/all/all.csv",
+        sha256: Some("0ad874e4dbf6902f0845dd478ad8dde5ef6903583d3ffaace78411bdad064106"),
+        required: true,
+    },
+    Member {
+        file: "dataset/obd/bts/all/item_context.csv",
+        sha256: Some("5d4359ba1cfa3ae88f0f1bae66bd633859fe6323817183632ee57b83539d9153"),
+        required: true,
+    },
+    Member {
+        file: "dataset/obd/bts/men/men.csv",
+        sha256: Some("db6d1f7ed2d591ba521533e45286d4c1fba7fe57a8ad2e80342210335f43c527"),
+        required: true,
+    },
+    Member {
+        file: "dataset/obd/bts/men/item_context.csv",
+        sha256: Some("3b411ed6b0471316321a6b93f4f756bb25888eac6218cd71d0b603d41d85732d"),
+        required: true,
+    },
+    Member {
+        file: "dataset/obd/bts/women/women.csv",
+        sha256: Some("e5d1b49a39b608585a2f3014a3f54970430cd37a495c1b73fceb85cdf428a5b8"),
+        required: true,
+    },
+    Member {
+        file: "dataset/obd/bts/women/item_context.csv",
+        sha256: Some("a56295bad066a558eb783055afd9279f5f4e209a4776eafc22151c53f0ac89d4"),
+        required: true,
+    },
+    Member {
+        file: "policy/conf/prior_bts.yaml",
+        sha256: Some("81a54fbdc184021ccc62ab97de81ec35461c032e3d7f99ccaa0a9745f732d251"),
+        required: true,
+    },
+];
+
 /// The registered datasets.
 pub const REGISTRY: &[Pin<'static>] = &[
     // Size and SHA-256 of both MovieLens archives: TensorFlow Datasets,
@@ -285,6 +357,29 @@ pub const REGISTRY: &[Pin<'static>] = &[
                (each file pinned; warm_state.json, over 4 MiB, has no pin yet and needs --sha256)",
         file_sets: &[FileSet { route: "melu-files", folder: "ml-1m", members: MELU_FILES }],
         packages: &[],
+    },
+    // The Open Bandit Dataset's small sample (Saito et al., NeurIPS 2021 Datasets and
+    // Benchmarks), shipped inside obp's pure-Python wheel on PyPI; no archive of its own. The
+    // wheel's SHA-256 and size are PyPI's for obp-0.4.1-py3-none-any.whl.
+    Pin {
+        name: "open-bandit",
+        url: "https://pypi.org/project/obp/0.4.1/",
+        file: "",
+        sha256: None,
+        size: None,
+        folder: "obp",
+        note: "no archive: the sample ships inside obp's wheel; `cargo xtask data add open-bandit \
+               obp-0.4.1-py3-none-any.whl` (every file the loader reads is checked against its own pin)",
+        file_sets: &[],
+        packages: &[Package {
+            route: "obp-wheel",
+            file: "obp-0.4.1-py3-none-any.whl",
+            sha256: "87dec9caf4283c25ab13036532e0a24566f1c7bdcad1653a8ded43b2f5ef8208",
+            size: 1_338_290,
+            folder: "obp",
+            members: OBD_FILES,
+            how: "pip download --no-deps --only-binary=:all: --python-version 3.10 obp==0.4.1",
+        }],
     },
 ];
 
@@ -704,8 +799,8 @@ fn check_pin(pin: &Pin<'_>) -> Result<(), StoreError> {
     if pin.has_archive() && !plain_component(pin.file) {
         return bad("the archive file name must be a plain file name");
     }
-    if !pin.has_archive() && (pin.file_sets.is_empty() || pin.sha256.is_some()) {
-        return bad("a dataset without an archive needs a file set and no archive hash");
+    if !pin.has_archive() && ((pin.file_sets.is_empty() && pin.packages.is_empty()) || pin.sha256.is_some()) {
+        return bad("a dataset without an archive needs a file set or a package, and no archive hash");
     }
     for p in pin.packages {
         if !plain_component(p.file) || p.route == ARCHIVE_ROUTE || archive::check_entry_name(p.folder).is_err() {
@@ -847,6 +942,19 @@ pub(crate) fn add_with_pin(
             pinned_size: pin.size,
             others,
         }),
+        // Only a package carries it (obp's wheel): the file is not that package.
+        None if !pin.has_archive() && pin.file_sets.is_empty() && pin.packages.len() == 1 => {
+            let p = &pin.packages[0];
+            Err(StoreError::Mismatch {
+                name: pin.name.into(),
+                file: shown,
+                expected: p.sha256.into(),
+                actual,
+                size,
+                pinned_size: Some(p.size),
+                others: format!("{} (`{}`)", p.file, p.how),
+            })
+        }
         None if pin.has_archive() => {
             let note = if pin.note.is_empty() { String::new() } else { format!(". Note: {}", pin.note) };
             Err(StoreError::Unpinned { name: pin.name.into(), file: shown, actual, size, note })
@@ -1429,7 +1537,14 @@ pub fn install_hint(pin: &Pin<'_>, data_dir: &Path) -> String {
             "; or a folder of the extracted files: `cargo xtask data add {name} path/to/folder --data-dir {dir}`"
         ));
     }
-    if !pin.has_archive() {
+    if !pin.has_archive() && pin.file_sets.is_empty() {
+        let how: Vec<String> = pin
+            .packages
+            .iter()
+            .map(|p| format!("`{}`, then `cargo xtask data add {name} path/to/{} --data-dir {dir}`", p.how, p.file))
+            .collect();
+        format!("{name} ships inside a package: {}", how.join("; or "))
+    } else if !pin.has_archive() {
         format!("{name} has no archive: `cargo xtask data add {name} path/to/folder --data-dir {dir}` ({})", pin.note)
     } else if pin.sha256.is_some() {
         format!(
@@ -2068,5 +2183,70 @@ mod tests {
         assert_eq!(shell_quote("/home/u/.cache/metarec"), "/home/u/.cache/metarec");
         assert_eq!(shell_quote("/tmp/my data"), "'/tmp/my data'");
         assert_eq!(shell_quote("/tmp/it's"), r"'/tmp/it'\''s'");
+    }
+
+    #[test]
+    fn a_package_only_dataset_installs_nested_members_and_refuses_another_file_with_both_hashes() {
+        let tmp = TempDir::new("package-only");
+        let data = tmp.data();
+        let wheel = write_zip(&tmp.0, "pkg.whl", &[("pkg/d/a.csv", A), ("pkg/conf/p.yaml", B), ("pkg/x.py", b"")]);
+        let hw = sha256_file(&wheel).unwrap().0;
+        let (ha, hb) = (hex_of(A), hex_of(B));
+        let members = [
+            Member { file: "d/a.csv", sha256: Some(&ha), required: true },
+            Member { file: "conf/p.yaml", sha256: Some(&hb), required: true },
+        ];
+        let packages = [Package {
+            route: "pkg-wheel",
+            file: "pkg.whl",
+            sha256: &hw,
+            size: 1,
+            folder: "pkg",
+            members: &members,
+            how: "make it",
+        }];
+        let pin = Pin {
+            file: "",
+            sha256: None,
+            size: None,
+            folder: "pkg",
+            file_sets: &[],
+            packages: &packages,
+            ..test_pin("")
+        };
+        // Another zip: refused, naming the file and both hashes; nothing is written.
+        let other = write_zip(&tmp.0, "other.whl", &[("pkg/d/a.csv", B)]);
+        let actual = sha256_file(&other).unwrap().0;
+        let err = add_with_pin(&data, &pin, &other, None, &Limits::default()).unwrap_err().to_string();
+        assert!(err.contains(&other.display().to_string()) && err.contains(&hw) && err.contains(&actual), "{err}");
+        assert!(!data.exists());
+        let installed = add_with_pin(&data, &pin, &wheel, None, &Limits::default()).unwrap();
+        assert_eq!(
+            (installed.route.as_str(), installed.dir.clone()),
+            ("pkg-wheel", data.join("fixture/extracted/pkg"))
+        );
+        assert!(verify_with_pin(&data, &pin).is_ok());
+        assert_eq!(std::fs::read(installed.dir.join("d/a.csv")).unwrap(), A);
+        std::fs::write(installed.dir.join("conf/p.yaml"), b"changed").unwrap();
+        assert!(matches!(verify_with_pin(&data, &pin), Status::Corrupt(r) if r.contains("p.yaml")));
+    }
+
+    #[test]
+    fn open_bandit_is_pinned_by_obps_wheel_and_names_both_hashes() {
+        let p = pin("open-bandit").unwrap();
+        check_pin(p).unwrap();
+        assert_eq!(p.packages[0].sha256, "87dec9caf4283c25ab13036532e0a24566f1c7bdcad1653a8ded43b2f5ef8208");
+        assert_eq!(p.packages[0].members.len(), 13);
+        let tmp = TempDir::new("obp-wrong");
+        let data = tmp.data();
+        let wheel = write_zip(&tmp.0, "obp-0.4.1-py3-none-any.whl", &[("obp/dataset/obd/random/all/all.csv", A)]);
+        let actual = sha256_file(&wheel).unwrap().0;
+        let err = add(&data, "open-bandit", &wheel, None).unwrap_err().to_string();
+        for want in [wheel.display().to_string(), p.packages[0].sha256.to_string(), actual] {
+            assert!(err.contains(&want), "{want} not in {err}");
+        }
+        assert!(!data.exists());
+        let hint = install_hint(p, &data);
+        assert!(hint.contains("pip download") && hint.contains("cargo xtask data add open-bandit"), "{hint}");
     }
 }

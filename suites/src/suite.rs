@@ -50,6 +50,7 @@ pub const EMBEDDED: &[(&str, &str, &str)] = &[
     ("movielens-1m", "suites/movielens-1m.toml", include_str!("../movielens-1m.toml")),
     ("bookcrossing", "suites/bookcrossing.toml", include_str!("../bookcrossing.toml")),
     ("melu-ml1m", "suites/melu-ml1m.toml", include_str!("../melu-ml1m.toml")),
+    ("open-bandit", "suites/open-bandit.toml", include_str!("../open-bandit.toml")),
 ];
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -97,6 +98,10 @@ pub struct SuiteDef {
     /// `melu-ml1m`: MeLU's task options (see `real::melu`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub melu: Option<crate::real::melu::MeluOptions>,
+    /// `open-bandit`: the logs, policies, estimators and bootstrap of an off-policy suite
+    /// (see [`crate::offline`]).
+    #[serde(default, rename = "open-bandit", skip_serializing_if = "Option::is_none")]
+    pub open_bandit: Option<crate::offline::OpenBanditSpec>,
     #[serde(default)]
     pub protocol: Protocol,
     /// Per-method hyper-parameter overrides, `[methods.NAME]` tables.
@@ -181,7 +186,7 @@ pub enum SuiteError {
     World { path: String, source: WorldError },
     #[error(
         "{path}: data.kind `{kind}` is not supported (known: synthetic, movielens-100k, movielens-1m, bookcrossing, \
-         melu-ml1m, recbole)"
+         melu-ml1m, recbole, open-bandit)"
     )]
     Kind { path: String, kind: String },
     #[error(
@@ -258,6 +263,13 @@ pub fn parse_suite(text: &str, source: &str) -> Result<LoadedSuite, SuiteError> 
                 .unwrap_or_default()
                 .check()
                 .map_err(|e| SuiteError::Real { path: source.to_string(), source: e })?;
+        }
+        crate::offline::OPEN_BANDIT_KIND => {
+            def.open_bandit
+                .clone()
+                .unwrap_or_default()
+                .check()
+                .map_err(|message| SuiteError::Parse { path: source.to_string(), message })?;
         }
         other => match RealKind::parse(other) {
             Some(_) => {
@@ -574,6 +586,12 @@ impl LoadedSuite {
                 let load_report = toml::Table::try_from(&data.report).ok().map(|t| install.record(t));
                 self.with_variants(data.dataset, split, load_report)
             }
+            crate::offline::OPEN_BANDIT_KIND => Err(SuiteError::Parse {
+                path,
+                message: "an off-policy suite (data.kind = \"open-bandit\") has no rating split; `cargo xtask bench \
+                          --suite` evaluates it on its own"
+                    .into(),
+            }),
             MELU_KIND => {
                 let (dir, install) = self.data_folder(MELU_KIND, data_dir)?;
                 let opts = self.def.melu.clone().unwrap_or_default();

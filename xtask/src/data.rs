@@ -104,6 +104,9 @@ fn list(dir: &Path) -> Result<()> {
                 let size = pin.size.map(|s| format!(", {s} bytes")).unwrap_or_default();
                 println!("{:<16} sha256 {sha} ({}{size})", "", pin.file);
             }
+            None if !pin.has_archive() && pin.file_sets.is_empty() => {
+                println!("{:<16} no archive: a package that carries it, its files each pinned", "")
+            }
             None if !pin.has_archive() => println!("{:<16} no archive: a folder of its files, each pinned", ""),
             None => println!("{:<16} sha256 not pinned ({})", "", pin.file),
         }

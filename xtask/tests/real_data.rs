@@ -11,8 +11,10 @@
 //! never captured: without the wheel it says NOT RUN, and with `METAREC_REQUIRE_TOOLS=1` (set by
 //! `.ci/run`) a missing wheel is a failure.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+
+use common::{check, text, verdict, xtask};
+use std::path::Path;
 
 /// The pinned wheel (its SHA-256 is checked again by `data add`).
 const WHEEL: &str = "recbole-1.2.1-py3-none-any.whl";
@@ -24,23 +26,6 @@ const MEMBERS: [(&str, &str); 3] = [
     ("ml-100k.user", "4f670007d9cfbeb9807e757209af1555b9bcc186bde25e767f67cb67c6dd5972"),
     ("ml-100k.item", "51d7cdf777ce5c0f5b32c1d947a4a81fe07d75e78abbe761e0cd4d0756064532"),
 ];
-
-fn xtask(args: &[&str]) -> Output {
-    // Cells run one at a time per core as in a user's run; the test asks for nothing faster.
-    Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(args)
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
-        .output()
-        .expect("run the xtask binary")
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
-fn check(cond: bool, what: &str) -> Result<(), String> {
-    if cond { Ok(()) } else { Err(what.to_string()) }
-}
 
 fn run(wheel: &Path) -> Result<(), String> {
     let dir = std::env::temp_dir().join(format!("metarec-real-data-{}", std::process::id()));
@@ -120,25 +105,5 @@ fn run(wheel: &Path) -> Result<(), String> {
 }
 
 fn main() {
-    let require = std::env::var_os("METAREC_REQUIRE_TOOLS").is_some_and(|v| v == "1");
-    println!("\nrunning 1 real-data check");
-    let wheel = std::env::var_os("METAREC_RECBOLE_WHEEL").map(PathBuf::from);
-    let verdict = match wheel.filter(|w| w.is_file()) {
-        None => Err(format!(
-            "no {WHEEL} (set METAREC_RECBOLE_WHEEL to its path; `pip download --no-deps recbole==1.2.1` fetches it)"
-        )),
-        Some(w) => Ok(run(&w)),
-    };
-    match verdict {
-        Ok(Ok(())) => println!("check movielens-100k end to end ... ok"),
-        Ok(Err(msg)) => {
-            println!("check movielens-100k end to end ... FAILED: {msg}");
-            std::process::exit(1);
-        }
-        Err(msg) if require => {
-            println!("check movielens-100k end to end ... FAILED (METAREC_REQUIRE_TOOLS=1): {msg}");
-            std::process::exit(1);
-        }
-        Err(msg) => println!("check movielens-100k end to end ... NOT RUN: {msg}"),
-    }
+    verdict("movielens-100k", "METAREC_RECBOLE_WHEEL", WHEEL, "pip download --no-deps recbole==1.2.1", run);
 }

@@ -6,6 +6,7 @@ pub mod compare;
 pub mod fairness;
 pub mod item_side;
 pub mod leaderboard;
+pub mod off_policy;
 pub mod reproduction;
 pub mod robustness;
 pub mod significance;

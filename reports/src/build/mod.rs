@@ -5,6 +5,7 @@ pub mod compare;
 pub mod fairness;
 pub mod item_side;
 pub mod leaderboard;
+pub mod off_policy;
 pub mod reproduction;
 pub mod robustness;
 pub mod run_notes;
@@ -47,6 +48,9 @@ pub struct RunNotes {
     pub published: Vec<crate::analysis::reproduction::Published>,
     /// How the hyper-parameters were tuned (`None`: not known, no section).
     pub tuning: Option<run_notes::Tuning>,
+    /// An off-policy suite's estimates (`off-policy.csv`) and the published values beside them.
+    pub off_policy: Vec<crate::off_policy::OffPolicyRow>,
+    pub off_policy_published: Vec<crate::analysis::off_policy::PublishedEstimate>,
 }
 
 /// The leaderboards of the clean rows (attack diagnostics `target-*` left out), users per
@@ -57,6 +61,7 @@ pub fn document(i: &Inputs) -> Document {
     sections.extend(run_notes::section(&i.notes.skipped));
     sections.extend(i.notes.tuning.as_ref().map(run_notes::tuning_section));
     sections.extend(reproduction::section(&board, &i.notes.published));
+    sections.extend(off_policy::section(&i.notes.off_policy, &i.notes.off_policy_published));
     sections.extend(users::section(&user_counts(&board)));
     if let Some(g) = i.groups {
         sections.push(fairness::section(&analyze_fairness(&board, g, &FairnessOptions::default()), i.opts));

@@ -1,1 +1,0 @@
-//! Off-policy estimators (IPW, SNIPW, DM, DR) with bootstrap intervals (to be written).
