@@ -10,6 +10,7 @@
 //! git; methods never do I/O, reports never know candle.
 
 pub mod compare;
+pub mod interactive;
 pub mod merge;
 pub mod plan;
 pub mod provenance;
@@ -20,6 +21,7 @@ pub mod runner;
 pub mod score;
 pub mod spec;
 
+pub use interactive::registry;
 pub use metarec_methods::Registry;
 pub use spec::{BenchRequest, RunSpec};
 

@@ -6,6 +6,7 @@
 
 pub mod archive;
 pub mod data;
+pub mod interactive;
 pub mod perturb;
 pub mod real;
 pub mod rng;
