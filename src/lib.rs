@@ -10,6 +10,7 @@
 //! git; methods never do I/O, reports never know candle.
 
 pub mod compare;
+pub mod interactive;
 pub mod merge;
 pub mod offline;
 pub mod plan;
@@ -22,6 +23,7 @@ pub mod score;
 pub mod spec;
 pub mod tune;
 
+pub use interactive::registry;
 pub use metarec_methods::Registry;
 pub use spec::{BenchRequest, RunSpec};
 

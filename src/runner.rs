@@ -271,7 +271,9 @@ pub(crate) fn load_grid(
         let trains: Vec<usize> =
             (0..suites[si].data.variants.len()).filter(|v| suites[si].data.variants[*v].trains).collect();
         for (mi, m) in s.methods.iter().enumerate() {
-            if let Some(reason) = skip_reason(registry, &m.name, &suites[si].data) {
+            let reason = skip_reason(registry, &m.name, &suites[si].data)
+                .or_else(|| crate::interactive::skip_reason(&m.name, &m.params, &suites[si].loaded));
+            if let Some(reason) = reason {
                 skipped.push(SkippedMethod { suite: s.name.clone(), method: m.name.clone(), reason });
                 continue;
             }
@@ -769,6 +771,26 @@ fn cell_body(
         rating_max: ds.rating_max,
         truth: if info.kind == MethodKind::Reference { ds.truth.as_deref() } else { None },
     };
+    if let Some(cfg) = crate::interactive::config(&suite.loaded) {
+        // The online protocol: episodes instead of query ratings (src/interactive.rs).
+        let t0 = Instant::now();
+        let (rows, report, meta_train_s) = crate::interactive::cell(
+            &suite.loaded,
+            &suite.data,
+            cfg,
+            method_name,
+            params,
+            seed,
+            base,
+            registry,
+            device,
+        )?;
+        record.meta_train_s = round_ms(meta_train_s);
+        record.adapt_s = round_ms(t0.elapsed().as_secs_f64() - meta_train_s);
+        (record.steps, record.chosen_step, record.validation_loss, record.notes) =
+            (report.steps, report.chosen_step, report.validation_loss, report.notes);
+        return Ok(CellOutput { rows, rankings: Vec::new() });
+    }
     let t0 = Instant::now();
     // The same meta-training stream as the clean cell: the perturbation is the only difference.
     let mut ctx = Ctx { rng: Rng::from_labels(base, &["meta-train"]), device: device.clone() };

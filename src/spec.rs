@@ -189,22 +189,28 @@ pub fn resolve(req: &BenchRequest, registry: &Registry) -> Result<RunSpec, RunEr
     let sets = req.sets.iter().map(|s| parse_set(s)).collect::<Result<Vec<_>, _>>()?;
     for (m, _, _) in &sets {
         registry.get(m).map_err(|e| RunError::Input(format!("--set {m}.…: {e}")))?;
-        if !names.contains(m) {
-            return Err(RunError::Input(format!(
-                "--set: method `{m}` is not in this run (--methods {})",
-                names.join(",")
-            )));
-        }
     }
     let suite_names = if req.suites.is_empty() { vec!["synthetic".to_string()] } else { req.suites.clone() };
     let mut suites = Vec::new();
     for s in &suite_names {
         let loaded = load_suite(s).map_err(RunError::Suite)?;
         let seeds = req.seeds.clone().unwrap_or_else(|| loaded.def.suite.seeds.clone());
+        // Without --methods, an interactive suite runs the methods its `[interactive]` lists.
+        let suite_default: Option<Vec<String>> = loaded
+            .def
+            .interactive
+            .as_ref()
+            .filter(|i| req.methods.is_none() && !i.methods.is_empty())
+            .map(|i| i.methods.clone());
+        if let Some(list) = &suite_default {
+            for n in list {
+                registry.get(n).map_err(|e| RunError::Input(format!("{}: interactive.methods: {e}", loaded.source)))?;
+            }
+        }
         let mut methods = Vec::new();
         // An off-policy suite has no methods: its policies are in its own file.
         let offline = loaded.def.data.kind == metarec_suites::offline::OPEN_BANDIT_KIND;
-        for n in names.iter().filter(|_| !offline) {
+        for n in suite_default.as_ref().unwrap_or(&names).iter().filter(|_| !offline) {
             let mut table = method_table(&loaded.def.methods, n, &loaded.source)?;
             table.extend(method_table(&config, n, req.config.as_deref().unwrap_or(""))?);
             for (m, k, v) in &sets {
@@ -222,6 +228,16 @@ pub fn resolve(req: &BenchRequest, registry: &Registry) -> Result<RunSpec, RunEr
             methods,
             toml: loaded.text.clone(),
         });
+    }
+    // Checked once every suite's methods are known (an interactive suite may run its own list).
+    for (m, _, _) in &sets {
+        if !suites.iter().any(|s| s.methods.iter().any(|x| x.name == *m)) {
+            let run: Vec<&str> = suites.iter().flat_map(|s| s.methods.iter().map(|x| x.name.as_str())).collect();
+            return Err(RunError::Input(format!(
+                "--set: method `{m}` is not in this run (--methods {})",
+                run.join(",")
+            )));
+        }
     }
     let mut names_seen = std::collections::BTreeSet::new();
     for s in &suites {

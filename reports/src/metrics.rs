@@ -128,7 +128,9 @@ pub enum Direction {
 pub fn direction(metric: &str) -> Option<Direction> {
     match metric {
         "mae" | "rmse" => Some(Direction::LowerIsBetter),
-        m if ["ndcg@", "hr@", "cand-ndcg@", "cand-hr@", "auc"].iter().any(|p| m.starts_with(p)) => {
+        // The online protocol's metrics (metarec-interactive).
+        m if m.starts_with("regret@") => Some(Direction::LowerIsBetter),
+        m if ["ndcg@", "hr@", "cand-ndcg@", "cand-hr@", "auc", "reward@", "ctr@"].iter().any(|p| m.starts_with(p)) => {
             Some(Direction::HigherIsBetter)
         }
         _ => None,

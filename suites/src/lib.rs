@@ -6,6 +6,7 @@
 
 pub mod archive;
 pub mod data;
+pub mod interactive;
 pub mod offline;
 pub mod perturb;
 pub mod real;

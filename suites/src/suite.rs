@@ -21,6 +21,7 @@
 //! [[robustness]]          # a meta-train perturbation: cells of its own (optionally some seeds)
 //! steps = [{ kind = "shilling", profiles = 50, targets = [3, 17], filler = 20 }]
 //! seeds = [0]
+//! [interactive]           # optional: the online protocol (interactive::Interactive): env, slate, horizons
 //! [protocol]              # Protocol fields
 //! [protocol.candidates]   # optional: candidate ranking (item-side fairness, popularity bias)
 //! sampled = 100           # unrated items sampled per test user, ranked with the query items
@@ -51,6 +52,12 @@ pub const EMBEDDED: &[(&str, &str, &str)] = &[
     ("bookcrossing", "suites/bookcrossing.toml", include_str!("../bookcrossing.toml")),
     ("melu-ml1m", "suites/melu-ml1m.toml", include_str!("../melu-ml1m.toml")),
     ("open-bandit", "suites/open-bandit.toml", include_str!("../open-bandit.toml")),
+    ("interactive", "suites/interactive.toml", include_str!("../interactive.toml")),
+    (
+        "movielens-100k-interactive",
+        "suites/movielens-100k-interactive.toml",
+        include_str!("../movielens-100k-interactive.toml"),
+    ),
 ];
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -111,6 +118,10 @@ pub struct SuiteDef {
     /// `perturbation` column of results.csv.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub robustness: Vec<Robustness>,
+    /// The online interactive protocol (`metarec-interactive`): when present, cells play
+    /// episodes of recommendations instead of scoring query ratings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interactive: Option<crate::interactive::Interactive>,
     /// Published results of this protocol, put beside ours in the reports (a reproduction).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub published: Option<Published>,
@@ -279,6 +290,26 @@ pub fn parse_suite(text: &str, source: &str) -> Result<LoadedSuite, SuiteError> 
             }
             None => return Err(SuiteError::Kind { path: source.to_string(), kind: other.to_string() }),
         },
+    }
+    if let Some(i) = &def.interactive {
+        if !def.robustness.is_empty() {
+            return Err(SuiteError::Parse {
+                path: source.to_string(),
+                message:
+                    "robustness: [[robustness]] evaluations are not defined for the online protocol ([interactive])"
+                        .into(),
+            });
+        }
+        i.check().map_err(|e| SuiteError::Parse { path: source.to_string(), message: e.to_string() })?;
+        if i.env == crate::interactive::EnvKind::Truth && def.data.kind != "synthetic" {
+            return Err(SuiteError::Parse {
+                path: source.to_string(),
+                message: format!(
+                    "interactive.env: \"truth\" needs a synthetic world (data.kind = \"synthetic\"), not `{}`; use \"replay\"",
+                    def.data.kind
+                ),
+            });
+        }
     }
     if let Some(p) = &def.published {
         let bad = |message: String| SuiteError::Parse { path: source.to_string(), message };

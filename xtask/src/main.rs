@@ -578,7 +578,8 @@ fn main() {
         unsafe { std::env::set_var("RAYON_NUM_THREADS", "1") };
     }
     let cli = Cli::parse();
-    let registry = Registry::default();
+    // The rating methods and the interactive policies.
+    let registry = metarec::registry();
     let result = match cli.command {
         Command::Bench(args) => bench(args, &registry),
         Command::Tune(args) => tune(args, &registry),

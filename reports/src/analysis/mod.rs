@@ -4,6 +4,7 @@
 
 pub mod compare;
 pub mod fairness;
+pub mod interactive;
 pub mod item_side;
 pub mod leaderboard;
 pub mod off_policy;

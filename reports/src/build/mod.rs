@@ -3,6 +3,7 @@
 
 pub mod compare;
 pub mod fairness;
+pub mod interactive;
 pub mod item_side;
 pub mod leaderboard;
 pub mod off_policy;
@@ -74,6 +75,8 @@ pub fn document(i: &Inputs) -> Document {
     let robust = analyze_robustness(i.rows, &robust_opts);
     let curves = shot_curves(&robust, i.clean_k);
     sections.extend(robustness::section(&robust, &robust_opts, &curves, i.opts));
+    let learning = crate::analysis::interactive::learning_curves(&board);
+    sections.extend(interactive::section(&learning, i.opts));
     Document {
         title: "metarec leaderboard".into(),
         lede: format!(

@@ -89,26 +89,30 @@ pub fn section(
     Some(s)
 }
 
+/// One line per method of a curve plot whose x positions are `xs`: `(method, points at x
+/// values)`; a point whose x is not in `xs` is not drawn; reference methods are marked.
+pub(crate) fn curve_series<'a>(
+    lines: impl Iterator<Item = (&'a str, &'a [(usize, f64)])>,
+    xs: &[usize],
+    board: &LeaderboardOptions,
+) -> Vec<Series> {
+    lines
+        .map(|(method, points)| {
+            let reference = board.reference_methods.iter().any(|m| m == method);
+            Series {
+                label: Cell::name(method, reference).text(),
+                reference,
+                points: points.iter().filter_map(|&(k, v)| Some((xs.iter().position(|&x| x == k)?, v))).collect(),
+            }
+        })
+        .collect()
+}
+
 /// The shot curve of `curve` as a figure, saved as `shot-curve-SUITE-SCENARIO-METRIC.svg`.
 pub(crate) fn shot_figure(curve: &ShotCurve, board: &LeaderboardOptions) -> Figure {
     let place = format!("{} / {} / {}", curve.suite, curve.scenario, curve.metric);
     let label = direction_label(direction(&curve.metric));
-    let series = curve
-        .lines
-        .iter()
-        .map(|l| {
-            let reference = board.reference_methods.contains(&l.method);
-            Series {
-                label: Cell::name(&l.method, reference).text(),
-                reference,
-                points: l
-                    .points
-                    .iter()
-                    .filter_map(|&(k, v)| Some((curve.ks.iter().position(|&x| x == k)?, v)))
-                    .collect(),
-            }
-        })
-        .collect();
+    let series = curve_series(curve.lines.iter().map(|l| (l.method.as_str(), l.points.as_slice())), &curve.ks, board);
     let plot = CurvePlot {
         title: format!("{place}: shot curve (mean over users)"),
         title_detail: "(mean over users against K, one line per method)".into(),

@@ -1,1 +1,0 @@
-//! Online interactive recommendation: `policy` (to be written).
