@@ -40,7 +40,7 @@ pub fn section(
     let rows = summary(results)
         .into_iter()
         .map(|(m, cells)| {
-            let mut row = vec![Cell::name(m, false)];
+            let mut row = vec![Cell::name(m)];
             row.extend(cells.into_iter().map(|c| c.map_or(Cell::Missing, Cell::Percent)));
             Row::new(row)
         })
@@ -65,7 +65,7 @@ pub fn section(
                 .iter()
                 .map(|c| {
                     Row::new(vec![
-                        Cell::name(&c.method, false),
+                        Cell::name(&c.method),
                         Cell::num(c.mean_a),
                         Cell::num(c.mean_b),
                         Cell::Signed { value: c.diff, digits: 4 },
@@ -99,7 +99,7 @@ pub(crate) fn shot_figure(curve: &ShotCurve, board: &LeaderboardOptions) -> Figu
         .map(|l| {
             let reference = board.reference_methods.contains(&l.method);
             Series {
-                label: Cell::name(&l.method, reference).text(),
+                label: Cell::tagged(&l.method, board.tag(&l.method, &curve.metric)).text(),
                 reference,
                 points: l
                     .points

@@ -21,7 +21,7 @@ pub fn section(skipped: &[SkippedMethod]) -> Option<Section> {
         .map(|s| {
             Row::new(vec![
                 Cell::Text(s.suite.clone()),
-                Cell::Name { name: s.method.clone(), bound: false },
+                Cell::Name { name: s.method.clone(), tag: crate::doc::Tag::None },
                 Cell::Text(s.reason.clone()),
             ])
         })
