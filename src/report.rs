@@ -7,7 +7,7 @@
 use crate::RunError;
 use crate::rundir::{Manifest, write_atomic};
 use metarec_methods::{MethodKind, Registry};
-use metarec_reports::analysis::leaderboard::LeaderboardOptions;
+use metarec_reports::analysis::leaderboard::{Interval, LeaderboardOptions};
 use metarec_reports::analysis::off_policy::PublishedEstimate;
 use metarec_reports::analysis::reproduction::{Published, PublishedValue};
 use metarec_reports::build::RunNotes;
@@ -34,9 +34,21 @@ pub fn write_reports(dir: &Path, registry: &Registry) -> Result<Vec<String>, Run
     let names = |kind: MethodKind| -> Vec<String> {
         registry.all().iter().filter(|m| m.kind == kind).map(|m| m.name.to_string()).collect()
     };
+    // What each method's MAE scored, from its cells' records (the first that says).
+    let mut mae_scored = BTreeMap::new();
+    for c in &manifest.cells {
+        if let Some(e) = c.notes.get("mae_scores") {
+            mae_scored.entry(c.method.clone()).or_insert_with(|| e.clone());
+        }
+    }
     let opts = LeaderboardOptions {
         reference_methods: names(MethodKind::Reference),
         baseline_methods: names(MethodKind::Baseline),
+        mae_estimate: manifest.spec.mae_estimate,
+        mae_scored,
+        correction: manifest.spec.correction,
+        paired_differences: manifest.spec.paired_differences,
+        interval: Interval::UsersAndSeeds,
     };
     let prov = crate::runner::provenance_for_reports(&manifest);
     let groups_path = dir.join("groups.csv");

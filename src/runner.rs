@@ -169,6 +169,8 @@ struct SuiteRun {
     /// Per user, the items rated anywhere in the dataset (sorted): shilling targets a user
     /// rated are not scored for that user.
     rated: Vec<Vec<u32>>,
+    /// What MAE scores (the spec's `--mae-estimate`).
+    mae: metarec_reports::metrics::MaeEstimate,
 }
 
 /// One cell of the plan.
@@ -261,7 +263,7 @@ pub(crate) fn load_grid(
         on_event(&Event::SuiteReady { info: &info });
         infos.push(info);
         let rated = metarec_suites::data::rated_items(data.dataset.features.n_users(), &data.dataset.ratings);
-        suites.push(SuiteRun { loaded, data, rated });
+        suites.push(SuiteRun { loaded, data, rated, mae: spec.mae_estimate });
     }
 
     // A reference method that needs the world's truth is skipped on a suite without it.
@@ -625,6 +627,8 @@ struct RankRow {
 struct CellOutput {
     rows: Vec<ResultRow>,
     rankings: Vec<(String, String, u64, RankRow)>,
+    /// The point estimate MAE scored (`median` or `mean`; the manifest's note `mae_scores`).
+    mae_scored: Option<&'static str>,
 }
 
 /// `rankings.csv` bytes: `suite,scenario,method,seed,perturbation,user,top` (top: space-separated
@@ -789,7 +793,7 @@ fn cell_body(
         record.adapt_s = round_ms(t0.elapsed().as_secs_f64() - meta_train_s);
         (record.steps, record.chosen_step, record.validation_loss, record.notes) =
             (report.steps, report.chosen_step, report.validation_loss, report.notes);
-        return Ok(CellOutput { rows, rankings: Vec::new() });
+        return Ok(CellOutput { rows, rankings: Vec::new(), mae_scored: None });
     }
     let t0 = Instant::now();
     // The same meta-training stream as the clean cell: the perturbation is the only difference.
@@ -816,7 +820,7 @@ fn cell_body(
             }))
             .collect(),
     };
-    let mut out = CellOutput { rows: Vec::new(), rankings: Vec::new() };
+    let mut out = CellOutput { rows: Vec::new(), rankings: Vec::new(), mae_scored: None };
     let scorer = Scorer { suite, method_name, seed, base, device };
     for pass in &passes {
         for (scenario, tasks) in &pass.split.test {
@@ -826,6 +830,9 @@ fn cell_body(
         }
     }
     record.adapt_s = round_ms(t1.elapsed().as_secs_f64());
+    if let Some(e) = out.mae_scored {
+        record.notes.insert("mae_scores".into(), e.into());
+    }
     Ok(out)
 }
 
@@ -881,8 +888,9 @@ impl Scorer<'_> {
         };
         let items: Vec<u32> = task.query.iter().map(|r| r.item).collect();
         let pred = predict(&items)?;
+        out.mae_scored = Some(score::mae_point(&pred, self.suite.mae).1);
         let mut metrics: Vec<(String, f64)> =
-            score::score(&pred, &task.query, self.suite.loaded.def.protocol.like_threshold())
+            score::score(&pred, &task.query, self.suite.loaded.def.protocol.like_threshold(), self.suite.mae)
                 .into_iter()
                 .map(|(m, v)| (m.to_string(), v))
                 .collect();

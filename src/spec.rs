@@ -3,6 +3,8 @@
 
 use crate::RunError;
 use metarec_methods::Registry;
+pub use metarec_reports::analysis::significance::Correction;
+pub use metarec_reports::metrics::MaeEstimate;
 use metarec_suites::{LoadedSuite, load_suite, parse_suite};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -60,6 +62,26 @@ pub struct RunSpec {
     /// budget, every trial and the choice (see [`crate::tune`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tuning: Option<crate::tune::Tuning>,
+    /// What MAE scores (`--mae-estimate`); left out of the recorded spec when `own` (the
+    /// default), so a default run's spec and config hash are as before the option existed.
+    #[serde(default, skip_serializing_if = "is_own")]
+    pub mae_estimate: MaeEstimate,
+    /// How the reports adjust the comparisons with the best (`--correction`); left out when
+    /// Holm (the default).
+    #[serde(default, skip_serializing_if = "is_holm")]
+    pub correction: Correction,
+    /// Whether the reports add the paired differences from the best with BCa intervals, Cohen's
+    /// d and Cliff's delta (`--paired-differences`); left out when not.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub paired_differences: bool,
+}
+
+fn is_holm(c: &Correction) -> bool {
+    *c == Correction::Holm
+}
+
+fn is_own(m: &MaeEstimate) -> bool {
+    *m == MaeEstimate::Own
 }
 
 impl RunSpec {
@@ -89,6 +111,12 @@ pub struct BenchRequest {
     pub config: Option<String>,
     /// `NAME.key=value` overrides.
     pub sets: Vec<String>,
+    /// `--mae-estimate`: what MAE scores for every method.
+    pub mae_estimate: MaeEstimate,
+    /// `--correction`.
+    pub correction: Correction,
+    /// `--paired-differences`.
+    pub paired_differences: bool,
 }
 
 /// Parses `0..5`, `3`, or `0,1,7` (ranges are half-open, as in Rust).
@@ -245,7 +273,14 @@ pub fn resolve(req: &BenchRequest, registry: &Registry) -> Result<RunSpec, RunEr
             return Err(RunError::Input(format!("--suite: two suites are named `{}`", s.name)));
         }
     }
-    Ok(RunSpec { device, suites, tuning })
+    Ok(RunSpec {
+        device,
+        suites,
+        tuning,
+        mae_estimate: req.mae_estimate,
+        correction: req.correction,
+        paired_differences: req.paired_differences,
+    })
 }
 
 /// Is `path` inside a directory that looks like a run (has a manifest)?

@@ -114,6 +114,7 @@ pub fn tune(
             device: None,
             config: req.config.clone(),
             sets: req.sets.clone(),
+            ..BenchRequest::default()
         },
         registry,
     )?;

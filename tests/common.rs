@@ -24,6 +24,22 @@ pub fn request(methods: &[&str], seeds: &[u64]) -> BenchRequest {
     }
 }
 
+/// A gradient-based and a metric-based meta-learner with tiny budgets (`--set`), so that the
+/// determinism and resume tests cover meta-training in seconds.
+pub const META_SETS: &[&str] = &[
+    "fomaml.meta_steps=6",
+    "fomaml.eval_every=3",
+    "fomaml.meta_batch=4",
+    "protonet.max_steps=6",
+    "protonet.eval_every=3",
+    "protonet.meta_batch=4",
+];
+
+/// [`request`] with the overrides `sets`.
+pub fn request_with(methods: &[&str], seeds: &[u64], sets: &[&str]) -> BenchRequest {
+    BenchRequest { sets: sets.iter().map(|s| s.to_string()).collect(), ..request(methods, seeds) }
+}
+
 pub fn options(out: &Path, jobs: usize) -> RunOptions {
     RunOptions {
         data_dir: None,

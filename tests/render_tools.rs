@@ -197,6 +197,7 @@ fn options() -> LeaderboardOptions {
     LeaderboardOptions {
         reference_methods: vec!["oracle".into()],
         baseline_methods: vec!["item-mean".into(), "global-mean".into()],
+        ..Default::default()
     }
 }
 

@@ -10,12 +10,12 @@ use metarec::spec::{BenchRequest, resolve};
 use metarec::{Registry, RunError};
 use metarec_methods::{Adapted, Ctx, Method, MethodInfo, MethodKind, Model, Predictions, SupportSet, TrainData};
 
-const METHODS: &[&str] = &["oracle", "global-mean", "item-mean", "pooled-finetune"];
+const METHODS: &[&str] = &["oracle", "global-mean", "item-mean", "pooled-finetune", "fomaml", "protonet"];
 
 #[test]
 fn same_command_twice_and_any_jobs_give_identical_results() {
     let dir = temp_dir("determinism");
-    let req = request(METHODS, &[0, 1]);
+    let req = request_with(METHODS, &[0, 1], META_SETS);
     run_request(&req, &dir.join("a"), 1).unwrap();
     run_request(&req, &dir.join("b"), 2).unwrap();
     run_request(&req, &dir.join("c"), 2).unwrap();
@@ -76,8 +76,12 @@ fn same_command_twice_and_any_jobs_give_identical_results() {
     assert_eq!(header, "suite,scenario,metric,method_a,method_b,test,statistic,p_value,p_adjusted,effect");
     let m = Manifest::read(&dir.join("a")).unwrap();
     assert_eq!(m.run.status, "complete");
-    assert_eq!(m.cells.len(), 8);
+    assert_eq!(m.cells.len(), 12);
     assert!(m.cells.iter().all(|c| c.status == "ok"));
+    // The tiny budgets reached the meta-learners: 6 steps at most.
+    for c in m.cells.iter().filter(|c| c.method == "fomaml" || c.method == "protonet") {
+        assert!(c.steps >= 1 && c.steps <= 6, "{c:?}");
+    }
     assert_eq!(m.data[0].n_ratings, 10418);
     assert!(!m.provenance.commit.is_empty() && !m.provenance.cargo_lock_sha256.is_empty());
     let _ = std::fs::remove_dir_all(&dir);
@@ -97,7 +101,7 @@ fn figures(dir: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u8>>
 fn a_stopped_run_resumes_to_the_same_results() {
     let dir = temp_dir("resume");
     let registry = Registry::default();
-    let spec = resolve(&request(METHODS, &[0, 1]), &registry).unwrap();
+    let spec = resolve(&request_with(METHODS, &[0, 1], META_SETS), &registry).unwrap();
     run_spec(&spec, &registry, &dir.join("full"), 2).unwrap();
 
     let out = dir.join("partial");
@@ -110,7 +114,8 @@ fn a_stopped_run_resumes_to_the_same_results() {
     assert_eq!(m.run.status, "interrupted");
     assert_eq!(m.cells.iter().filter(|c| c.status == "ok").count(), 3);
     assert!(!out.join("results.csv").exists());
-    // Resume: only the 5 remaining cells run.
+    // Resume: only the 9 remaining cells run; with 12 cells and 3 done, at least one of the four
+    // meta-learner cells is among them, and every finished one is reused.
     let finished = std::sync::atomic::AtomicUsize::new(0);
     run(&spec, &registry, &options(&out, 2), &|e| {
         if let metarec::runner::Event::CellFinished { .. } = e {
@@ -118,7 +123,7 @@ fn a_stopped_run_resumes_to_the_same_results() {
         }
     })
     .unwrap();
-    assert_eq!(finished.into_inner(), 5);
+    assert_eq!(finished.into_inner(), 9);
     assert_eq!(read(&out.join("results.csv")), read(&dir.join("full/results.csv")));
     let m = Manifest::read(&out).unwrap();
     assert_eq!(m.run.status, "complete");
@@ -459,5 +464,43 @@ fn a_cuda_plan_asks_for_a_gpu_and_bad_slurm_options_are_named() {
     let e = bad(slurm.clone(), "with space");
     assert!(e.starts_with("--out ") && e.contains("with space: must be an absolute path without spaces"), "{e}");
     assert!(!dir.join("t").exists() && !dir.join("c").exists() && !dir.join("with space").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `--mae-estimate mean`: the oracle's MAE scores its mean instead of its median (other metrics
+/// and methods without a median unchanged), the spec and the cells' records say so, and the
+/// report marks the oracle a reference on MAE. The default (`own`) leaves the recorded spec, and
+/// so the config hash, as they were before the option existed.
+#[test]
+fn the_mae_estimate_is_recorded_and_reported() {
+    let dir = temp_dir("mae-estimate");
+    let own = request(&["oracle", "global-mean"], &[0]);
+    let mean = BenchRequest { mae_estimate: metarec::spec::MaeEstimate::Mean, ..own.clone() };
+    let registry = Registry::default();
+    let spec = resolve(&own, &registry).unwrap();
+    let text = toml::to_string(&spec).unwrap();
+    assert!(!text.contains("mae_estimate") && !text.contains("correction") && !text.contains("paired"), "{text}");
+    run_request(&own, &dir.join("own"), 1).unwrap();
+    run_request(&mean, &dir.join("mean"), 1).unwrap();
+    let rows = |d: &str| -> Vec<String> {
+        String::from_utf8(read(&dir.join(d).join("results.csv"))).unwrap().lines().map(str::to_owned).collect()
+    };
+    let (a, b) = (rows("own"), rows("mean"));
+    assert_eq!(a.len(), b.len());
+    let differs =
+        |keep: &dyn Fn(&str) -> bool| a.iter().zip(&b).filter(|(x, _)| keep(x)).filter(|(x, y)| x != y).count();
+    assert!(differs(&|l| l.contains(",oracle,") && l.contains(",mae,")) > 0, "the oracle's MAE did not change");
+    assert_eq!(differs(&|l| !(l.contains(",oracle,") && l.contains(",mae,"))), 0, "other rows changed");
+    let m = Manifest::read(&dir.join("mean")).unwrap();
+    assert_eq!(m.spec.mae_estimate, metarec::spec::MaeEstimate::Mean);
+    let note =
+        |m: &Manifest, method: &str| m.cells.iter().find(|c| c.method == method).unwrap().notes["mae_scores"].clone();
+    assert_eq!((note(&m, "oracle"), note(&m, "global-mean")), ("mean".to_owned(), "mean".to_owned()));
+    let m_own = Manifest::read(&dir.join("own")).unwrap();
+    assert_eq!(note(&m_own, "oracle"), "median");
+    let md = String::from_utf8(read(&dir.join("mean/leaderboard.md"))).unwrap();
+    assert!(md.contains("| — | oracle (reference) |") && md.contains("`--mae-estimate mean`"), "{md}");
+    let md = String::from_utf8(read(&dir.join("own/leaderboard.md"))).unwrap();
+    assert!(md.contains("mean: `global-mean`; median: `oracle`"), "{md}");
     let _ = std::fs::remove_dir_all(&dir);
 }

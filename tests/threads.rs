@@ -8,7 +8,8 @@ use common::*;
 #[test]
 fn matmul_thread_count_does_not_change_results() {
     let dir = temp_dir("threads");
-    let req = request(&["pooled-finetune"], &[0]);
+    // A baseline network, a gradient-based and a metric-based meta-learner (tiny budgets).
+    let req = request_with(&["pooled-finetune", "fomaml", "protonet"], &[0], META_SETS);
     let mut outputs = Vec::new();
     for threads in ["1", "2"] {
         // SAFETY: this binary has a single test, so no other thread reads the environment now.

@@ -175,13 +175,46 @@ impl Mark {
     }
 }
 
+/// What a method name says of a reference method (the oracle) in a table of one metric.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tag {
+    /// Not a reference method.
+    None,
+    /// A reference method on a metric where it is Bayes-optimal: "(bound)".
+    Bound,
+    /// A reference method on a metric where it is not Bayes-optimal (the ranking metrics, or MAE
+    /// scored on the mean): "(reference)".
+    Reference,
+}
+
+impl Tag {
+    /// `reference`: the method is a reference method; `bound`: the metric is one where such a
+    /// method is Bayes-optimal.
+    pub fn of(reference: bool, bound: bool) -> Tag {
+        match (reference, bound) {
+            (false, _) => Tag::None,
+            (true, true) => Tag::Bound,
+            (true, false) => Tag::Reference,
+        }
+    }
+
+    /// The text after the name.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Tag::None => "",
+            Tag::Bound => " (bound)",
+            Tag::Reference => " (reference)",
+        }
+    }
+}
+
 /// A typed table cell.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Cell {
     /// Text from the data (a group, a scenario): escaped as a name.
     Text(String),
-    /// A method (or row) name, "(bound)" after reference methods.
-    Name { name: String, bound: bool },
+    /// A method (or row) name; "(bound)" or "(reference)" after reference methods (see [`Tag`]).
+    Name { name: String, tag: Tag },
     /// A count.
     Int(u64),
     /// A number with `digits` decimals.
@@ -215,8 +248,14 @@ impl Cell {
         Cell::Num { value, digits: 4 }
     }
 
-    pub fn name(name: &str, bound: bool) -> Cell {
-        Cell::Name { name: name.to_owned(), bound }
+    /// A method name without a tag.
+    pub fn name(name: &str) -> Cell {
+        Cell::Name { name: name.to_owned(), tag: Tag::None }
+    }
+
+    /// A method name with its tag.
+    pub fn tagged(name: &str, tag: Tag) -> Cell {
+        Cell::Name { name: name.to_owned(), tag }
     }
 
     pub fn strong(self) -> Cell {
@@ -232,7 +271,7 @@ impl Cell {
     pub fn text(&self) -> String {
         match self {
             Cell::Text(s) => s.clone(),
-            Cell::Name { name, bound } => format!("{name}{}", if *bound { " (bound)" } else { "" }),
+            Cell::Name { name, tag } => format!("{name}{}", tag.suffix()),
             Cell::Int(n) => n.to_string(),
             Cell::Num { value, digits } => num(*value, *digits),
             Cell::Signed { value, digits } if value.is_finite() => format!("{:+.*}", digits, value + 0.0),

@@ -6,6 +6,60 @@
 
 use std::cmp::Ordering;
 
+/// Which point estimate of a method's predictions MAE scores (`--mae-estimate`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MaeEstimate {
+    /// Each method's own: the median where it gives one (the oracle, the metric-based
+    /// methods), the mean otherwise.
+    #[default]
+    Own,
+    /// The mean for every method.
+    Mean,
+    /// The median where a method gives one; a method that gives a point prediction only (no
+    /// distribution) is scored on it, which is then its mean and median alike.
+    Median,
+}
+
+impl MaeEstimate {
+    /// Parses `own`, `mean` or `median`.
+    pub fn parse(s: &str) -> Option<MaeEstimate> {
+        match s {
+            "own" => Some(MaeEstimate::Own),
+            "mean" => Some(MaeEstimate::Mean),
+            "median" => Some(MaeEstimate::Median),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            MaeEstimate::Own => "own",
+            MaeEstimate::Mean => "mean",
+            MaeEstimate::Median => "median",
+        }
+    }
+
+    /// Whether MAE scores the median of a method that gives one.
+    pub fn uses_median(self) -> bool {
+        self != MaeEstimate::Mean
+    }
+}
+
+/// Whether a reference method that knows each rating's distribution (the oracle: conditional
+/// mean and median) is Bayes-optimal on `metric`, and so a bound no method can beat in
+/// expectation: RMSE (the conditional mean minimises squared error) and MAE when it is scored
+/// on the median (the conditional median minimises absolute error). Not on the ranking metrics
+/// (nDCG, AUC, candidate hit rates): ranking by the expected rating is not what maximises their
+/// expectation, so there it is only a reference.
+pub fn oracle_is_bound(metric: &str, mae: MaeEstimate) -> bool {
+    match metric {
+        "rmse" => true,
+        "mae" => mae.uses_median(),
+        _ => false,
+    }
+}
+
 /// Mean absolute error. Panics-free: returns `f64::NAN` for empty input or
 /// slices of different lengths.
 pub fn mae(pred: &[f64], truth: &[f64]) -> f64 {

@@ -101,8 +101,11 @@ pub fn render_reports(
     notes: &RunNotes,
 ) -> Result<Reports, ReportError> {
     let board = board_rows(rows);
-    let sig =
-        SignificanceOptions { reference_methods: opts.reference_methods.clone(), ..SignificanceOptions::default() };
+    let sig = SignificanceOptions {
+        reference_methods: opts.reference_methods.clone(),
+        correction: opts.correction,
+        ..SignificanceOptions::default()
+    };
     let report = analyze(&board, &sig);
     let docs = render_documents(rows, groups, item_side, prov, opts, clean_k, &report.skipped, notes);
     let mut csv = comment_lines(prov).into_bytes();

@@ -7,7 +7,7 @@
 //! (and then fails, so that a blessed run is never mistaken for a passing one); every change of
 //! a golden file must be listed and justified where it is committed.
 
-use metarec_reports::analysis::leaderboard::LeaderboardOptions;
+use metarec_reports::analysis::leaderboard::{Interval, LeaderboardOptions};
 use metarec_reports::doc::Provenance;
 use metarec_reports::read::{load_item_side, read_groups};
 use metarec_reports::report::{Reports, render_reports};
@@ -34,6 +34,14 @@ fn options() -> LeaderboardOptions {
     LeaderboardOptions {
         reference_methods: vec!["oracle".into()],
         baseline_methods: vec!["global-mean".into(), "item-mean".into()],
+        // as `metarec::report` builds them: the interval over users and seeds, and what each
+        // method's MAE scored (the oracle its median, the others their mean)
+        interval: Interval::UsersAndSeeds,
+        mae_scored: [("oracle", "median"), ("global-mean", "mean"), ("item-mean", "mean"), ("maml", "mean")]
+            .iter()
+            .map(|(m, e)| (m.to_string(), e.to_string()))
+            .collect(),
+        ..Default::default()
     }
 }
 

@@ -157,6 +157,18 @@ struct BenchArgs {
     /// Override one hyper-parameter: METHOD.KEY=VALUE (repeatable), e.g. pooled.lr=0.01.
     #[arg(long = "set")]
     sets: Vec<String>,
+    /// What MAE scores for every method: `own` (the median where a method gives one, else the
+    /// mean; the default), `mean` or `median`. Recorded in the spec; the reports say it.
+    #[arg(long, default_value = "own", value_parser = parse_mae_estimate)]
+    mae_estimate: metarec::spec::MaeEstimate,
+    /// How the reports adjust each table's p-values of the comparisons with the best: `holm`
+    /// (family-wise error, the default) or `bh` (Benjamini-Hochberg, false discovery rate).
+    #[arg(long, default_value = "holm", value_parser = parse_correction)]
+    correction: metarec::spec::Correction,
+    /// Add under each leaderboard table the paired differences from the best method with 95% BCa
+    /// bootstrap intervals, Cohen's d and Cliff's delta.
+    #[arg(long)]
+    paired_differences: bool,
     /// Where real datasets are installed (default: $METAREC_DATA, else the user's cache
     /// directory + /metarec); see `cargo xtask data`.
     #[arg(long)]
@@ -170,6 +182,14 @@ struct BenchArgs {
     /// manifest lists them all). Without it such a resume is refused.
     #[arg(long)]
     force: bool,
+}
+
+fn parse_mae_estimate(s: &str) -> std::result::Result<metarec::spec::MaeEstimate, String> {
+    metarec::spec::MaeEstimate::parse(s).ok_or_else(|| format!("`{s}`: want own, mean or median"))
+}
+
+fn parse_correction(s: &str) -> std::result::Result<metarec::spec::Correction, String> {
+    metarec::spec::Correction::parse(s).ok_or_else(|| format!("`{s}`: want holm or bh"))
 }
 
 fn parse_shard(s: &str) -> std::result::Result<(usize, usize), String> {
@@ -340,6 +360,9 @@ fn bench_setup(args: BenchArgs, registry: &Registry) -> Result<(metarec::RunSpec
         device: Some(args.device),
         config: args.config,
         sets: args.sets,
+        mae_estimate: args.mae_estimate,
+        correction: args.correction,
+        paired_differences: args.paired_differences,
     };
     let spec = resolve(&req, registry)?;
     let cwd = std::env::current_dir().context("current directory")?;

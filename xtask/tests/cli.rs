@@ -636,6 +636,9 @@ fn two_suites_rank_over_suite_scenario_blocks() {
         .collect();
     let want = format!("Ranked by mean within each of the 8 tables ({})", blocks.join(", "));
     assert!(board.contains(&want), "no line `{want}` in leaderboard.md");
+    // The blocks are stated, with the warning that 8 are too few and that scenarios share models.
+    assert!(board.contains("Blocks: the 8 (suite, scenario) pairs, each ranking the 2 methods"), "{board}");
+    assert!(board.contains("need more than 10 blocks and more than 5 methods"), "{board}");
     assert!(board.contains("## Suite `synthetic-tiny`") && board.contains("## Suite `ml-100k-fixture`"));
     let m: toml::Table = toml::from_str(&std::fs::read_to_string(out.join("manifest.toml")).unwrap()).unwrap();
     let skipped: Vec<(&str, &str)> = m["skipped"]

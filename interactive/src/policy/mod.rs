@@ -321,9 +321,7 @@ impl Policy for Counting {
                 }
                 available.iter().map(counts).map(|(c, n)| if n > 0.0 { c / n } else { 0.0 }).collect()
             }
-            CountRule::Beta(a, b) => {
-                available.iter().map(counts).map(|(c, n)| rng.beta(a + c, b + n - c)).collect()
-            }
+            CountRule::Beta(a, b) => available.iter().map(counts).map(|(c, n)| rng.beta(a + c, b + n - c)).collect(),
         };
         Ok(top_k(available, &s, k, rng))
     }

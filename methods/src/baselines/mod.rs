@@ -14,7 +14,7 @@ pub fn infos() -> Vec<MethodInfo> {
         MethodInfo {
             name: "oracle",
             kind: MethodKind::Reference,
-            summary: "Knows the synthetic world's truth: Bayes-optimal per metric; the accuracy bound.",
+            summary: "Knows the synthetic world's truth: Bayes-optimal for RMSE and MAE (the bound there).",
             build: oracle::build,
             default_run: true,
         },
@@ -60,3 +60,6 @@ pub(crate) fn global_mean_of(histories: &[metarec_suites::History], lo: f32, hi:
         histories.iter().flat_map(|h| &h.ratings).fold((0.0f64, 0usize), |(s, n), r| (s + f64::from(r.value), n + 1));
     if n == 0 { 0.5 * f64::from(lo + hi) } else { sum / n as f64 }
 }
+
+#[cfg(test)]
+mod tests;

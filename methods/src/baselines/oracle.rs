@@ -1,9 +1,11 @@
 //! `oracle`: the accuracy bound on a synthetic world.
 //!
-//! It knows every rating's exact distribution (see [`metarec_suites::Truth`]) and is
-//! Bayes-optimal per metric: the conditional mean for RMSE and ranking, the conditional median
-//! for MAE. No method can beat it in expectation; one that does on average has read what it
-//! must not. It is a reference row in leaderboards, not a competitor. It refuses to run on a
+//! It knows every rating's exact distribution (see [`metarec_suites::Truth`]) and predicts the
+//! conditional mean (Bayes-optimal for RMSE) and the conditional median (Bayes-optimal for MAE).
+//! On those two metrics no method can beat it in expectation, and the reports flag one that does
+//! beyond its interval as a probable leak; ranking by the conditional mean is not what maximises
+//! nDCG or AUC, so there it is only a reference. A reference row in leaderboards, not a
+//! competitor. It refuses to run on a
 //! suite without known truth. Hyper-parameters: none.
 
 use crate::params::{self, Check};

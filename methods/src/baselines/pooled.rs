@@ -282,3 +282,86 @@ impl Adapted for ForUser<'_> {
         Ok(Predictions { mean, median: None })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use metarec_suites::{Field, Rng, Schema};
+
+    /// One fine-tuning SGD step by hand: for the mean squared error over the support set, the
+    /// gradient with respect to the output bias is `2 * mean(prediction - rating)`, and with
+    /// respect to the output layer's weights `2/n * sum_j (prediction_j - rating_j) h_j`
+    /// (`h_j` the last hidden activations); the step subtracts `lr` times them.
+    #[test]
+    fn one_finetune_step_is_sgd_on_the_support_mse() {
+        let schema = Schema {
+            user_fields: vec![Field { name: "a".into(), vocab: 2 }],
+            item_fields: vec![Field { name: "c".into(), vocab: 3 }],
+            item_numeric: vec![],
+        };
+        let features = std::sync::Arc::new(Features {
+            schema,
+            user_cat: vec![0, 1],
+            item_cat: vec![0, 1, 2],
+            item_num: vec![],
+            user_ids: vec![0, 1],
+            item_ids: vec![0, 1, 2],
+        });
+        let dev = Device::Cpu;
+        let shape = NetShape::new(&features.schema, 2, &[3]);
+        let params = shape.init(&mut Rng::new(5), 3.0, &dev).unwrap();
+        let lr = 0.05;
+        let fitted = Fitted {
+            name: "pooled-finetune",
+            shape: shape.clone(),
+            params: params.clone(),
+            finetune: Some((lr, 1)),
+            features: features.clone(),
+            range: (1.0, 5.0),
+            report: TrainReport::default(),
+        };
+        let support = [Rating { user: 1, item: 0, value: 5.0 }, Rating { user: 1, item: 2, value: 1.0 }];
+        let tuned = fitted.fine_tune(&support, &dev).unwrap();
+        // Hand computation from the forward pass: predictions y_j and last hidden activations h_j.
+        let x = Inputs::for_ratings(&features, &support, &dev).unwrap();
+        let y: Vec<f32> = shape.forward(&params, &x).unwrap().to_vec1().unwrap();
+        let n = support.len() as f32;
+        let resid: Vec<f32> = y.iter().zip(&support).map(|(p, r)| p - r.value).collect();
+        let k = params.len();
+        let b_before: Vec<f32> = params[k - 1].to_vec1().unwrap();
+        let b_after: Vec<f32> = tuned[k - 1].to_vec1().unwrap();
+        let step = -lr as f32 * 2.0 * resid.iter().sum::<f32>() / n;
+        assert!((b_after[0] - b_before[0] - step).abs() < 1e-5, "{b_before:?} -> {b_after:?}, step {step}");
+        // The output weights: the hidden activations are relu(first layer), recomputed here.
+        let w0: Vec<Vec<f32>> = params[k - 4].to_vec2().unwrap();
+        let b0: Vec<f32> = params[k - 3].to_vec1().unwrap();
+        let input: Vec<Vec<f32>> = x_rows(&params, &x);
+        let hidden: Vec<Vec<f32>> = input
+            .iter()
+            .map(|row| {
+                (0..3).map(|o| (b0[o] + row.iter().zip(&w0).map(|(a, w)| a * w[o]).sum::<f32>()).max(0.0)).collect()
+            })
+            .collect();
+        let w1_before: Vec<Vec<f32>> = params[k - 2].to_vec2().unwrap();
+        let w1_after: Vec<Vec<f32>> = tuned[k - 2].to_vec2().unwrap();
+        for o in 0..3 {
+            let g = 2.0 / n * (0..support.len()).map(|j| resid[j] * hidden[j][o]).sum::<f32>();
+            let got = w1_after[o][0] - w1_before[o][0];
+            assert!((got + lr as f32 * g).abs() < 1e-5, "output weight {o}: moved {got}, want {}", -lr as f32 * g);
+        }
+        // An empty support set, or `pooled` (no fine-tuning): the parameters as trained.
+        assert_eq!(fitted.fine_tune(&[], &dev).unwrap().len(), k);
+        let same = Fitted { finetune: None, ..fitted };
+        let kept = same.fine_tune(&support, &dev).unwrap();
+        assert_eq!(kept[k - 1].to_vec1::<f32>().unwrap(), b_before);
+    }
+
+    /// The network's input rows (looked-up embeddings, then numeric features), by hand from the
+    /// tables: user field then item field, as [`NetShape::forward`] concatenates them.
+    fn x_rows(params: &[Tensor], x: &Inputs) -> Vec<Vec<f32>> {
+        let user: Vec<Vec<f32>> = params[0].to_vec2().unwrap();
+        let item: Vec<Vec<f32>> = params[1].to_vec2().unwrap();
+        let (ui, ii): (Vec<u32>, Vec<u32>) = (x.user_idx[0].to_vec1().unwrap(), x.item_idx[0].to_vec1().unwrap());
+        ui.iter().zip(&ii).map(|(u, i)| [user[*u as usize].clone(), item[*i as usize].clone()].concat()).collect()
+    }
+}

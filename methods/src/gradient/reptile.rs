@@ -257,3 +257,37 @@ pub fn predict_rows(
     }
     Ok(functional::forward(dense, &inner.deltas, &emb, query.numeric.as_ref())?.0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    fn vec1(t: &Tensor) -> Vec<f64> {
+        t.to_vec1::<f64>().unwrap()
+    }
+
+    /// Two Adam steps by hand (betas 0.9, 0.999, eps 1e-8, lr 0.1) on gradients g1 = [0.5, -2],
+    /// g2 = [1, 0.5]:
+    /// step 1: m = 0.1 g1, v = 0.001 g1^2, m_hat = g1, v_hat = g1^2: update = lr g1 / (|g1| + eps)
+    ///   = [0.099999998, -0.0999999995];
+    /// step 2: m = 0.9 m + 0.1 g2 = [0.145, -0.13], v = 0.999 v + 0.001 g2^2 = [0.00124975, 0.004246],
+    ///   m_hat = m / 0.19, v_hat = v / 0.001999: update = lr m_hat / (sqrt(v_hat) + eps)
+    ///   = [0.0965182013614906, -0.0469468167986652]
+    ///   (without the bias correction it would be lr m / sqrt(v) = [0.41, -0.20]).
+    #[test]
+    fn inner_adam_matches_two_steps_by_hand() {
+        let g1 = Tensor::new(&[0.5f64, -2.0], &Device::Cpu).unwrap();
+        let g2 = Tensor::new(&[1.0f64, 0.5], &Device::Cpu).unwrap();
+        let mut state = None;
+        let u1 = vec1(&adam_step(&g1, &mut state, 0, 0.1).unwrap());
+        let u2 = vec1(&adam_step(&g2, &mut state, 1, 0.1).unwrap());
+        let want1 = [0.09999999800000003, -0.0999999995];
+        let want2 = [0.0965182013614906, -0.0469468167986652];
+        for (got, want) in u1.iter().chain(&u2).zip(want1.iter().chain(&want2)) {
+            assert!((got - want).abs() < 1e-12, "{u1:?} {u2:?}");
+        }
+        let s = state.unwrap();
+        assert!((vec1(&s.m)[0] - 0.145).abs() < 1e-15 && (vec1(&s.v)[1] - 0.004246).abs() < 1e-15);
+    }
+}

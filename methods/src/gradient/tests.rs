@@ -256,6 +256,27 @@ fn row_space_embedding_update_equals_explicit_tables() {
     }
 }
 
+/// Autograd gradient of the MSE of one batch of rows at `th` (no adaptation), per parameter.
+fn task_gradients(th: &[Tensor], r: &Rows) -> Vec<Tensor> {
+    let vars: Vec<Var> = th.iter().map(|t| Var::from_tensor(t).unwrap()).collect();
+    let ts: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
+    let emb = functional::embed(&ts[..3], r).unwrap();
+    let (y, _) = functional::forward(&ts[3..], &Deltas::zeros(2), &emb, r.numeric.as_ref()).unwrap();
+    let grads = functional::mse(&y, &r.target).unwrap().backward().unwrap();
+    vars.iter().map(|v| grads.get(v).unwrap().clone()).collect()
+}
+
+/// The inner loop's change of parameter `i` for a one-task batch (tables first, then w, b).
+fn inner_delta(r: &reptile::InnerResult, i: usize) -> Tensor {
+    if i < 3 {
+        r.tables.as_ref().unwrap()[i].clone()
+    } else {
+        let l = (i - 3) / 2;
+        let d = if (i - 3) % 2 == 0 { r.deltas.w[l].as_ref() } else { r.deltas.b[l].as_ref() };
+        d.unwrap().squeeze(0).unwrap()
+    }
+}
+
 #[test]
 fn reptile_inner_step_is_sgd_on_the_task_loss() {
     let f = features();
@@ -266,21 +287,68 @@ fn reptile_inner_step_is_sgd_on_the_task_loss() {
     let c = CommonParams { inner_lr: 0.1, inner_steps: 1, adapt: AdaptLayers::All, ..CommonParams::default() };
     let r = reptile::inner_loop(&sh, &th, &sr, &c, false).unwrap();
     // Autograd SGD step on a copy of the model.
+    for (i, g) in task_gradients(&th, &sr).iter().enumerate() {
+        let step = (g * -0.1).unwrap();
+        assert!(rel_err(&flat(&[inner_delta(&r, i)]), &flat(&[step])) < 1e-12, "parameter {i}");
+    }
+}
+
+/// Batched Reptile's outer update with one inner SGD step: `phi_t - theta = -lr grad L_t(theta)`,
+/// so `theta' = theta - epsilon lr / T sum_t grad L_t(theta)`, with each task's gradient taken by
+/// candle's autograd on that task alone (support and query rows together, as in meta-training).
+/// Checked for every parameter (tables and dense layers), and an update that forgot the 1/T or
+/// epsilon would be off by a factor of 2.
+#[test]
+fn reptile_outer_update_moves_theta_by_epsilon_times_the_mean_task_step() {
+    let f = features();
+    let sh = shape(&f);
+    let th = theta(&sh);
+    let (s, q) = tasks();
+    // Each task's rows: support then query (both tasks have 5 rows).
+    let both: Vec<Vec<Rating>> = s.iter().zip(&q).map(|(a, b)| a.iter().chain(b).copied().collect()).collect();
+    let (lr, epsilon) = (0.1, 0.5);
+    let c = CommonParams { inner_lr: lr, inner_steps: 1, adapt: AdaptLayers::All, ..CommonParams::default() };
     let vars: Vec<Var> = th.iter().map(|t| Var::from_tensor(t).unwrap()).collect();
-    let ts: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
-    let emb = functional::embed(&ts[..3], &sr).unwrap();
-    let (y, _) = functional::forward(&ts[3..], &Deltas::zeros(2), &emb, sr.numeric.as_ref()).unwrap();
-    let grads = functional::mse(&y, &sr.target).unwrap().backward().unwrap();
-    for (i, v) in vars.iter().enumerate() {
-        let step = (grads.get(v).unwrap() * -0.1).unwrap();
-        let got = if i < 3 {
-            r.tables.as_ref().unwrap()[i].clone()
+    reptile::outer_step(&sh, &vars, &batch(&f, &both), &c, epsilon, false).unwrap();
+    let mut want: Vec<Vec<f64>> = th.iter().map(|t| flat(std::slice::from_ref(t))).collect();
+    for task in &both {
+        for (w, g) in want.iter_mut().zip(task_gradients(&th, &batch(&f, std::slice::from_ref(task)))) {
+            for (x, gi) in w.iter_mut().zip(flat(&[g])) {
+                *x -= epsilon * lr / both.len() as f64 * gi;
+            }
+        }
+    }
+    for (i, (v, w)) in vars.iter().zip(&want).enumerate() {
+        let got = flat(&[v.as_tensor().clone()]);
+        let before = flat(&[th[i].clone()]);
+        let moved: Vec<f64> = w.iter().zip(&before).map(|(a, b)| a - b).collect();
+        let got_moved: Vec<f64> = got.iter().zip(&before).map(|(a, b)| a - b).collect();
+        if moved.iter().all(|x| *x == 0.0) {
+            assert!(got_moved.iter().all(|x| *x == 0.0), "parameter {i} moved without a gradient");
         } else {
-            let l = (i - 3) / 2;
-            let d = if (i - 3) % 2 == 0 { r.deltas.w[l].as_ref() } else { r.deltas.b[l].as_ref() };
-            d.unwrap().squeeze(0).unwrap()
-        };
-        assert!(rel_err(&flat(&[got]), &flat(&[step])) < 1e-12, "parameter {i}");
+            assert!(rel_err(&got_moved, &moved) < 1e-10, "parameter {i}: {got_moved:?} against {moved:?}");
+        }
+    }
+}
+
+/// The inner Adam's first step is `lr * g / (|g| + eps)` per entry (bias correction makes
+/// `m_hat = g`, `v_hat = g^2`), with `g` the task loss's autograd gradient: checked for every
+/// parameter of a one-task batch.
+#[test]
+fn reptile_inner_adam_first_step_is_the_signed_rate() {
+    let f = features();
+    let sh = shape(&f);
+    let th = theta(&sh);
+    let (s, _) = tasks();
+    let sr = batch(&f, &s[..1]);
+    let c = CommonParams { inner_lr: 0.1, inner_steps: 1, adapt: AdaptLayers::All, ..CommonParams::default() };
+    let r = reptile::inner_loop(&sh, &th, &sr, &c, true).unwrap();
+    for (i, g) in task_gradients(&th, &sr).into_iter().enumerate() {
+        let want: Vec<f64> = flat(&[g]).iter().map(|g| -0.1 * g / (g.abs() + 1e-8)).collect();
+        let got = flat(&[inner_delta(&r, i)]);
+        for (a, b) in got.iter().zip(&want) {
+            assert!((a - b).abs() < 1e-9, "parameter {i}: {got:?} against {want:?}");
+        }
     }
 }
 

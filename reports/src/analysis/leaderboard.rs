@@ -10,10 +10,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::analysis::significance::{
-    RankSummary, SignificanceOptions, SignificanceRow, Skipped, Table, Test, analyze, compare_table,
+    Correction, RankSummary, SignificanceOptions, SignificanceRow, Skipped, Table, Test, analyze, compare_table,
 };
 use crate::analysis::table::{Values, better_first};
-use crate::metrics::{Direction, direction};
+use crate::doc::Tag;
+use crate::metrics::{Direction, MaeEstimate, direction, oracle_is_bound};
 use crate::results::ResultRow;
 use crate::summary::{Summary, summarize};
 
@@ -26,9 +27,53 @@ pub struct LeaderboardOptions {
     /// Baselines (such as `"item-mean"`) against which every method's win/tie/loss counts
     /// are given after the tables (see [`crate::analysis::wtl`]); none: no such section.
     pub baseline_methods: Vec<String>,
+    /// The point estimate MAE scored (the run's `--mae-estimate`): whether the reference
+    /// methods are a bound on MAE ([`oracle_is_bound`]).
+    pub mae_estimate: MaeEstimate,
+    /// Per method, the point estimate its MAE scored (`median` or `mean`), where known (from
+    /// the manifest); the report states it under each MAE table.
+    pub mae_scored: BTreeMap<String, String>,
+    /// How the comparisons with the best are adjusted (`--correction`; default Holm).
+    pub correction: Correction,
+    /// Add under each table the paired differences from the best with BCa intervals, Cohen's d
+    /// and Cliff's delta (`--paired-differences`).
+    pub paired_differences: bool,
+    /// Which 95% interval the tables show (the run's reports: [`Interval::UsersAndSeeds`]).
+    pub interval: Interval,
+}
+
+/// The leaderboard's 95% interval.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Interval {
+    /// Student-t over users, values averaged over seeds per user (seeds' spread left out).
+    #[default]
+    Users,
+    /// Over users and seeds: crossed variance components with Satterthwaite's degrees of
+    /// freedom ([`crate::summary::users_seeds_interval`]); the users-only interval where the
+    /// layout does not allow it (one seed, or a user missing a seed), marked in the note.
+    UsersAndSeeds,
+}
+
+impl LeaderboardOptions {
+    /// Whether `method` is a reference method.
+    pub fn is_reference(&self, method: &str) -> bool {
+        self.reference_methods.iter().any(|r| r == method)
+    }
+
+    /// The tag of `method`'s name in a table of `metric`: "(bound)" for a reference method where
+    /// it is Bayes-optimal, "(reference)" elsewhere.
+    pub fn tag(&self, method: &str, metric: &str) -> Tag {
+        Tag::of(self.is_reference(method), oracle_is_bound(metric, self.mae_estimate))
+    }
 }
 
 pub(crate) const CI_NOTE: &str = "95% t-interval over users; values averaged over seeds per user.";
+
+/// The note of [`Interval::UsersAndSeeds`].
+pub(crate) const CI_NOTE_USERS_SEEDS: &str = "95% interval over users and seeds: the mean's variance from the \
+    crossed users x seeds layout ((MS_users + MS_seeds) / (users x seeds) from the two-way ANOVA, conservative by \
+    the residual variance over users x seeds), with Satterthwaite's degrees of freedom for the t quantile; with few \
+    seeds the seed variance is poorly known and the interval is wide.";
 
 /// Significance marks and the rank summary of the leaderboards.
 #[derive(Clone, Debug, PartialEq)]
@@ -65,9 +110,23 @@ pub(crate) struct Line<'a> {
     /// `None` for reference methods and unknown directions.
     pub(crate) rank: Option<usize>,
     pub(crate) method: &'a str,
-    pub(crate) bound: bool,
+    /// A reference method (shown, not ranked).
+    pub(crate) reference: bool,
+    /// How its name is tagged: "(bound)" only where the metric makes it one.
+    pub(crate) tag: Tag,
     pub(crate) summary: Summary,
     pub(crate) marked: bool,
+    /// Beats a bound beyond its own 95% interval: a probable leak.
+    pub(crate) leak: bool,
+}
+
+/// A method that beats a bound beyond its interval.
+pub(crate) struct Leak {
+    pub(crate) method: String,
+    /// The end of its 95% interval nearest the bound.
+    pub(crate) edge: f64,
+    pub(crate) bound: String,
+    pub(crate) bound_mean: f64,
 }
 
 /// What the significance note under a table says.
@@ -78,6 +137,8 @@ pub(crate) struct MarkNote {
     pub(crate) tested: usize,
     pub(crate) any_marked: bool,
     pub(crate) skipped: Vec<Skipped>,
+    /// "Holm" or "Benjamini-Hochberg".
+    pub(crate) correction: &'static str,
 }
 
 /// Everything the builder needs of one table.
@@ -87,6 +148,9 @@ pub(crate) struct View<'a> {
     pub(crate) note: Option<MarkNote>,
     pub(crate) alpha: f64,
     pub(crate) aso_threshold: f64,
+    pub(crate) leaks: Vec<Leak>,
+    /// Methods whose users-and-seeds interval could not be computed (users-only shown).
+    pub(crate) fallback: Vec<&'a str>,
 }
 
 pub(crate) fn view<'a>(
@@ -97,7 +161,20 @@ pub(crate) fn view<'a>(
 ) -> View<'a> {
     let dir = direction(t.metric);
     // `methods` iterates by name, and the sort is stable: ties stay in name order.
-    let mut sorted: Vec<(&str, Summary)> = methods.iter().filter_map(|(m, v)| Some((*m, summarize(v)?))).collect();
+    let mut fallback = Vec::new();
+    let mut sorted: Vec<(&str, Summary)> = methods
+        .iter()
+        .filter_map(|(m, v)| {
+            let mut s = summarize(v)?;
+            if opts.interval == Interval::UsersAndSeeds {
+                match s.users_seeds {
+                    Some((low, high)) => (s.ci_low, s.ci_high) = (low, high),
+                    None => fallback.push(*m),
+                }
+            }
+            Some((*m, s))
+        })
+        .collect();
     if let Some(d) = dir {
         sorted.sort_by(|a, b| better_first(a.1.mean, b.1.mean, d));
     }
@@ -105,16 +182,18 @@ pub(crate) fn view<'a>(
     let mut lines: Vec<Line> = sorted
         .into_iter()
         .map(|(method, summary)| {
-            let bound = opts.reference_methods.iter().any(|r| r == method);
-            let rank = if bound || dir.is_none() {
+            let reference = opts.is_reference(method);
+            let rank = if reference || dir.is_none() {
                 None
             } else {
                 rank += 1;
                 Some(rank)
             };
-            Line { rank, method, bound, summary, marked: false }
+            let tag = opts.tag(method, t.metric);
+            Line { rank, method, reference, tag, summary, marked: false, leak: false }
         })
         .collect();
+    let leaks = find_leaks(&mut lines, dir);
 
     let mut note = None;
     let ranked = lines.iter().filter(|l| l.rank.is_some()).count();
@@ -125,6 +204,8 @@ pub(crate) fn view<'a>(
             min_users: 2,
             seed: marks.seed,
             alpha: marks.alpha,
+            correction: opts.correction,
+            ..SignificanceOptions::default()
         };
         let (rows, skipped) = compare_table(t, methods, &sig);
         let significant = |r: &SignificanceRow| match test {
@@ -136,9 +217,48 @@ pub(crate) fn view<'a>(
             l.marked = l.rank.is_some() && marked.contains(l.method);
         }
         let best = lines.iter().find(|l| l.rank == Some(1)).map_or_else(String::new, |l| l.method.to_owned());
-        note = Some(MarkNote { test, best, tested: rows.len(), any_marked: !marked.is_empty(), skipped });
+        note = Some(MarkNote {
+            test,
+            best,
+            tested: rows.len(),
+            any_marked: !marked.is_empty(),
+            skipped,
+            correction: opts.correction.describe(),
+        });
     }
-    View { dir, lines, note, alpha: marks.alpha, aso_threshold: marks.aso_threshold }
+    View { dir, lines, note, alpha: marks.alpha, aso_threshold: marks.aso_threshold, leaks, fallback }
+}
+
+/// Marks every ranked line whose whole 95% interval is better than the mean of a bound (a
+/// reference method on a metric where it is Bayes-optimal; the best one when there are
+/// several): no method can beat a bound in expectation, so one that does beyond its own
+/// uncertainty has probably seen what it must not (test labels, the truth).
+fn find_leaks(lines: &mut [Line], dir: Option<Direction>) -> Vec<Leak> {
+    let Some(d) = dir else { return Vec::new() };
+    let better = |a: f64, b: f64| match d {
+        Direction::LowerIsBetter => a < b,
+        Direction::HigherIsBetter => a > b,
+    };
+    let Some((bound, bound_mean)) = lines
+        .iter()
+        .filter(|l| l.tag == Tag::Bound && l.summary.mean.is_finite())
+        .map(|l| (l.method.to_owned(), l.summary.mean))
+        .reduce(|a, b| if better(b.1, a.1) { b } else { a })
+    else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for l in lines.iter_mut().filter(|l| l.rank.is_some()) {
+        let edge = match d {
+            Direction::LowerIsBetter => l.summary.ci_high,
+            Direction::HigherIsBetter => l.summary.ci_low,
+        };
+        if edge.is_finite() && better(edge, bound_mean) {
+            l.leak = true;
+            out.push(Leak { method: l.method.to_owned(), edge, bound: bound.clone(), bound_mean });
+        }
+    }
+    out
 }
 
 /// The sentence under a table explaining [`MARK`]; `code` formats a method name.
@@ -171,21 +291,22 @@ pub(crate) fn mark_sentence(note: &MarkNote, v: &View, code: impl Fn(&str) -> St
             }
         }
         test => {
+            let c = note.correction;
             let detail = format!(
                 "{} over the users present for both methods, values averaged over seeds per \
-                 user; Holm over the {n} comparison{s} with the best in this table",
+                 user; {c} over the {n} comparison{s} with the best in this table",
                 test.describe()
             );
             if note.any_marked {
                 format!(
-                    "{MARK}: differs significantly from the best method ({best}), Holm-adjusted \
+                    "{MARK}: differs significantly from the best method ({best}), {c}-adjusted \
                      p < {} ({detail}).",
                     v.alpha
                 )
             } else {
                 format!(
                     "No method differs significantly from the best method ({best}) at \
-                     Holm-adjusted p < {} ({detail}).",
+                     {c}-adjusted p < {} ({detail}).",
                     v.alpha
                 )
             }
@@ -249,7 +370,12 @@ mod tests {
     }
 
     fn oracle() -> LeaderboardOptions {
-        LeaderboardOptions { reference_methods: vec!["oracle".into()], ..Default::default() }
+        let mae_scored = [("oracle", "median"), ("maml", "mean"), ("protonet", "median")];
+        LeaderboardOptions {
+            reference_methods: vec!["oracle".into()],
+            mae_scored: mae_scored.iter().map(|(m, e)| (m.to_string(), e.to_string())).collect(),
+            ..Default::default()
+        }
     }
 
     /// 2 methods + oracle, 3 users, 2 seeds, plus a perturbed row to ignore.
@@ -304,19 +430,20 @@ mod tests {
 
 95% t-interval over users; values averaged over seeds per user. Seed sd: standard deviation over seeds of the per-seed means. Users: users with a value.
 The best ranked mean is bold.
-(bound): a reference method, shown for scale but not ranked.
+(bound): a reference method that is Bayes-optimal for `mae` (MAE scores its conditional median, which minimises the expected absolute error): no method can beat it in expectation; shown for scale but not ranked.
+MAE scores each method's point estimate as chosen by `--mae-estimate own` (the median where a method gives one, else the mean): mean: `maml`; median: `oracle`, `protonet`.
 
 #### ndcg@10 (higher is better)
 
 | rank | method | mean | 95% CI | seed sd | users |
 |---:|---|---:|---:|---:|---:|
-| — | oracle (bound) | 1.0000 | [1.0000, 1.0000] | 0.0000 | 3 |
+| — | oracle (reference) | 1.0000 | [1.0000, 1.0000] | 0.0000 | 3 |
 | 1 | protonet | **0.4000** | [0.4000, 0.4000] | 0.0000 | 3 |
 | 2 | maml | 0.3000 | [0.3000, 0.3000] | 0.0000 | 3 |
 
 95% t-interval over users; values averaged over seeds per user. Seed sd: standard deviation over seeds of the per-seed means. Users: users with a value.
 The best ranked mean is bold.
-(bound): a reference method, shown for scale but not ranked.
+(reference): a reference method that is not Bayes-optimal for `ndcg@10` (ranking by the expected rating need not maximise it), so not a bound; shown for scale but not ranked.
 ";
 
     // Significance notes of the default marks (two-sided Wilcoxon, Holm):
@@ -334,16 +461,15 @@ The best ranked mean is bold.
                  comparison with the best in this table).\n"
             )
         };
-        let ci = "(bound): a reference method, shown for scale but not ranked.\n";
-        let mut parts = EXPECTED_PLAIN.split(ci);
-        let (head, mid, tail) =
-            (parts.next().unwrap_or_default(), parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+        let (mae_end, ndcg_end) = ("`oracle`, `protonet`.\n", "shown for scale but not ranked.\n");
+        let (head, rest) = EXPECTED_PLAIN.split_once(mae_end).unwrap_or_default();
+        let (mid, tail) = rest.rsplit_once(ndcg_end).unwrap_or_default();
         // one table per metric: no rank summary, which the Skipped section says
         let skipped = "\n## Skipped\n\nComparisons, tests and summaries of the significance analysis that were not \
                        computed, and why.\n\n| where | what | why |\n|---|---|---|\n\
                        | mae (rank summary across tables) | rank summary | only 1 (suite, scenario) block has this metric |\n\
                        | ndcg@10 (rank summary across tables) | rank summary | only 1 (suite, scenario) block has this metric |\n";
-        format!("{head}{ci}{}{mid}{ci}{}{tail}{skipped}", note("maml"), note("protonet"))
+        format!("{head}{mae_end}{}{mid}{ndcg_end}{}{tail}{skipped}", note("maml"), note("protonet"))
     }
 
     #[test]
@@ -413,13 +539,150 @@ The best ranked mean is bold.
         ));
         // unknown direction: name order ("oracle" < "y|x" < "z"), no rank, no bold
         assert!(md.contains(
-            "| — | oracle (bound) | 0.0000 | [0.0000, 0.0000] | 0.0000 | 1 |\n\
+            "| — | oracle (reference) | 0.0000 | [0.0000, 0.0000] | 0.0000 | 1 |\n\
              | — | y\\|x | 0.9000 | [0.9000, 0.9000] | 0.0000 | 1 |\n\
              | — | z | 0.1000 | [0.1000, 0.1000] | 0.0000 | 1 |\n\n\
              95% t-interval over users; values averaged over seeds per user. Seed sd: standard deviation over \
              seeds of the per-seed means. Users: users with a value.\n\
              Direction of `loss` is unknown: methods are listed by name, not ranked.\n"
         ));
+    }
+
+    /// The oracle is "(bound)" on RMSE and on MAE scored on its median, "(reference)" on MAE
+    /// scored on the mean and on ranking metrics; a method whose whole interval beats the bound is
+    /// flagged as a probable leak, one that beats it within its interval is not.
+    #[test]
+    fn the_oracle_is_a_bound_only_where_bayes_optimal_and_beating_it_is_flagged() {
+        // users 1..=4: oracle 0.5 each; leaky 0.30, 0.32, 0.34, 0.36 (mean 0.33, sd 0.02582,
+        // t-interval half-width 3.18245 * 0.012910 = 0.04108 -> upper end 0.3711 < 0.5: flagged);
+        // noisy 0.1, 0.9, 0.2, 0.8 (mean 0.5: not better); lucky 0.45, 0.55, 0.40, 0.50 (mean 0.475,
+        // upper end 0.5777 > 0.5: below the bound on average but within its interval: not flagged).
+        let values = [
+            ("oracle", [0.5, 0.5, 0.5, 0.5]),
+            ("leaky", [0.30, 0.32, 0.34, 0.36]),
+            ("noisy", [0.1, 0.9, 0.2, 0.8]),
+            ("lucky", [0.45, 0.55, 0.40, 0.50]),
+        ];
+        let rows: Vec<ResultRow> = ["rmse", "mae", "ndcg@3"]
+            .iter()
+            .flat_map(|metric| {
+                values.iter().flat_map(move |(m, v)| {
+                    v.iter().enumerate().map(move |(u, x)| row("warm", m, metric, 1, u as u64, *x))
+                })
+            })
+            .collect();
+        let table_of = |md: &str, metric: &str| -> String {
+            md.split(&format!("#### {metric} ("))
+                .nth(1)
+                .unwrap_or_default()
+                .split("\n#### ")
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let md = render_markdown(&rows, &prov(false, &[]), &oracle());
+        let rmse = table_of(&md, "rmse");
+        assert!(
+            rmse.contains("| — | oracle (bound) |")
+                && rmse.contains("(bound): a reference method that is Bayes-optimal"),
+            "{rmse}"
+        );
+        assert!(
+            rmse.contains(
+                "Probable leak: `leaky` beats the bound `oracle` (mean 0.5000) beyond its own 95% interval (which \
+                 ends at 0.3711)"
+            ),
+            "{rmse}"
+        );
+        assert_eq!(rmse.matches("Probable leak").count(), 1, "{rmse}");
+        let mae = table_of(&md, "mae");
+        assert!(mae.contains("| — | oracle (bound) |") && mae.contains("Probable leak: `leaky`"), "{mae}");
+        // higher is better on ndcg@3: leaky is the worst there, and the oracle is no bound
+        let ndcg = table_of(&md, "ndcg@3");
+        assert!(ndcg.contains("| — | oracle (reference) |") && !ndcg.contains("(bound)"), "{ndcg}");
+        assert!(!ndcg.contains("Probable leak"), "{ndcg}");
+        // MAE scored on the mean: the oracle's mean does not minimise absolute error
+        let on_mean = LeaderboardOptions { mae_estimate: MaeEstimate::Mean, ..oracle() };
+        let md = render_markdown(&rows, &prov(false, &[]), &on_mean);
+        let mae = table_of(&md, "mae");
+        assert!(mae.contains("| — | oracle (reference) |") && !mae.contains("Probable leak"), "{mae}");
+        assert!(mae.contains("(MAE scores the mean here, not the median that minimises absolute error)"), "{mae}");
+        assert!(mae.contains("as chosen by `--mae-estimate mean` (the mean for every method)"), "{mae}");
+        assert!(table_of(&md, "rmse").contains("oracle (bound)"));
+    }
+
+    /// `--correction bh` adjusts by Benjamini-Hochberg and says so; the default says Holm. On
+    /// marked_rows both give the same marks (two p-values, 0.00049 and 0.69), so the adjustment
+    /// itself is checked on three p-values where the two differ.
+    #[test]
+    fn the_correction_is_chosen_and_stated() {
+        let bh = LeaderboardOptions { correction: Correction::Bh, ..oracle() };
+        let md = render_markdown(&marked_rows("warm"), &prov(false, &[]), &bh);
+        assert!(
+            md.contains("differs significantly from the best method (`good`), Benjamini-Hochberg-adjusted p < 0.05"),
+            "{md}"
+        );
+        assert!(md.contains("Benjamini-Hochberg over the 2 comparisons with the best in this table"), "{md}");
+        assert!(!md.contains("Holm-adjusted"), "{md}");
+        // p = 0.01, 0.02, 0.03: Holm 0.03, 0.04, 0.04; BH 0.03, 0.03, 0.03
+        let p = [0.01, 0.02, 0.03];
+        let close = |a: Vec<f64>, b: [f64; 3]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-12);
+        assert!(close(Correction::Holm.adjust(&p).unwrap_or_default(), [0.03, 0.04, 0.04]));
+        assert!(close(Correction::Bh.adjust(&p).unwrap_or_default(), [0.03, 0.03, 0.03]));
+    }
+
+    /// `--paired-differences`: a table per leaderboard table with the mean paired difference from
+    /// the best, its BCa interval, Cohen's d and Cliff's delta; absent by default.
+    /// marked_rows: bad - good = 0.1 + 0.001 u for u = 1..12 (values by hand below).
+    #[test]
+    fn paired_differences_are_added_when_chosen() {
+        let md = render_markdown(&marked_rows("warm"), &prov(false, &[]), &oracle());
+        assert!(!md.contains("paired differences from the best"), "{md}");
+        let on = LeaderboardOptions { paired_differences: true, ..oracle() };
+        let md = render_markdown(&marked_rows("warm"), &prov(false, &[]), &on);
+        let part = md.split("#### mae: paired differences from the best").nth(1).unwrap_or_default();
+        assert!(part.contains("| method | users | difference | 95% BCa CI | Cohen's d | Cliff's delta |"), "{md}");
+        let bad = part.lines().find(|l| l.starts_with("| bad |")).unwrap_or_default();
+        // mean of 0.1 + 0.001 u, u = 1..12: 0.1065; sd 0.001 sqrt(13) = 0.0036056; d_z = 29.5378
+        assert!(bad.starts_with("| bad | 12 | +0.1065 | ["), "{bad}");
+        assert!(bad.contains("| +29.5378 |"), "{bad}");
+        // Cliff's delta by hand: bad_u = 0.6 + 0.011 u, good_v = 0.5 + 0.01 v; bad_u > good_v iff
+        // 0.1 + 0.011 u > 0.01 v, true for all v <= 12 when u >= 2 (0.122 > 0.12), and for u = 1
+        // (0.111) when v <= 11: 143 of 144 pairs above, 1 below: (143 - 1) / 144 = 0.9861
+        assert!(bad.ends_with("| +0.9861 |"), "{bad}");
+        // the BCa interval lies around the mean and inside the range of the differences
+        let ci = bad.split('[').nth(1).and_then(|x| x.split(']').next()).unwrap_or_default();
+        let ends: Vec<f64> = ci.split(", ").filter_map(|x| x.parse().ok()).collect();
+        assert!(ends.len() == 2 && ends[0] > 0.101 && ends[0] < 0.1065 && ends[1] > 0.1065 && ends[1] < 0.112, "{ci}");
+        assert!(part.contains("95% BCa CI: bias-corrected and accelerated bootstrap interval"), "{part}");
+    }
+
+    /// The interval over users and seeds, when chosen, replaces the users-only one and says so;
+    /// a method whose layout does not allow it (the constant oracle: no variance) keeps the
+    /// users-only interval with a note. maml's mae: y = [[0.7, 0.9, 1.1], [0.9, 1.1, 1.3]]
+    /// (seeds x users): MS_u = 2 * 0.08 / 2 = 0.08, MS_s = 3 * 0.02 = 0.06, MS_e = 0, variance
+    /// 0.14 / 6, df = 0.0196 / (0.0032 + 0.0036) = 2.882: wider than seeds averaged away would be.
+    #[test]
+    fn the_interval_over_users_and_seeds_is_shown_when_chosen() {
+        let p = prov(false, &[]);
+        let both = LeaderboardOptions { interval: Interval::UsersAndSeeds, ..oracle() };
+        let md = render_markdown(&example_rows(), &p, &both);
+        assert!(
+            md.contains("95% interval over users and seeds: the mean's variance from the crossed users x seeds"),
+            "{md}"
+        );
+        let v: Vec<(u64, u64, f64)> = (0..2)
+            .flat_map(|s| (0..3).map(move |u| (s as u64, u as u64, [[0.7, 0.9, 1.1], [0.9, 1.1, 1.3]][s][u])))
+            .collect();
+        let (_, low, high, df) = crate::summary::users_seeds_interval(&v, 0.95).unwrap_or_default();
+        assert!((df - 0.0196 / 0.0068).abs() < 1e-9, "{df}");
+        let want = format!("| 1 | maml | **1.0000** | [{low:.4}, {high:.4}] |");
+        assert!(md.contains(&want), "{want}\n{md}");
+        assert!(!md.contains("[0.5032, 1.4968]"), "{md}");
+        assert!(
+            md.contains("`oracle`: 95% t-interval over users, values averaged over seeds per user, as the"),
+            "{md}"
+        );
     }
 
     #[test]
@@ -477,7 +740,7 @@ The best ranked mean is bold.
 
     #[test]
     fn untestable_comparisons_are_listed() {
-        // ASO needs 2 seeds per method; these rows have one
+        // ASO needs 5 seeds per method; these rows have one
         let aso = MarkOptions { test: Some(Test::Aso), ..MarkOptions::default() };
         let md = render_markdown_with(&marked_rows("warm"), &prov(false, &[]), &oracle(), &aso);
         assert!(!md.contains(" † |"), "{md}");
@@ -485,10 +748,10 @@ The best ranked mean is bold.
             md.contains(
                 "No difference from the best method (`good`) could be tested by the Almost \
              Stochastic Order test over per-seed scores.\n\
-             Not tested: aso: good vs mixed (ASO needs at least 2 per-seed scores for each \
-             method; A has 1).\n\
-             Not tested: aso: good vs bad (ASO needs at least 2 per-seed scores for each \
-             method; A has 1).\n"
+             Not tested: aso: good vs mixed (ASO needs at least 5 seeds per method to compare score \
+             distributions; good has 1).\n\
+             Not tested: aso: good vs bad (ASO needs at least 5 seeds per method to compare score \
+             distributions; good has 1).\n"
             ),
             "{md}"
         );
@@ -525,7 +788,12 @@ The best ranked mean is bold.
              Ranked by mean within each of the 2 tables (ml / warm, ml / user-cold); rank 1 = best, ties averaged.\n\
              Friedman test: chi-square = 4.0000 (df 2), p = 0.1353.\n\
              Nemenyi critical difference at alpha = 0.05: 2.3437; two methods whose average ranks \
-             differ by more than this differ significantly (Demsar 2006).\n"
+             differ by more than this differ significantly (Demsar 2006).\n\
+             Blocks: the 2 (suite, scenario) pairs, each ranking the 3 methods present in all of them. Caution: the \
+             Friedman chi-square approximation and the Nemenyi difference need more than 10 blocks and more than 5 \
+             methods to be reliable (Demsar 2006, section 3.2.2: \"as a rule of a thumb, N > 10 and k > 5\"); with 2 \
+             blocks and 3 methods read the p-value and the critical difference as indicative only. The scenarios of \
+             one suite are scored by the same meta-trained models, so its blocks are not independent.\n"
         );
     }
 

@@ -91,6 +91,44 @@ impl fmt::Display for Test {
     }
 }
 
+/// How the p-values of one table's comparisons with the best are adjusted (`--correction`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Correction {
+    /// Holm's step-down adjustment (family-wise error rate).
+    #[default]
+    Holm,
+    /// Benjamini-Hochberg (false discovery rate).
+    Bh,
+}
+
+impl Correction {
+    /// Parses `holm` or `bh`.
+    pub fn parse(s: &str) -> Option<Correction> {
+        match s {
+            "holm" => Some(Correction::Holm),
+            "bh" => Some(Correction::Bh),
+            _ => None,
+        }
+    }
+
+    /// The name in prose: "Holm" or "Benjamini-Hochberg".
+    pub fn describe(self) -> &'static str {
+        match self {
+            Correction::Holm => "Holm",
+            Correction::Bh => "Benjamini-Hochberg",
+        }
+    }
+
+    /// The adjusted p-values of `p`.
+    pub fn adjust(self, p: &[f64]) -> Result<Vec<f64>, StatsError> {
+        match self {
+            Correction::Holm => stats::holm(p),
+            Correction::Bh => stats::benjamini_hochberg(p),
+        }
+    }
+}
+
 /// Choices of [`analyze`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct SignificanceOptions {
@@ -105,7 +143,17 @@ pub struct SignificanceOptions {
     pub seed: u64,
     /// Level of the Nemenyi critical difference (default 0.05).
     pub alpha: f64,
+    /// How p-values are adjusted per table and test (default Holm).
+    pub correction: Correction,
+    /// Fewest seeds per method for ASO (default [`ASO_MIN_SEEDS`]); with fewer it is skipped
+    /// with the reason.
+    pub aso_min_seeds: usize,
 }
+
+/// ASO compares the distributions of per-seed scores; with a handful of seeds those are
+/// mostly noise (Ulmer et al. 2022 run it over 5 or more seeds; Dror et al. 2019 the same), so
+/// fewer than 5 seeds per method skip it.
+pub const ASO_MIN_SEEDS: usize = 5;
 
 impl Default for SignificanceOptions {
     fn default() -> Self {
@@ -115,6 +163,8 @@ impl Default for SignificanceOptions {
             min_users: 2,
             seed: 0,
             alpha: 0.05,
+            correction: Correction::Holm,
+            aso_min_seeds: ASO_MIN_SEEDS,
         }
     }
 }
@@ -153,6 +203,14 @@ pub struct Skipped {
     pub what: String,
     pub reason: String,
 }
+
+/// Demšar (2006, JMLR 7, section 3.2.2) on the Friedman test: its statistic follows the
+/// chi-square distribution with k - 1 degrees of freedom "when N and k are big enough (as a rule
+/// of a thumb, N > 10 and k > 5)"; the Nemenyi critical difference rests on the same
+/// large-sample approximation. Fewer blocks (N) than this are warned about.
+pub const FRIEDMAN_MIN_BLOCKS: usize = 11;
+/// The same rule's k > 5: fewer methods than this are warned about.
+pub const FRIEDMAN_MIN_METHODS: usize = 6;
 
 /// Friedman test and Nemenyi critical difference of one metric over the
 /// (suite, scenario) blocks.
@@ -266,6 +324,64 @@ pub(crate) fn ranked<'a>(
     Some(lines)
 }
 
+/// One method's paired difference from the best method of a table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PairedDifference {
+    pub method: String,
+    /// Users present for both.
+    pub users: usize,
+    /// Mean over those users of (method - best), values averaged over seeds per user.
+    pub mean: f64,
+    /// 95% BCa bootstrap interval of that mean ([`PAIRED_RESAMPLES`] resamples), where defined.
+    pub bca: Option<(f64, f64)>,
+    /// Paired Cohen's d of (method - best), where defined (not with constant differences).
+    pub cohens_d: Option<f64>,
+    /// Cliff's delta of the method's per-user values over the best's (all pairs).
+    pub cliffs_delta: Option<f64>,
+}
+
+/// Bootstrap resamples of the paired-difference intervals.
+pub const PAIRED_RESAMPLES: usize = 2000;
+
+/// The paired differences of every ranked method from the best one of a table, in rank order
+/// (empty when the direction is unknown or fewer than two methods are ranked); each interval is
+/// seeded from `opts.seed` and the table's and methods' labels.
+pub fn paired_differences(
+    table_suite: &str,
+    table_scenario: &str,
+    metric: &str,
+    methods: &BTreeMap<&str, Values>,
+    opts: &SignificanceOptions,
+) -> Vec<PairedDifference> {
+    let Some(lines) = ranked(metric, methods, &opts.reference_methods) else { return Vec::new() };
+    let Some(&(best, _)) = lines.first() else { return Vec::new() };
+    let best_users = user_means(&methods[best]);
+    let mut out = Vec::new();
+    for &(other, _) in &lines[1..] {
+        let other_users = user_means(&methods[other]);
+        let common: Vec<u64> = best_users.keys().filter(|u| other_users.contains_key(u)).copied().collect();
+        if common.is_empty() {
+            continue;
+        }
+        let a: Vec<f64> = common.iter().map(|u| other_users[u]).collect();
+        let b: Vec<f64> = common.iter().map(|u| best_users[u]).collect();
+        let d: Vec<f64> = a.iter().zip(&b).map(|(x, y)| x - y).collect();
+        let seed = derive_seed(opts.seed, &[table_suite, table_scenario, metric, best, other, "bca"]);
+        let bca = stats::bootstrap_mean_ci(&d, 0.95, stats::BootstrapMethod::Bca, PAIRED_RESAMPLES, seed)
+            .ok()
+            .map(|ci| (ci.low, ci.high));
+        out.push(PairedDifference {
+            method: other.to_owned(),
+            users: common.len(),
+            mean: d.iter().sum::<f64>() / d.len() as f64,
+            bca,
+            cohens_d: stats::cohens_d_paired(&a, &b).ok(),
+            cliffs_delta: stats::cliffs_delta(&a, &b).ok(),
+        });
+    }
+    out
+}
+
 /// Per-seed means over the users in `users`, by seed.
 fn seed_means(values: &Values, users: &BTreeSet<u64>) -> Vec<f64> {
     let mut sorted = values.clone();
@@ -339,6 +455,19 @@ pub(crate) fn compare_table(
                     };
                     let sa = orient(seed_means(&methods[best], &common));
                     let sb = orient(seed_means(&methods[other], &common));
+                    let fewest = sa.len().min(sb.len());
+                    if fewest < opts.aso_min_seeds {
+                        skipped.push(table.skipped(
+                            format!("{test}: {pair}"),
+                            format!(
+                                "ASO needs at least {} seeds per method to compare score distributions; {} has {}",
+                                opts.aso_min_seeds,
+                                if sa.len() <= sb.len() { best } else { other },
+                                fewest
+                            ),
+                        ));
+                        continue;
+                    }
                     let aso_opts = AsoOptions {
                         num_comparisons: comparisons,
                         seed: derive_seed(opts.seed, &labels),
@@ -358,20 +487,20 @@ pub(crate) fn compare_table(
             }
         }
     }
-    holm_per_test(&mut rows);
+    adjust_per_test(&mut rows, opts.correction);
     // rows in method rank order, then test order
     let rank: BTreeMap<&str, usize> = lines.iter().enumerate().map(|(i, (m, _))| (*m, i)).collect();
     rows.sort_by_key(|r| (rank.get(r.method_b.as_str()).copied(), r.test));
     (rows, skipped)
 }
 
-/// Fills `p_adjusted` with Holm's adjustment over the rows of each test.
-fn holm_per_test(rows: &mut [SignificanceRow]) {
+/// Fills `p_adjusted` with `correction`'s adjustment over the rows of each test.
+fn adjust_per_test(rows: &mut [SignificanceRow], correction: Correction) {
     let tests: BTreeSet<Test> = rows.iter().map(|r| r.test).collect();
     for test in tests {
         let idx: Vec<usize> = (0..rows.len()).filter(|&i| rows[i].test == test && rows[i].p_value.is_some()).collect();
         let p: Vec<f64> = idx.iter().filter_map(|&i| rows[i].p_value).collect();
-        if let Ok(adjusted) = stats::holm(&p) {
+        if let Ok(adjusted) = correction.adjust(&p) {
             for (&i, q) in idx.iter().zip(adjusted) {
                 rows[i].p_adjusted = Some(q);
             }
@@ -559,8 +688,13 @@ mod tests {
         rows
     }
 
+    /// ASO's mechanics are checked on two seeds (against deepsig); the default needs 5.
     fn opts() -> SignificanceOptions {
-        SignificanceOptions { reference_methods: vec!["oracle".into()], ..SignificanceOptions::default() }
+        SignificanceOptions {
+            reference_methods: vec!["oracle".into()],
+            aso_min_seeds: 2,
+            ..SignificanceOptions::default()
+        }
     }
 
     fn close(got: Option<f64>, want: f64) -> bool {
@@ -718,7 +852,7 @@ mod tests {
                 pair("wilcoxon", zero),
                 pair("sign", zero),
                 pair("permutation", zero),
-                pair("aso", "ASO needs at least 2 per-seed scores for each method; A has 1"),
+                pair("aso", "ASO needs at least 2 seeds per method to compare score distributions; a has 1"),
             ]
         );
     }
@@ -757,6 +891,30 @@ mod tests {
         // one user per table: every paired comparison is skipped (1 < min_users)
         assert!(report.rows.is_empty());
         assert_eq!(report.skipped.len(), 8);
+    }
+
+    /// By default ASO runs only with at least 5 seeds per method: 4 seeds skip it with the
+    /// reason, 5 seeds run it.
+    #[test]
+    fn aso_needs_five_seeds_by_default() {
+        let seeds = |n: usize, shift: f64| -> Vec<Vec<f64>> {
+            (0..n).map(|s| (0..6).map(|u| 0.5 + 0.05 * u as f64 + 0.01 * s as f64 + shift).collect()).collect()
+        };
+        let rows_with = |n: usize| -> Vec<ResultRow> {
+            let (a, b) = (seeds(n, 0.0), seeds(n, 0.2));
+            let a: Vec<&[f64]> = a.iter().map(Vec::as_slice).collect();
+            let b: Vec<&[f64]> = b.iter().map(Vec::as_slice).collect();
+            [method("warm", "a", "mae", &a), method("warm", "b", "mae", &b)].concat()
+        };
+        let opts = SignificanceOptions { tests: vec![Test::Aso], ..SignificanceOptions::default() };
+        let four = analyze(&rows_with(4), &opts);
+        assert!(four.rows.is_empty());
+        let why: Vec<&str> =
+            four.skipped.iter().filter(|s| s.what == "aso: a vs b").map(|s| s.reason.as_str()).collect();
+        assert_eq!(why, ["ASO needs at least 5 seeds per method to compare score distributions; a has 4"]);
+        let five = analyze(&rows_with(5), &opts);
+        assert_eq!(five.rows.len(), 1, "{:?}", five.skipped);
+        assert_eq!(five.rows[0].test, Test::Aso);
     }
 
     #[test]

@@ -110,8 +110,11 @@ mod tests {
             all.extend(rows("same", metric, |u| 0.5 + u as f64 / 100.0));
             all.extend(rows("oracle", metric, |_| 0.0));
         }
-        let opts =
-            LeaderboardOptions { reference_methods: vec!["oracle".into()], baseline_methods: vec!["base".into()] };
+        let opts = LeaderboardOptions {
+            reference_methods: vec!["oracle".into()],
+            baseline_methods: vec!["base".into()],
+            ..Default::default()
+        };
         let t = win_tie_loss(&all, &opts, 0.05);
         assert_eq!(t["good"]["base"], Wtl { win: 1, tie: 0, loss: 1 });
         assert_eq!(t["same"]["base"], Wtl { win: 0, tie: 2, loss: 0 });

@@ -41,7 +41,7 @@ pub fn section(report: &FairnessReport, opts: &LeaderboardOptions) -> Section {
             .iter()
             .map(|r| {
                 let bound = is_reference(&r.method, opts);
-                let mut cells = vec![Cell::name(&r.method, bound)];
+                let mut cells = vec![Cell::tagged(&r.method, opts.tag(&r.method, &t.metric))];
                 cells.extend(t.groups.iter().map(|g| match r.groups.iter().find(|s| s.group == *g) {
                     Some(s) => Cell::Estimate { mean: s.mean, low: s.ci_low, high: s.ci_high },
                     None => Cell::Missing,
@@ -78,7 +78,7 @@ pub(crate) fn gap_figure(t: &FairnessTable, opts: &LeaderboardOptions, alpha: f6
         .map(|r| {
             let reference = is_reference(&r.method, opts);
             GapRow {
-                label: Cell::name(&r.method, reference).text(),
+                label: Cell::tagged(&r.method, opts.tag(&r.method, &t.metric)).text(),
                 reference,
                 significant: r.gap.as_ref().is_some_and(|g| g.p_adjusted < alpha),
                 groups: r
@@ -154,7 +154,8 @@ fn section_note(report: &FairnessReport) -> String {
          largest group mean (— when a group mean is ≤ 0). p: one-sided Monte Carlo permutation test of \
          the gap (the users' group labels shuffled {resamples} times; p = (b + 1) / ({resamples} + 1)), \
          Holm-corrected across the attributes tested for the same suite, scenario, metric and method; {GAP_MARK}: \
-         Holm-adjusted p < {alpha}. (bound): a reference method such as the oracle.",
+         Holm-adjusted p < {alpha}. (bound): a reference method such as the oracle on a metric where it is \
+         Bayes-optimal (RMSE, MAE on its median); (reference): one on a metric where it is not.",
         none = code("none"),
         groups = code("groups.csv"),
         min_users = users_text(o.min_group_users.max(1)),

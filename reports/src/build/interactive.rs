@@ -31,7 +31,8 @@ pub fn section(curves: &[LearningCurve], board: &LeaderboardOptions) -> Option<S
 fn figure(curve: &LearningCurve, board: &LeaderboardOptions) -> Figure {
     let place = format!("{} / {} / {}", curve.suite, curve.scenario, curve.family);
     let lines = curve.lines.iter().map(|l| (l.method.as_str(), l.points.as_slice()));
-    let series = super::robustness::curve_series(lines, &curve.horizons, board);
+    let metric = format!("{}@{}", curve.family, curve.horizons.last().copied().unwrap_or(0));
+    let series = super::robustness::curve_series(lines, &curve.horizons, &metric, board);
     let plot = CurvePlot {
         title: format!("{place}: cumulative {} (mean over users)", curve.family),
         title_detail: "(mean over users against the horizon T, one line per method)".into(),

@@ -11,7 +11,7 @@ use crate::analysis::item_side::{
     ITEM_SIDE_TITLE, ItemMetric, ItemSideOptions, ItemSideReport, ItemSideRow, ItemSideTable, PertOrder, pert_order,
 };
 use crate::analysis::leaderboard::LeaderboardOptions;
-use crate::doc::{Block, Cell, Column, Mark, Row, RowStyle, Section, Table, code, short, users_text};
+use crate::doc::{Block, Cell, Column, Mark, Row, RowStyle, Section, Table, Tag, code, short, users_text};
 
 /// The section of `report`.
 pub fn section(report: &ItemSideReport, opts: &LeaderboardOptions) -> Section {
@@ -50,7 +50,8 @@ pub fn section(report: &ItemSideReport, opts: &LeaderboardOptions) -> Section {
 /// fewer seeds than the method has.
 fn row(r: &ItemSideRow, metrics: &[ItemMetric], counts: bool, opts: &LeaderboardOptions) -> Row {
     let bound = opts.reference_methods.contains(&r.method);
-    let mut cells = vec![Cell::name(&r.method, bound)];
+    // The item-side metrics are ranking metrics: a reference method is no bound there.
+    let mut cells = vec![Cell::tagged(&r.method, Tag::of(bound, false))];
     if counts {
         cells.extend([Cell::Int(r.users as u64), Cell::Int(r.seeds as u64)]);
     }
@@ -84,8 +85,8 @@ fn section_note(opts: &ItemSideOptions) -> String {
          list (higher: more diverse). PopRSP: standard deviation over mean of the head and long-tail rates of \
          recommendation (recommended candidates of the group over its candidates); PopREO: the same for liked \
          candidates (recommended liked candidates of the group over its liked candidates); 0 is parity, lower \
-         means less popularity bias; the rates themselves are in the second table. (bound): a reference method \
-         such as the oracle.",
+         means less popularity bias; the rates themselves are in the second table. (reference): a reference method \
+         such as the oracle, not Bayes-optimal for these ranking metrics, so not a bound.",
         short((1.0 - opts.alpha) * 100.0),
         candidates = code("candidates.csv"),
         rankings = code("rankings.csv"),

@@ -5,13 +5,18 @@
 //! analysis skipped.
 
 use crate::analysis::leaderboard::{
-    CI_NOTE, LeaderboardOptions, Line, MARK, MarkOptions, View, mark_sentence, rank_summary, view,
+    CI_NOTE, CI_NOTE_USERS_SEEDS, Interval, LeaderboardOptions, Line, MARK, MarkOptions, View, mark_sentence,
+    rank_summary, view,
 };
-use crate::analysis::significance::{RankSummary, SignificanceOptions, Skipped, Table as Place, analyze};
+use crate::analysis::significance::{
+    FRIEDMAN_MIN_BLOCKS, FRIEDMAN_MIN_METHODS, PAIRED_RESAMPLES, RankSummary, SignificanceOptions, Skipped,
+    Table as Place, analyze, paired_differences,
+};
 use crate::analysis::table::{Values, direction_label};
 use crate::analysis::table::{group_rows, user_means};
 use crate::analysis::wtl::{WtlTable, win_tie_loss};
-use crate::doc::{Block, Cell, Column, Figure, Mark, Row, RowStyle, Section, Table, code, num, p_text};
+use crate::doc::{Block, Cell, Column, Figure, Mark, Row, RowStyle, Section, Table, Tag, code, num, p_text};
+use crate::metrics::MaeEstimate;
 use crate::metrics::direction;
 use crate::plot::{BoxRow, CiRow, Plot, Role};
 use crate::results::ResultRow;
@@ -38,7 +43,10 @@ pub fn sections(
             s.push(Block::Heading(3, format!("{suite} / {scenario}")));
             for ((_, metric), methods) in metrics {
                 let place = Place { suite, scenario, metric };
-                table(&mut s, &place, methods, &view(&place, methods, opts, marks));
+                table(&mut s, &place, methods, &view(&place, methods, opts, marks), opts);
+                if opts.paired_differences {
+                    paired_table(&mut s, &place, methods, opts, marks);
+                }
             }
         }
         out.push(s);
@@ -49,6 +57,8 @@ pub fn sections(
         min_users: 2,
         seed: marks.seed,
         alpha: marks.alpha,
+        correction: opts.correction,
+        ..SignificanceOptions::default()
     };
     let mut skipped = analyze(rows, &sig).skipped;
     for s in also_skipped {
@@ -91,9 +101,133 @@ pub fn sections(
     out
 }
 
+/// The notes on the reference methods of a table of `metric` (what "(bound)" and "(reference)"
+/// mean there), the point estimate each method's MAE scored, and the probable leaks.
+fn reference_notes(metric: &str, v: &View, opts: &LeaderboardOptions) -> Vec<String> {
+    let mut notes = Vec::new();
+    if v.lines.iter().any(|l| l.tag == Tag::Bound) {
+        let why = if metric == "mae" {
+            "MAE scores its conditional median, which minimises the expected absolute error"
+        } else {
+            "its conditional mean minimises the expected squared error"
+        };
+        notes.push(format!(
+            "(bound): a reference method that is Bayes-optimal for {} ({why}): no method can beat it in \
+             expectation; shown for scale but not ranked.",
+            code(metric)
+        ));
+    }
+    if v.lines.iter().any(|l| l.tag == Tag::Reference) {
+        let why = if metric == "mae" {
+            "MAE scores the mean here, not the median that minimises absolute error"
+        } else {
+            "ranking by the expected rating need not maximise it"
+        };
+        notes.push(format!(
+            "(reference): a reference method that is not Bayes-optimal for {} ({why}), so not a bound; shown \
+             for scale but not ranked.",
+            code(metric)
+        ));
+    }
+    if metric == "mae" {
+        notes.push(mae_estimate_note(v.lines.iter().map(|l| l.method), opts));
+    }
+    for leak in &v.leaks {
+        notes.push(format!(
+            "Probable leak: {} beats the bound {} (mean {}) beyond its own 95% interval (which ends at {}); no \
+             method can beat a Bayes-optimal bound in expectation, so it has probably seen test labels or the truth.",
+            code(&leak.method),
+            code(&leak.bound),
+            num(leak.bound_mean, 4),
+            num(leak.edge, 4)
+        ));
+    }
+    notes
+}
+
+/// Which point estimate each method's MAE scores: the run's `--mae-estimate` and, where the
+/// manifest records it, per method.
+pub(crate) fn mae_estimate_note<'a>(methods: impl Iterator<Item = &'a str>, opts: &LeaderboardOptions) -> String {
+    let mut by: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for m in methods {
+        let e = opts.mae_scored.get(m).map_or("not recorded", String::as_str);
+        by.entry(e).or_default().push(code(m));
+    }
+    let per: Vec<String> = by.iter().map(|(e, ms)| format!("{e}: {}", ms.join(", "))).collect();
+    format!(
+        "MAE scores each method's point estimate as chosen by {} ({}): {}.",
+        code(&format!("--mae-estimate {}", opts.mae_estimate.name())),
+        match opts.mae_estimate {
+            MaeEstimate::Own => "the median where a method gives one, else the mean",
+            MaeEstimate::Mean => "the mean for every method",
+            MaeEstimate::Median => "the median where a method gives one, else its point prediction",
+        },
+        per.join("; ")
+    )
+}
+
+/// The paired differences of every ranked method from the best of a table
+/// (`--paired-differences`): mean difference, 95% BCa interval, Cohen's d and Cliff's delta.
+fn paired_table(
+    s: &mut Section,
+    t: &Place,
+    methods: &BTreeMap<&str, Values>,
+    opts: &LeaderboardOptions,
+    marks: &MarkOptions,
+) {
+    let sig = SignificanceOptions {
+        reference_methods: opts.reference_methods.clone(),
+        seed: marks.seed,
+        ..SignificanceOptions::default()
+    };
+    let diffs = paired_differences(t.suite, t.scenario, t.metric, methods, &sig);
+    if diffs.is_empty() {
+        return;
+    }
+    let opt = |x: Option<f64>| x.map_or(Cell::Missing, |v| Cell::Signed { value: v, digits: 4 });
+    let rows = diffs
+        .iter()
+        .map(|d| {
+            Row::new(vec![
+                Cell::name(&d.method),
+                Cell::Int(d.users as u64),
+                Cell::Signed { value: d.mean, digits: 4 },
+                d.bca.map_or(Cell::Missing, |(low, high)| Cell::Interval { low, high }),
+                opt(d.cohens_d),
+                opt(d.cliffs_delta),
+            ])
+        })
+        .collect();
+    let columns = vec![
+        Column::text("method"),
+        Column::num("users"),
+        Column::num("difference"),
+        Column::num("95% BCa CI"),
+        Column::num("Cohen's d"),
+        Column::num("Cliff's delta"),
+    ];
+    let best = best_of(t, methods, opts).unwrap_or_default();
+    let notes = vec![format!(
+        "Difference: mean over the users present for both of the method's value minus the best method's ({}), \
+         values averaged over seeds per user. 95% BCa CI: bias-corrected and accelerated bootstrap interval of \
+         that mean ({PAIRED_RESAMPLES} resamples of users, seeded; Efron 1987). Cohen's d: the mean paired \
+         difference over its standard deviation (d_z). Cliff's delta: P(method > best) - P(method < best) over \
+         all pairs of per-user values, in [-1, 1]. —: not defined (constant differences or too few users).",
+        code(&best)
+    )];
+    let title = format!("{}: paired differences from the best", t.metric);
+    s.push(Block::Table(Table { title, columns, rows, notes }));
+}
+
+/// The best ranked method of a table.
+fn best_of(t: &Place, methods: &BTreeMap<&str, Values>, opts: &LeaderboardOptions) -> Option<String> {
+    let lines = crate::analysis::significance::ranked(t.metric, methods, &opts.reference_methods)?;
+    lines.first().map(|(m, _)| m.to_string())
+}
+
 /// How a method is drawn in the figures.
 fn role(l: &Line) -> Role {
-    match (l.bound, l.rank) {
+    match (l.reference, l.rank) {
         (true, _) => Role::Reference,
         (false, Some(1)) => Role::Best,
         _ => Role::Method,
@@ -101,7 +235,7 @@ fn role(l: &Line) -> Role {
 }
 
 /// One leaderboard table with its notes and figures.
-fn table(s: &mut Section, t: &Place, methods: &BTreeMap<&str, Values>, v: &View) {
+fn table(s: &mut Section, t: &Place, methods: &BTreeMap<&str, Values>, v: &View, opts: &LeaderboardOptions) {
     let label = direction_label(v.dir);
     let rows = v
         .lines
@@ -112,7 +246,7 @@ fn table(s: &mut Section, t: &Place, methods: &BTreeMap<&str, Values>, v: &View)
             Row {
                 cells: vec![
                     Cell::Rank(l.rank),
-                    Cell::name(l.method, l.bound).mark_if(l.marked, Mark::Dagger),
+                    Cell::tagged(l.method, l.tag).mark_if(l.marked, Mark::Dagger),
                     mean,
                     Cell::Interval { low: m.ci_low, high: m.ci_high },
                     Cell::num(m.seed_sd),
@@ -126,16 +260,26 @@ fn table(s: &mut Section, t: &Place, methods: &BTreeMap<&str, Values>, v: &View)
             }
         })
         .collect();
+    let ci_note = match opts.interval {
+        Interval::Users => CI_NOTE,
+        Interval::UsersAndSeeds => CI_NOTE_USERS_SEEDS,
+    };
     let mut notes = vec![format!(
-        "{CI_NOTE} Seed sd: standard deviation over seeds of the per-seed means. Users: users with a value."
+        "{ci_note} Seed sd: standard deviation over seeds of the per-seed means. Users: users with a value."
     )];
+    if !v.fallback.is_empty() {
+        let names: Vec<String> = v.fallback.iter().map(|m| code(m)).collect();
+        notes.push(format!(
+            "{}: 95% t-interval over users, values averaged over seeds per user, as the interval over users and seeds \
+             is not defined there (one seed, a user without a value under every seed, or no variance).",
+            names.join(", ")
+        ));
+    }
     notes.push(match v.dir {
         None => format!("Direction of {} is unknown: methods are listed by name, not ranked.", code(t.metric)),
         Some(_) => "The best ranked mean is bold.".to_owned(),
     });
-    if v.lines.iter().any(|l| l.bound) {
-        notes.push("(bound): a reference method, shown for scale but not ranked.".to_owned());
-    }
+    notes.extend(reference_notes(t.metric, v, opts));
     let not_finite: Vec<String> = v
         .lines
         .iter()
@@ -164,7 +308,7 @@ fn table(s: &mut Section, t: &Place, methods: &BTreeMap<&str, Values>, v: &View)
     let axis = format!("{} ({label})", t.metric);
     let title = format!("{} / {}, {}", t.suite, t.scenario, t.metric);
     let place = format!("{} / {} / {}", t.suite, t.scenario, t.metric);
-    let line_label = |l: &Line| Cell::name(l.method, l.bound).mark_if(l.marked, Mark::Dagger).label();
+    let line_label = |l: &Line| Cell::tagged(l.method, l.tag).mark_if(l.marked, Mark::Dagger).label();
     let ci_rows = v
         .lines
         .iter()
@@ -183,9 +327,13 @@ fn table(s: &mut Section, t: &Place, methods: &BTreeMap<&str, Values>, v: &View)
             rows: ci_rows,
         },
         caption: format!(
-            "{title}: mean over users (dot) and 95% t-interval over users (whisker) of each method, values averaged \
+            "{title}: mean over users (dot) and 95% {} (whisker) of each method, values averaged \
              over seeds per user; in table order. Vermillion: the best ranked method; grey, dashed: reference \
-             methods (bound); {MARK}: differs significantly from the best (see the table's note)."
+             methods (bound or reference); {MARK}: differs significantly from the best (see the table's note).",
+            match opts.interval {
+                Interval::Users => "t-interval over users",
+                Interval::UsersAndSeeds => "interval over users and seeds (see the table's note)",
+            }
         ),
         file: None,
         place: place.clone(),
@@ -215,6 +363,40 @@ fn table(s: &mut Section, t: &Place, methods: &BTreeMap<&str, Values>, v: &View)
 }
 
 /// Average ranks of one metric with the Friedman test, the critical difference and its diagram.
+/// The warning under a rank summary whose blocks or methods are too few for the Friedman test's
+/// chi-square approximation and the Nemenyi difference (Demšar's rule of thumb, see
+/// [`FRIEDMAN_MIN_BLOCKS`]), and that blocks of one suite share their trained models.
+pub(crate) fn few_blocks_note(r: &RankSummary) -> Option<String> {
+    let (n, k) = (r.blocks.len(), r.average_ranks.len());
+    let mut per_suite: BTreeMap<&str, usize> = BTreeMap::new();
+    for (suite, _) in &r.blocks {
+        *per_suite.entry(suite).or_default() += 1;
+    }
+    let shared = per_suite.values().any(|c| *c > 1);
+    if n >= FRIEDMAN_MIN_BLOCKS && k >= FRIEDMAN_MIN_METHODS && !shared {
+        return None;
+    }
+    let mut out =
+        format!("Blocks: the {n} (suite, scenario) pairs, each ranking the {k} methods present in all of them.");
+    if n < FRIEDMAN_MIN_BLOCKS || k < FRIEDMAN_MIN_METHODS {
+        out.push_str(&format!(
+            " Caution: the Friedman chi-square approximation and the Nemenyi difference need more than {} blocks and \
+             more than {} methods to be reliable (Demsar 2006, section 3.2.2: \"as a rule of a thumb, N > 10 and \
+             k > 5\"); with {n} blocks and {k} methods read the p-value and the critical difference as indicative \
+             only.",
+            FRIEDMAN_MIN_BLOCKS - 1,
+            FRIEDMAN_MIN_METHODS - 1
+        ));
+    }
+    if shared {
+        out.push_str(
+            " The scenarios of one suite are scored by the same meta-trained models, so its blocks are not \
+             independent.",
+        );
+    }
+    Some(out)
+}
+
 fn rank_table(s: &mut Section, r: &RankSummary, skipped: &[Skipped]) {
     let label = direction_label(direction(&r.metric));
     let blocks: Vec<String> = r.blocks.iter().map(|(s, c)| format!("{s} / {c}")).collect();
@@ -244,12 +426,13 @@ fn rank_table(s: &mut Section, r: &RankSummary, skipped: &[Skipped]) {
             r.alpha
         ),
     ];
+    notes.extend(few_blocks_note(r));
     for s in skipped.iter().filter(|s| s.metric == r.metric) {
         if let Some(m) = s.what.strip_prefix("rank summary: ") {
             notes.push(format!("Not ranked: {m} ({}).", s.reason));
         }
     }
-    let rows = r.average_ranks.iter().map(|(m, rank)| Row::new(vec![Cell::name(m, false), Cell::num(*rank)])).collect();
+    let rows = r.average_ranks.iter().map(|(m, rank)| Row::new(vec![Cell::name(m), Cell::num(*rank)])).collect();
     let columns = vec![Column::text("method"), Column::num("average rank")];
     s.push(Block::Table(Table { title: format!("{} ({label})", r.metric), columns, rows, notes }));
     s.push(Block::Figure(Figure {
@@ -286,7 +469,7 @@ fn wtl_section(table: &WtlTable, alpha: f64) -> Option<Section> {
     let rows = table
         .iter()
         .map(|(method, counts)| {
-            let mut cells = vec![Cell::name(method, false)];
+            let mut cells = vec![Cell::name(method)];
             cells.extend(
                 baselines.iter().map(|b| counts.get(*b).map_or(Cell::Missing, |c| Cell::Counts(c.win, c.tie, c.loss))),
             );
@@ -301,4 +484,35 @@ fn wtl_section(table: &WtlTable, alpha: f64) -> Option<Section> {
     let mut s = Section::new("Win/tie/loss against the baselines", "wtl");
     s.push(Block::Table(Table { title: String::new(), columns, rows, notes }));
     Some(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The warning goes when there are enough blocks (11, one scenario in each of 11 suites) and
+    /// methods (6), and comes back with 10 blocks, 5 methods, or two scenarios of one suite.
+    #[test]
+    fn few_blocks_are_warned_about_and_enough_are_not() {
+        let summary = |blocks: Vec<(String, String)>, k: usize| RankSummary {
+            metric: "mae".into(),
+            blocks,
+            average_ranks: (0..k).map(|i| (format!("m{i}"), i as f64 + 1.0)).collect(),
+            friedman: None,
+            critical_difference: 1.0,
+            alpha: 0.05,
+        };
+        let suites = |n: usize| (0..n).map(|i| (format!("s{i}"), "warm".to_owned())).collect::<Vec<_>>();
+        assert_eq!(few_blocks_note(&summary(suites(11), 6)), None);
+        let ten = few_blocks_note(&summary(suites(10), 6)).unwrap_or_default();
+        assert!(ten.contains("with 10 blocks and 6 methods") && !ten.contains("not independent"), "{ten}");
+        let five = few_blocks_note(&summary(suites(11), 5)).unwrap_or_default();
+        assert!(five.contains("with 11 blocks and 5 methods"), "{five}");
+        let mut shared = suites(11);
+        shared[1].0 = "s0".into();
+        shared[1].1 = "user-cold".into();
+        let s = few_blocks_note(&summary(shared, 6)).unwrap_or_default();
+        assert!(s.starts_with("Blocks: the 11 (suite, scenario) pairs") && s.contains("not independent"), "{s}");
+        assert!(!s.contains("Caution"), "{s}");
+    }
 }

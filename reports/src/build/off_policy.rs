@@ -62,7 +62,7 @@ fn table(t: &OffPolicyTable) -> Table {
         .map(|l| {
             let p = l.published.as_ref();
             Row::new(vec![
-                Cell::Name { name: l.row.policy.clone(), bound: false },
+                Cell::name(&l.row.policy),
                 Cell::Text(l.row.estimator.clone()),
                 num(l.row.estimate),
                 num(l.row.ci_low),
@@ -76,7 +76,7 @@ fn table(t: &OffPolicyTable) -> Table {
         .collect();
     for o in &t.on_policy {
         rows.push(Row::new(vec![
-            Cell::Name { name: o.policy.clone(), bound: false },
+            Cell::name(&o.policy),
             Cell::Text(format!("on-policy ({})", o.logs)),
             num(o.estimate),
             num(o.ci_low),

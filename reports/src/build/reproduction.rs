@@ -43,7 +43,7 @@ pub fn section(rows: &[ResultRow], published: &[Published]) -> Option<Section> {
                     Cell::Text(r.published.scenario.clone()),
                     Cell::Text(r.published.metric.clone()),
                     Cell::Text(r.published.label.clone()),
-                    Cell::Name { name: r.published.method.clone(), bound: false },
+                    Cell::Name { name: r.published.method.clone(), tag: crate::doc::Tag::None },
                     Cell::Num { value: r.published.value, digits: 4 },
                     ours,
                     r.difference().map_or(Cell::Missing, |d| Cell::Signed { value: d, digits: 4 }),

@@ -40,7 +40,7 @@ pub fn section(
     let rows = summary(results)
         .into_iter()
         .map(|(m, cells)| {
-            let mut row = vec![Cell::name(m, false)];
+            let mut row = vec![Cell::name(m)];
             row.extend(cells.into_iter().map(|c| c.map_or(Cell::Missing, Cell::Percent)));
             Row::new(row)
         })
@@ -65,7 +65,7 @@ pub fn section(
                 .iter()
                 .map(|c| {
                     Row::new(vec![
-                        Cell::name(&c.method, false),
+                        Cell::name(&c.method),
                         Cell::num(c.mean_a),
                         Cell::num(c.mean_b),
                         Cell::Signed { value: c.diff, digits: 4 },
@@ -94,13 +94,14 @@ pub fn section(
 pub(crate) fn curve_series<'a>(
     lines: impl Iterator<Item = (&'a str, &'a [(usize, f64)])>,
     xs: &[usize],
+    metric: &str,
     board: &LeaderboardOptions,
 ) -> Vec<Series> {
     lines
         .map(|(method, points)| {
             let reference = board.reference_methods.iter().any(|m| m == method);
             Series {
-                label: Cell::name(method, reference).text(),
+                label: Cell::tagged(method, board.tag(method, metric)).text(),
                 reference,
                 points: points.iter().filter_map(|&(k, v)| Some((xs.iter().position(|&x| x == k)?, v))).collect(),
             }
@@ -112,7 +113,12 @@ pub(crate) fn curve_series<'a>(
 pub(crate) fn shot_figure(curve: &ShotCurve, board: &LeaderboardOptions) -> Figure {
     let place = format!("{} / {} / {}", curve.suite, curve.scenario, curve.metric);
     let label = direction_label(direction(&curve.metric));
-    let series = curve_series(curve.lines.iter().map(|l| (l.method.as_str(), l.points.as_slice())), &curve.ks, board);
+    let series = curve_series(
+        curve.lines.iter().map(|l| (l.method.as_str(), l.points.as_slice())),
+        &curve.ks,
+        &curve.metric,
+        board,
+    );
     let plot = CurvePlot {
         title: format!("{place}: shot curve (mean over users)"),
         title_detail: "(mean over users against K, one line per method)".into(),

@@ -21,7 +21,7 @@ pub fn section(skipped: &[SkippedMethod]) -> Option<Section> {
         .map(|s| {
             Row::new(vec![
                 Cell::Text(s.suite.clone()),
-                Cell::Name { name: s.method.clone(), bound: false },
+                Cell::Name { name: s.method.clone(), tag: crate::doc::Tag::None },
                 Cell::Text(s.reason.clone()),
             ])
         })
@@ -91,7 +91,7 @@ pub fn tuning_section(t: &Tuning) -> Section {
         .iter()
         .map(|m| {
             Row::new(vec![
-                Cell::name(&m.name, false),
+                Cell::name(&m.name),
                 Cell::Int(m.trials as u64),
                 if m.space.is_empty() { Cell::Missing } else { Cell::Text(m.space.join("; ")) },
                 if m.chosen.is_empty() { Cell::Missing } else { Cell::Text(m.chosen.clone()) },

@@ -499,7 +499,7 @@ mod tests {
             skipped.contains(&vec![
                 "ml / warm / mae".to_owned(),
                 "aso: good vs mixed".to_owned(),
-                "ASO needs at least 2 per-seed scores for each method; A has 1".to_owned(),
+                "ASO needs at least 5 seeds per method to compare score distributions; good has 1".to_owned(),
             ]),
             "{skipped:?}"
         );
