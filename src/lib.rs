@@ -11,6 +11,7 @@
 
 pub mod compare;
 pub mod merge;
+pub mod objectives;
 pub mod plan;
 pub mod provenance;
 pub mod report;

@@ -91,7 +91,13 @@ fn run_notes(m: &Manifest) -> RunNotes {
             })
         })
         .collect();
-    RunNotes { skipped, published }
+    // Trainable parameter counts (multi-task methods note them), the same for every seed.
+    let parameters = m
+        .cells
+        .iter()
+        .filter_map(|c| Some(((c.suite.clone(), c.method.clone()), c.notes.get("parameters")?.parse().ok()?)))
+        .collect();
+    RunNotes { skipped, published, parameters }
 }
 
 /// Per suite, the clean run's support size and whether every other rating is support

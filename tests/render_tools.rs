@@ -147,6 +147,7 @@ fn notes() -> RunNotes {
             notes: vec!["Differs: {braces}, ~tilde, ^caret, $dollar.".into()],
             values: vec![value("maml", 0.75), value("reptile", 0.7)],
         }],
+        parameters: Default::default(),
     }
 }
 

@@ -6,6 +6,7 @@
 
 pub mod archive;
 pub mod data;
+pub mod objectives;
 pub mod perturb;
 pub mod real;
 pub mod rng;
@@ -15,6 +16,7 @@ pub mod suite;
 pub mod synthetic;
 
 pub use data::{Dataset, Features, Field, Rating, Schema, Truth};
+pub use objectives::{ObjectiveKind, Objectives, SuiteObjectives};
 pub use rng::Rng;
 pub use split::{History, Protocol, Scenario, Split, Task};
 pub use suite::{LoadedSuite, Materialized, SuiteDef, SuiteError, load_suite, parse_suite};

@@ -8,6 +8,7 @@ pub mod leaderboard;
 pub mod reproduction;
 pub mod robustness;
 pub mod run_notes;
+pub mod transfer;
 pub mod users;
 
 use crate::analysis::compare::CompareOptions;
@@ -45,6 +46,8 @@ pub struct Inputs<'a> {
 pub struct RunNotes {
     pub skipped: Vec<run_notes::SkippedMethod>,
     pub published: Vec<crate::analysis::reproduction::Published>,
+    /// Trainable parameter counts the cells recorded (multi-task methods), per (suite, method).
+    pub parameters: std::collections::BTreeMap<(String, String), u64>,
 }
 
 /// The leaderboards of the clean rows (attack diagnostics `target-*` left out), users per
@@ -55,6 +58,9 @@ pub fn document(i: &Inputs) -> Document {
     sections.extend(run_notes::section(&i.notes.skipped));
     sections.extend(reproduction::section(&board, &i.notes.published));
     sections.extend(users::section(&user_counts(&board)));
+    let transfer_opts = crate::analysis::transfer::TransferOptions::default();
+    let transfers = crate::analysis::transfer::analyze_transfer(&board, &transfer_opts);
+    sections.extend(transfer::section(&transfers, &transfer_opts, &i.notes.parameters));
     if let Some(g) = i.groups {
         sections.push(fairness::section(&analyze_fairness(&board, g, &FairnessOptions::default()), i.opts));
     }
