@@ -12,6 +12,7 @@
 pub mod compare;
 pub mod interactive;
 pub mod merge;
+pub mod objectives;
 pub mod offline;
 pub mod plan;
 pub mod provenance;

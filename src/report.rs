@@ -124,7 +124,20 @@ fn run_notes(m: &Manifest) -> RunNotes {
         })
         .flatten()
         .collect();
-    RunNotes { skipped, published, off_policy: Vec::new(), off_policy_published, tuning: Some(tuning_note(m)) }
+    // Trainable parameter counts (multi-task methods note them), the same for every seed.
+    let parameters = m
+        .cells
+        .iter()
+        .filter_map(|c| Some(((c.suite.clone(), c.method.clone()), c.notes.get("parameters")?.parse().ok()?)))
+        .collect();
+    RunNotes {
+        skipped,
+        published,
+        off_policy: Vec::new(),
+        off_policy_published,
+        tuning: Some(tuning_note(m)),
+        parameters,
+    }
 }
 
 /// The tuning section's input: the spec's `[tuning]` record (from `cargo xtask tune`'s config

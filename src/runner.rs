@@ -798,7 +798,11 @@ fn cell_body(
     let t0 = Instant::now();
     // The same meta-training stream as the clean cell: the perturbation is the only difference.
     let mut ctx = Ctx { rng: Rng::from_labels(base, &["meta-train"]), device: device.clone() };
-    let model = method.meta_train(&train, &mut ctx).map_err(|e| e.to_string())?;
+    let model = match &suite.data.objectives {
+        Some(o) => method.meta_train_objectives(&train, &o.for_training(split), &mut ctx),
+        None => method.meta_train(&train, &mut ctx),
+    }
+    .map_err(|e| e.to_string())?;
     record.meta_train_s = round_ms(t0.elapsed().as_secs_f64());
     let report = model.report();
     record.steps = report.steps;
@@ -870,7 +874,12 @@ impl Scorer<'_> {
         let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
         let mut ctx = Ctx { rng: Rng::from_labels(self.base, &labels), device: self.device.clone() };
         let support = SupportSet { user: task.user, support: &task.support, features };
-        let adapted = model.adapt(&support, &mut ctx).map_err(|e| format!("{e} ({where_})"))?;
+        let objectives = self.suite.data.objectives.as_ref();
+        let adapted = match objectives {
+            Some(o) => model.adapt_objectives(&support, &o.for_support(task), &mut ctx),
+            None => model.adapt(&support, &mut ctx),
+        }
+        .map_err(|e| format!("{e} ({where_})"))?;
         let predict = |items: &[u32]| -> Result<Predictions, String> {
             let pred = adapted.predict(items).map_err(|e| format!("{e} ({where_})"))?;
             let lens_ok = pred.mean.len() == items.len() && pred.median.as_ref().is_none_or(|m| m.len() == items.len());
@@ -889,11 +898,16 @@ impl Scorer<'_> {
         let items: Vec<u32> = task.query.iter().map(|r| r.item).collect();
         let pred = predict(&items)?;
         out.mae_scored = Some(score::mae_point(&pred, self.suite.mae).1);
-        let mut metrics: Vec<(String, f64)> =
-            score::score(&pred, &task.query, self.suite.loaded.def.protocol.like_threshold(), self.suite.mae)
-                .into_iter()
-                .map(|(m, v)| (m.to_string(), v))
-                .collect();
+        let main = score::score(&pred, &task.query, self.suite.loaded.def.protocol.like_threshold(), self.suite.mae);
+        let mut metrics: Vec<(String, f64)> = match objectives {
+            // Multi-objective suites: names carry the objective.
+            Some(o) => {
+                let per = adapted.predict_objectives(&items).map_err(|e| format!("{e} ({where_})"))?;
+                crate::objectives::score(&o.full, main, per.as_deref(), &task.query)
+                    .map_err(|e| format!("method `{method_name}`: {e} ({where_})"))?
+            }
+            None => main.into_iter().map(|(m, v)| (m.to_string(), v)).collect(),
+        };
 
         // Candidate ranking: the query items and the sampled unrated ones, by predicted rating;
         // ties in a seeded random order (the same for every perturbation of the user).

@@ -12,13 +12,14 @@ pub mod baselines;
 pub mod early_stopping;
 pub mod gradient;
 pub mod metric_based;
+pub mod mtl;
 pub mod nn;
 pub mod params;
 pub mod registry;
 pub mod space;
 
 use candle_core::Device;
-use metarec_suites::{Features, History, Rating, Rng, Task, Truth};
+use metarec_suites::{Features, History, Objectives, Rating, Rng, Task, Truth};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -102,12 +103,36 @@ pub trait Method: Send + Sync {
     fn params(&self) -> toml::Table;
     /// Meta-trains on the meta-train users.
     fn meta_train(&self, data: &TrainData<'_>, ctx: &mut Ctx) -> Result<Box<dyn Model>>;
+    /// Meta-trains on a multi-objective suite. `labels` holds the objective labels of the
+    /// meta-train histories and validation tasks only (the low-data objective's unseen labels
+    /// are NaN). A single-objective method ignores them and trains on the main objective (the
+    /// rating), which is this default.
+    fn meta_train_objectives(
+        &self,
+        data: &TrainData<'_>,
+        labels: &Objectives,
+        ctx: &mut Ctx,
+    ) -> Result<Box<dyn Model>> {
+        let _ = labels;
+        self.meta_train(data, ctx)
+    }
 }
 
 /// A meta-trained model.
 pub trait Model: Send + Sync {
     /// Adapts to one new user's support set (which may be empty).
     fn adapt<'m>(&'m self, task: &SupportSet<'_>, ctx: &mut Ctx) -> Result<Box<dyn Adapted + 'm>>;
+    /// Adapts on a multi-objective suite: `labels[j]` are the objective labels of
+    /// `task.support[j]` (NaN where unseen). Default: ignores them.
+    fn adapt_objectives<'m>(
+        &'m self,
+        task: &SupportSet<'_>,
+        labels: &[Vec<f32>],
+        ctx: &mut Ctx,
+    ) -> Result<Box<dyn Adapted + 'm>> {
+        let _ = labels;
+        self.adapt(task, ctx)
+    }
     /// What meta-training did.
     fn report(&self) -> TrainReport {
         TrainReport::default()
@@ -118,4 +143,11 @@ pub trait Model: Send + Sync {
 pub trait Adapted {
     /// Predicts the user's ratings of `items`.
     fn predict(&self, items: &[u32]) -> Result<Predictions>;
+    /// Multi-objective methods: one prediction list per objective of the suite, in its order
+    /// (a probability for a binary objective). `None` (the default): a single-objective method,
+    /// scored on the main objective through [`Adapted::predict`].
+    fn predict_objectives(&self, items: &[u32]) -> Result<Option<Vec<Vec<f64>>>> {
+        let _ = items;
+        Ok(None)
+    }
 }

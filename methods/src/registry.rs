@@ -48,6 +48,7 @@ impl Default for Registry {
                 .into_iter()
                 .chain(crate::gradient::infos())
                 .chain(crate::metric_based::infos())
+                .chain(crate::mtl::infos())
                 .collect(),
         }
     }

@@ -179,9 +179,13 @@ pub enum Direction {
 /// higher-is-better; any other name is unknown (`None`), among them the attack
 /// diagnostics `target-score` and `target-hr@k`, which say how far an attack
 /// moved the targets, not how good a method is.
+///
+/// A multi-objective suite's names carry the objective (`like/auc`, `rating/mae`): the part
+/// after the last `/` decides; `logloss` is lower-is-better.
 pub fn direction(metric: &str) -> Option<Direction> {
+    let metric = metric.rsplit_once('/').map_or(metric, |(_, m)| m);
     match metric {
-        "mae" | "rmse" => Some(Direction::LowerIsBetter),
+        "mae" | "rmse" | "logloss" => Some(Direction::LowerIsBetter),
         // The online protocol's metrics (metarec-interactive).
         m if m.starts_with("regret@") => Some(Direction::LowerIsBetter),
         m if ["ndcg@", "hr@", "cand-ndcg@", "cand-hr@", "auc", "reward@", "ctr@"].iter().any(|p| m.starts_with(p)) => {
@@ -191,9 +195,36 @@ pub fn direction(metric: &str) -> Option<Direction> {
     }
 }
 
+/// Mean binary cross-entropy of probabilities `p` for labels `y` (natural log), each
+/// probability clipped to `[1e-15, 1 - 1e-15]` (scikit-learn's `log_loss` clipping before 1.5).
+pub fn log_loss(p: &[f64], y: &[bool]) -> f64 {
+    assert_eq!(p.len(), y.len(), "log_loss: {} probabilities for {} labels", p.len(), y.len());
+    let eps = 1e-15;
+    let sum: f64 = p
+        .iter()
+        .zip(y)
+        .map(|(p, y)| {
+            let p = p.clamp(eps, 1.0 - eps);
+            if *y { -p.ln() } else { -(1.0 - p).ln() }
+        })
+        .sum();
+    sum / p.len() as f64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_loss_and_objective_directions() {
+        // By hand: -(ln 0.9 + ln 0.8 + ln 0.6) / 3 = 0.2797765635793423
+        assert!((log_loss(&[0.9, 0.2, 0.6], &[true, false, true]) - 0.279_776_563_579_342_3).abs() < 1e-12);
+        assert!(log_loss(&[1.0], &[false]).is_finite());
+        assert_eq!(direction("rating/mae"), Some(Direction::LowerIsBetter));
+        assert_eq!(direction("like/logloss"), Some(Direction::LowerIsBetter));
+        assert_eq!(direction("like/auc"), Some(Direction::HigherIsBetter));
+        assert_eq!(direction("engagement/target-score"), None);
+    }
 
     /// Golden values are compared to within a few ulps of the hand result.
     fn close(got: f64, want: f64) -> bool {

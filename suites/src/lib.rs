@@ -7,6 +7,7 @@
 pub mod archive;
 pub mod data;
 pub mod interactive;
+pub mod objectives;
 pub mod offline;
 pub mod perturb;
 pub mod real;
@@ -17,6 +18,7 @@ pub mod suite;
 pub mod synthetic;
 
 pub use data::{Dataset, Features, Field, Rating, Schema, Truth};
+pub use objectives::{ObjectiveKind, Objectives, SuiteObjectives};
 pub use rng::Rng;
 pub use split::{History, Protocol, Scenario, Split, Task};
 pub use suite::{LoadedSuite, Materialized, SuiteDef, SuiteError, load_suite, parse_suite};

@@ -58,6 +58,8 @@ pub const EMBEDDED: &[(&str, &str, &str)] = &[
         "suites/movielens-100k-interactive.toml",
         include_str!("../movielens-100k-interactive.toml"),
     ),
+    ("mtl-related", "suites/mtl-related.toml", include_str!("../mtl-related.toml")),
+    ("mtl-unrelated", "suites/mtl-unrelated.toml", include_str!("../mtl-unrelated.toml")),
 ];
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -125,6 +127,9 @@ pub struct SuiteDef {
     /// Published results of this protocol, put beside ours in the reports (a reproduction).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub published: Option<Published>,
+    /// Several objectives per interaction (multi-task learning; see [`crate::objectives`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub objectives: Option<crate::objectives::ObjectivesConfig>,
 }
 
 /// `[published]`: numbers a paper reports for this protocol, each tied to one of our methods,
@@ -210,6 +215,8 @@ pub enum SuiteError {
     Real { path: String, source: RealError },
     #[error("{path}: {source}")]
     Store { path: String, source: StoreError },
+    #[error("{path}: {source}")]
+    Objectives { path: String, source: crate::objectives::ObjectivesError },
     #[error("{path}: robustness[{index}].steps: {source}")]
     Perturb { path: String, index: usize, source: crate::perturb::PerturbError },
 }
@@ -329,6 +336,26 @@ pub fn parse_suite(text: &str, source: &str) -> Result<LoadedSuite, SuiteError> 
             }
         }
     }
+    if let Some(o) = &def.objectives {
+        let oerr = |e| SuiteError::Objectives { path: source.to_string(), source: e };
+        // Only the synthetic world provides objectives besides the rating so far.
+        let available: &[(&str, crate::objectives::ObjectiveKind)] = if def.data.kind == "synthetic" {
+            &crate::objectives::SYNTHETIC_OBJECTIVES
+        } else {
+            &crate::objectives::SYNTHETIC_OBJECTIVES[..1]
+        };
+        o.check(available).map_err(oerr)?;
+        if def.data.kind == "synthetic" {
+            let n = def.world.clone().unwrap_or_default().n_clusters;
+            o.groups(&(0..n).map(|k| format!("c{k}")).collect::<Vec<_>>()).map_err(oerr)?;
+        }
+        if def.data.kind != "synthetic" && !o.tree.is_empty() {
+            return Err(oerr(crate::objectives::ObjectivesError {
+                key: "tree".into(),
+                message: format!("data.kind `{}` has no user-group tree", def.data.kind),
+            }));
+        }
+    }
     let mut labels = std::collections::BTreeSet::new();
     let mut shilling_targets: Option<Vec<u32>> = None;
     for (i, r) in def.robustness.iter().enumerate() {
@@ -401,7 +428,7 @@ impl LoadedSuite {
                 _ => None,
             })
             .unwrap_or_default();
-        Ok(Materialized { dataset, split, load_report, variants, shilling_targets })
+        Ok(Materialized { dataset, split, load_report, variants, shilling_targets, objectives: None })
     }
 
     fn materialize_real(&self, kind: RealKind, data_dir: &Path) -> Result<Materialized, SuiteError> {
@@ -520,6 +547,8 @@ pub struct Materialized {
     /// empty without one): the runner scores their predicted rating and hit ratio in the clean
     /// and attacked cells alike.
     pub shilling_targets: Vec<u32>,
+    /// The suite's objectives (multi-task suites only).
+    pub objectives: Option<crate::objectives::SuiteObjectives>,
 }
 
 /// SHA-256 of a folder's files: for each file in sorted relative-path order, its path, a NUL,
@@ -577,8 +606,26 @@ impl LoadedSuite {
         match self.def.data.kind.as_str() {
             "synthetic" => {
                 let cfg = self.def.world.clone().unwrap_or_default();
-                let world = generate(&cfg, self.def.data.seed, self.name())
+                let mut world = generate(&cfg, self.def.data.seed, self.name())
                     .map_err(|e| SuiteError::World { path: path.clone(), source: e })?;
+                // Objectives extend the canonical bytes, so the pin covers their labels; a suite
+                // without `[objectives]` hashes as before.
+                let mut objectives = None;
+                if let Some(o) = &self.def.objectives {
+                    let truth = world.dataset.truth.as_deref().expect("synthetic worlds carry their truth");
+                    let (obj, canon) = crate::objectives::generate_synthetic(
+                        o,
+                        truth,
+                        &world.user_cluster,
+                        cfg.n_clusters,
+                        &world.dataset.ratings,
+                        self.def.data.seed,
+                    )
+                    .map_err(|source| SuiteError::Objectives { path: path.clone(), source })?;
+                    world.canonical.push_str(&canon);
+                    world.dataset.sha256 = crate::split::hex(&Sha256::digest(world.canonical.as_bytes()));
+                    objectives = Some(obj);
+                }
                 if let Some(pin) = &self.def.data.sha256
                     && *pin != world.dataset.sha256
                 {
@@ -596,7 +643,9 @@ impl LoadedSuite {
                     self.def.data.seed,
                 )
                 .map_err(|e| SuiteError::Protocol { path, source: e })?;
-                self.with_variants(world.dataset, split, None)
+                let mut m = self.with_variants(world.dataset, split, None)?;
+                m.objectives = objectives;
+                Ok(m)
             }
             RECBOLE_KIND => {
                 let spec = self.def.recbole.clone().expect("checked when parsed");

@@ -164,6 +164,8 @@ pub struct World {
     pub item_is_new: Vec<bool>,
     /// Group index per user: 0 majority, 1 minority.
     pub user_group: Vec<u32>,
+    /// Cluster index per user (the user-group tree of multi-task suites).
+    pub user_cluster: Vec<u32>,
     /// Canonical serialization, whose SHA-256 is `dataset.sha256`.
     pub canonical: String,
 }
@@ -233,6 +235,7 @@ pub fn generate(cfg: &WorldConfig, seed: u64, name: &str) -> Result<World, World
     let mut user_latent = vec![0f64; nu * d];
     let mut user_bias = vec![0f64; nu];
     let mut user_is_new = vec![false; nu];
+    let mut user_cluster = vec![0u32; nu];
     for u in 0..nu {
         let gr = usize::from(rng_users.uniform() < cfg.minority_fraction);
         let ag = rng_users.below(cfg.n_ages);
@@ -241,6 +244,7 @@ pub fn generate(cfg: &WorldConfig, seed: u64, name: &str) -> Result<World, World
             .map(|k| (theta[gr * cfg.n_clusters + k] + phi[ag * cfg.n_clusters + k]).exp())
             .collect();
         let k = rng_users.categorical(&w);
+        user_cluster[u] = k as u32;
         let spread = if gr == 1 { cfg.minority_spread } else { cfg.majority_spread };
         // The truth stores the scaled vector `interaction_scale * p_u`, so `Truth::score`'s dot
         // product is `a_ui` itself.
@@ -349,7 +353,7 @@ pub fn generate(cfg: &WorldConfig, seed: u64, name: &str) -> Result<World, World
         sha256,
         user_groups,
     };
-    Ok(World { dataset, user_is_new, item_is_new, user_group: group, canonical })
+    Ok(World { dataset, user_is_new, item_is_new, user_group: group, user_cluster, canonical })
 }
 
 fn canonical(

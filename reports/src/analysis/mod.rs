@@ -12,5 +12,6 @@ pub mod reproduction;
 pub mod robustness;
 pub mod significance;
 pub mod table;
+pub mod transfer;
 pub mod users;
 pub mod wtl;

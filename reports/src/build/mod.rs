@@ -10,6 +10,7 @@ pub mod off_policy;
 pub mod reproduction;
 pub mod robustness;
 pub mod run_notes;
+pub mod transfer;
 pub mod users;
 
 use crate::analysis::compare::CompareOptions;
@@ -52,6 +53,8 @@ pub struct RunNotes {
     /// An off-policy suite's estimates (`off-policy.csv`) and the published values beside them.
     pub off_policy: Vec<crate::off_policy::OffPolicyRow>,
     pub off_policy_published: Vec<crate::analysis::off_policy::PublishedEstimate>,
+    /// Trainable parameter counts the cells recorded (multi-task methods), per (suite, method).
+    pub parameters: std::collections::BTreeMap<(String, String), u64>,
 }
 
 /// The leaderboards of the clean rows (attack diagnostics `target-*` left out), users per
@@ -64,6 +67,9 @@ pub fn document(i: &Inputs) -> Document {
     sections.extend(reproduction::section(&board, &i.notes.published));
     sections.extend(off_policy::section(&i.notes.off_policy, &i.notes.off_policy_published));
     sections.extend(users::section(&user_counts(&board)));
+    let transfer_opts = crate::analysis::transfer::TransferOptions::default();
+    let transfers = crate::analysis::transfer::analyze_transfer(&board, &transfer_opts);
+    sections.extend(transfer::section(&transfers, &transfer_opts, &i.notes.parameters));
     if let Some(g) = i.groups {
         sections.push(fairness::section(&analyze_fairness(&board, g, &FairnessOptions::default()), i.opts));
     }
