@@ -579,6 +579,9 @@ pub fn run(
 /// which only synthetic suites have.
 fn skip_reason(registry: &Registry, method: &str, data: &Materialized) -> Option<String> {
     let info = registry.get(method).ok()?;
+    if metarec_methods::mtl::needs_objectives(method) && data.objectives.is_none() {
+        return Some("a multi-task method that needs a multi-objective suite (an [objectives] table); this suite has one objective".into());
+    }
     (info.kind == MethodKind::Reference && data.dataset.truth.is_none())
         .then(|| "a reference method that needs the ground truth of a synthetic world; this suite has none".into())
 }

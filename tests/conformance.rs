@@ -8,24 +8,29 @@ use metarec_methods::{Ctx, Registry, SupportSet, TrainData};
 use metarec_suites::{Rng, Scenario, load_suite};
 
 /// Keys that bound training time, set small so the test stays fast.
-const BUDGET: &[(&str, i64)] = &[("meta_steps", 30), ("max_steps", 30), ("epochs", 2), ("eval_every", 10)];
+const BUDGET: &[(&str, i64)] =
+    &[("meta_steps", 30), ("max_steps", 30), ("steps", 30), ("epochs", 2), ("eval_every", 10)];
 
 #[test]
 fn every_registered_method_conforms() {
     let registry = Registry::default();
-    let suite = load_suite("synthetic-tiny").unwrap();
-    let m = suite.materialize().unwrap();
-    let train = |reference: bool| TrainData {
-        features: &m.dataset.features,
-        meta_train: &m.split.meta_train,
-        validation: &m.split.validation,
-        rating_min: m.dataset.rating_min,
-        rating_max: m.dataset.rating_max,
-        truth: if reference { m.dataset.truth.as_deref() } else { None },
-    };
-    let task = &m.split.tasks(Scenario::UserCold)[0];
-    let items: Vec<u32> = task.query.iter().map(|r| r.item).collect();
+    let single = load_suite("synthetic-tiny").unwrap().materialize().unwrap();
+    // Multi-task methods train on a multi-objective suite, through the objective-aware calls.
+    let multi = load_suite("mtl-related").unwrap().materialize().unwrap();
     for info in registry.all() {
+        let objectives = metarec_methods::mtl::needs_objectives(info.name);
+        let m = if objectives { &multi } else { &single };
+        let labels = m.objectives.as_ref().map(|o| o.for_training(&m.split));
+        let train = |reference: bool| TrainData {
+            features: &m.dataset.features,
+            meta_train: &m.split.meta_train,
+            validation: &m.split.validation,
+            rating_min: m.dataset.rating_min,
+            rating_max: m.dataset.rating_max,
+            truth: if reference { m.dataset.truth.as_deref() } else { None },
+        };
+        let task = &m.split.tasks(Scenario::UserCold)[0];
+        let items: Vec<u32> = task.query.iter().map(|r| r.item).collect();
         let defaults = (info.build)(&toml::Table::new())
             .unwrap_or_else(|e| panic!("{}: defaults rejected: {e}", info.name))
             .params();
@@ -52,10 +57,26 @@ fn every_registered_method_conforms() {
         let reference = info.kind == metarec_methods::MethodKind::Reference;
         let predict = |support: &[metarec_suites::Rating]| -> Vec<f64> {
             let mut ctx = Ctx { rng: Rng::new(3), device: Device::Cpu };
-            let model = method.meta_train(&train(reference), &mut ctx).unwrap_or_else(|e| panic!("{}: {e}", info.name));
+            let model = match (objectives, &labels) {
+                (true, Some(l)) => method.meta_train_objectives(&train(reference), l, &mut ctx),
+                _ => method.meta_train(&train(reference), &mut ctx),
+            }
+            .unwrap_or_else(|e| panic!("{}: {e}", info.name));
             let s = SupportSet { user: task.user, support, features: &m.dataset.features };
-            let adapted = model.adapt(&s, &mut ctx).unwrap_or_else(|e| panic!("{}: adapt: {e}", info.name));
+            let adapted = match m.objectives.as_ref().filter(|_| objectives) {
+                Some(o) => {
+                    let mut sub = task.clone();
+                    sub.support = support.to_vec();
+                    model.adapt_objectives(&s, &o.for_support(&sub), &mut ctx)
+                }
+                None => model.adapt(&s, &mut ctx),
+            }
+            .unwrap_or_else(|e| panic!("{}: adapt: {e}", info.name));
             let p = adapted.predict(&items).unwrap_or_else(|e| panic!("{}: predict: {e}", info.name));
+            if objectives {
+                let per = adapted.predict_objectives(&items).unwrap().expect("per-objective predictions");
+                assert!(per.iter().all(|o| o.len() == items.len() && o.iter().all(|x| x.is_finite())), "{}", info.name);
+            }
             assert_eq!(p.mean.len(), items.len(), "{}", info.name);
             assert!(
                 p.mean.iter().chain(p.median.iter().flatten()).all(|x| x.is_finite()),

@@ -74,6 +74,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// The registry entries (none in the default run: they need a multi-objective suite).
+/// Whether `method` is one of the multi-task methods, which need a multi-objective suite (the
+/// runner skips them elsewhere, with the reason).
+pub fn needs_objectives(method: &str) -> bool {
+    infos().iter().any(|i| i.name == method)
+}
+
 pub fn infos() -> Vec<MethodInfo> {
     let e = |name, summary, build| MethodInfo { name, kind: MethodKind::Baseline, summary, build, default_run: false };
     vec![
