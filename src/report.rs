@@ -135,7 +135,7 @@ fn run_notes(m: &Manifest) -> RunNotes {
         published,
         off_policy: Vec::new(),
         off_policy_published,
-        tuning: Some(tuning_note(m)),
+        tuning: Some(tuning_note(m)).filter(|t| !t.methods.is_empty()),
         parameters,
     }
 }

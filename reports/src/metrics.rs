@@ -51,13 +51,20 @@ impl MaeEstimate {
 /// expectation: RMSE (the conditional mean minimises squared error) and MAE when it is scored
 /// on the median (the conditional median minimises absolute error). Not on the ranking metrics
 /// (nDCG, AUC, candidate hit rates): ranking by the expected rating is not what maximises their
-/// expectation, so there it is only a reference.
+/// expectation, so there it is only a reference. On the online protocol's metrics (`reward@T`,
+/// `regret@T`, `ctr@T`) the reference is the oracle policy, which shows the items of highest
+/// click probability every round and so maximises the expected reward: a bound there too.
 pub fn oracle_is_bound(metric: &str, mae: MaeEstimate) -> bool {
     match metric {
         "rmse" => true,
         "mae" => mae.uses_median(),
-        _ => false,
+        m => is_online(m),
     }
+}
+
+/// A metric of the online protocol (`reward@T`, `regret@T`, `ctr@T`).
+pub fn is_online(metric: &str) -> bool {
+    ["reward@", "regret@", "ctr@"].iter().any(|p| metric.starts_with(p))
 }
 
 /// Mean absolute error. Panics-free: returns `f64::NAN` for empty input or
@@ -214,6 +221,15 @@ pub fn log_loss(p: &[f64], y: &[bool]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The oracle bounds RMSE, MAE on its median and the online metrics; nothing else.
+    #[test]
+    fn the_oracle_is_a_bound_exactly_where_it_is_optimal() {
+        let bound = |m| oracle_is_bound(m, MaeEstimate::Own);
+        assert!(bound("rmse") && bound("mae") && bound("regret@50") && bound("reward@1") && bound("ctr@10"));
+        assert!(!bound("ndcg@3") && !bound("auc") && !bound("cand-hr@10") && !bound("like/auc"));
+        assert!(!oracle_is_bound("mae", MaeEstimate::Mean));
+    }
 
     #[test]
     fn log_loss_and_objective_directions() {

@@ -108,6 +108,9 @@ fn reference_notes(metric: &str, v: &View, opts: &LeaderboardOptions) -> Vec<Str
     if v.lines.iter().any(|l| l.tag == Tag::Bound) {
         let why = if metric == "mae" {
             "MAE scores its conditional median, which minimises the expected absolute error"
+        } else if crate::metrics::is_online(metric) {
+            "the oracle policy shows the items of highest click probability every round, which maximises the \
+             expected reward"
         } else {
             "its conditional mean minimises the expected squared error"
         };

@@ -61,7 +61,12 @@ pub struct RunNotes {
 /// scenario, fairness (with `groups`), the item side (with its files) and robustness.
 pub fn document(i: &Inputs) -> Document {
     let board: Vec<ResultRow> = i.rows.iter().filter(|r| !r.metric.starts_with("target-")).cloned().collect();
-    let mut sections = leaderboard::sections(&board, i.opts, i.marks, i.also_skipped);
+    // An off-policy run has estimates and no per-user rows: no leaderboard to show.
+    let mut sections = if board.is_empty() && !i.notes.off_policy.is_empty() {
+        Vec::new()
+    } else {
+        leaderboard::sections(&board, i.opts, i.marks, i.also_skipped)
+    };
     sections.extend(run_notes::section(&i.notes.skipped));
     sections.extend(i.notes.tuning.as_ref().map(run_notes::tuning_section));
     sections.extend(reproduction::section(&board, &i.notes.published));
