@@ -33,7 +33,7 @@ impl Dim {
     /// The range as written in reports and records, e.g. `[1e-4, 1e-2] log`.
     pub fn describe(&self) -> String {
         match self {
-            Dim::Real { lo, hi, log, .. } => format!("[{lo:e}, {hi:e}]{}", if *log { " log" } else { "" }),
+            Dim::Real { lo, hi, log, .. } => format!("[{}, {}]{}", num(*lo), num(*hi), if *log { " log" } else { "" }),
             Dim::Int { lo, hi, .. } => format!("{{{lo}..={hi}}}"),
             Dim::Choice { options, .. } => format!("{{{}}}", options.join(", ")),
         }
@@ -52,6 +52,11 @@ impl Dim {
             Dim::Choice { options, .. } => toml::Value::String(options[rng.below(options.len())].to_string()),
         }
     }
+}
+
+/// A range end as written: plainly between 0.001 and 10^4 (and 0), else in `e` notation.
+fn num(x: f64) -> String {
+    if x == 0.0 || (1e-3..1e4).contains(&x.abs()) { format!("{x}") } else { format!("{x:e}") }
 }
 
 /// `x` rounded to `digits` significant digits.
@@ -118,5 +123,8 @@ mod tests {
         assert!((below - 0.5).abs() < 0.03, "{below}");
         assert_eq!(round_sig(0.012345678, 4), 0.01235);
         assert_eq!(round_sig(12345.0, 2), 12000.0);
+        assert_eq!(d.describe(), "[1e-4, 0.01] log");
+        assert_eq!(Dim::Real { key: "p", lo: 0.0, hi: 0.5, log: false }.describe(), "[0, 0.5]");
+        assert_eq!(Dim::Int { key: "k", lo: 5, hi: 40 }.describe(), "{5..=40}");
     }
 }
