@@ -175,3 +175,17 @@ pub fn shot_results() -> Vec<PerturbationResult> {
         shot_perturbation("shots(3)", vec![cmp("a", 10, 0.8, 0.9), cmp("b", 8, 0.85, 0.95)]),
     ]
 }
+
+/// A clean (`perturbation` none) row of suite `s`, scenario `user-cold`.
+pub fn cold_row(method: &str, seed: u64, user: u64, metric: &str, value: f64) -> ResultRow {
+    ResultRow {
+        suite: "s".into(),
+        scenario: "user-cold".into(),
+        method: method.into(),
+        seed,
+        perturbation: "none".into(),
+        user,
+        metric: metric.into(),
+        value,
+    }
+}

@@ -82,18 +82,7 @@ pub fn learning_curves(rows: &[ResultRow]) -> Vec<LearningCurve> {
 mod tests {
     use super::*;
 
-    fn row(method: &str, seed: u64, user: u64, metric: &str, value: f64) -> ResultRow {
-        ResultRow {
-            suite: "s".into(),
-            scenario: "user-cold".into(),
-            method: method.into(),
-            seed,
-            perturbation: "none".into(),
-            user,
-            metric: metric.into(),
-            value,
-        }
-    }
+    use crate::testing::cold_row as row;
 
     #[test]
     fn users_are_averaged_over_seeds_then_over_users() {

@@ -188,18 +188,7 @@ pub fn analyze_transfer(rows: &[ResultRow], opts: &TransferOptions) -> Vec<Trans
 mod tests {
     use super::*;
 
-    fn row(method: &str, seed: u64, user: u64, metric: &str, value: f64) -> ResultRow {
-        ResultRow {
-            suite: "s".into(),
-            scenario: "user-cold".into(),
-            method: method.into(),
-            seed,
-            perturbation: "none".into(),
-            user,
-            metric: metric.into(),
-            value,
-        }
-    }
+    use crate::testing::cold_row as row;
 
     /// Three users, by hand. Reference MAE 1.0, 1.2, 1.1 and AUC 0.6, 0.7, 0.8; the shared model
     /// MAE 0.9, 1.0, 1.0 (better: differences -0.1, -0.2, -0.1) and AUC 0.5, 0.55, 0.7 (worse:
