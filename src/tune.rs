@@ -119,6 +119,15 @@ pub fn tune(
         registry,
     )?;
     let loaded = spec.load_suites()?.remove(0);
+    // Trials are scored by rating RMSE on meta-validation users: an online or off-policy suite
+    // has no such score.
+    if loaded.def.interactive.is_some() || loaded.def.data.kind == metarec_suites::offline::OPEN_BANDIT_KIND {
+        return Err(RunError::Input(format!(
+            "--suite {}: tuning scores rating predictions of meta-validation users; an interactive or \
+             off-policy suite has none",
+            req.suite
+        )));
+    }
     let data = loaded.materialize_in(&metarec_suites::store::resolve_data_dir(data_dir)).map_err(RunError::Suite)?;
     tune_on(&spec, &data, req, registry, on_trial)
 }
@@ -178,8 +187,11 @@ pub fn tune_on(
     let mut methods = Vec::new();
     let fixed = fixed_overrides(spec, req, registry)?;
     for (mi, m) in suite.methods.iter().enumerate() {
-        // A reference (the oracle) is a bound, not a competitor: never tuned.
-        if registry.get(&m.name).map_err(RunError::Method)?.kind == MethodKind::Reference {
+        // A reference (the oracle) is a bound, not a competitor: never tuned; a multi-task method
+        // is scored per objective, not by one rating RMSE: not tuned here either.
+        if registry.get(&m.name).map_err(RunError::Method)?.kind == MethodKind::Reference
+            || metarec_methods::mtl::needs_objectives(&m.name)
+        {
             continue;
         }
         let dims = space::of(&m.name);

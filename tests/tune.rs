@@ -109,3 +109,14 @@ fn tuned_config_is_what_bench_runs_and_records() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// An online or off-policy suite has no rating RMSE to score trials by: refused, naming it.
+#[test]
+fn suites_without_a_rating_score_are_refused() {
+    for suite in ["interactive", "open-bandit"] {
+        let req = TuneRequest { suite: suite.into(), methods: None, trials: 2, jobs: 1, ..TuneRequest::default() };
+        let registry = metarec::interactive::registry();
+        let e = metarec::tune::tune(&req, &registry, None, &|_, _, _| {}).unwrap_err().to_string();
+        assert!(e.contains(&format!("--suite {suite}")) && e.contains("none"), "{e}");
+    }
+}
