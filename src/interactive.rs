@@ -51,7 +51,7 @@ pub(crate) fn cell(
     let ds = &data.dataset;
     let split = &data.split;
     let like = cfg.like.unwrap_or_else(|| loaded.def.protocol.like_threshold());
-    let mut ctx = Ctx { rng: Rng::from_labels(base, &["meta-train"]), device: device.clone() };
+    let mut ctx = crate::runner::meta_train_ctx(base, device);
     let t0 = std::time::Instant::now();
     let model: Box<dyn PolicyModel> = match policy::build(method_name, params) {
         Some(p) => {

@@ -617,6 +617,13 @@ pub fn cell_seed(suite: &str, method: &str, seed: u64) -> u64 {
     metarec_suites::rng::derive_seed(seed, &[suite, method])
 }
 
+/// What a cell's meta-training gets: the stream labelled "meta-train" of the cell's seed `base`
+/// (see [`cell_seed`]). Rating cells, interactive cells and tuning trials all start here, so a
+/// tuning trial at the untuned values trains the bench cell's model.
+pub(crate) fn meta_train_ctx(base: u64, device: &Device) -> Ctx {
+    Ctx { rng: Rng::from_labels(base, &["meta-train"]), device: device.clone() }
+}
+
 /// One user's top-k list in a cell (candidate-ranking protocol): a row of `rankings.csv`.
 struct RankRow {
     scenario: &'static str,
@@ -800,7 +807,7 @@ fn cell_body(
     }
     let t0 = Instant::now();
     // The same meta-training stream as the clean cell: the perturbation is the only difference.
-    let mut ctx = Ctx { rng: Rng::from_labels(base, &["meta-train"]), device: device.clone() };
+    let mut ctx = meta_train_ctx(base, device);
     let model = match &suite.data.objectives {
         Some(o) => method.meta_train_objectives(&train, &o.for_training(split), &mut ctx),
         None => method.meta_train(&train, &mut ctx),

@@ -278,7 +278,7 @@ fn run_trial(
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> Result<_, String> {
         let method = (registry.get(name).map_err(|e| e.to_string())?.build)(table).map_err(|e| e.to_string())?;
         let base = cell_seed(suite, name, seed);
-        let mut ctx = Ctx { rng: Rng::from_labels(base, &["meta-train"]), device: device.clone() };
+        let mut ctx = crate::runner::meta_train_ctx(base, device);
         let model = method.meta_train(train, &mut ctx).map_err(|e| e.to_string())?;
         let report = model.report();
         let rmse = validation_rmse(&*model, train, base, device)?;

@@ -266,6 +266,18 @@ fn task_gradients(th: &[Tensor], r: &Rows) -> Vec<Tensor> {
     vars.iter().map(|v| grads.get(v).unwrap().clone()).collect()
 }
 
+/// The network, its parameters, the first task's support rows and one inner SGD step at rate 0.1
+/// on every parameter: the setting of the inner-loop checks below.
+fn one_task_inner_setup() -> (NetShape, Vec<Tensor>, Rows, CommonParams) {
+    let f = features();
+    let sh = shape(&f);
+    let th = theta(&sh);
+    let (s, _) = tasks();
+    let sr = batch(&f, &s[..1]);
+    let c = CommonParams { inner_lr: 0.1, inner_steps: 1, adapt: AdaptLayers::All, ..CommonParams::default() };
+    (sh, th, sr, c)
+}
+
 /// The inner loop's change of parameter `i` for a one-task batch (tables first, then w, b).
 fn inner_delta(r: &reptile::InnerResult, i: usize) -> Tensor {
     if i < 3 {
@@ -279,12 +291,7 @@ fn inner_delta(r: &reptile::InnerResult, i: usize) -> Tensor {
 
 #[test]
 fn reptile_inner_step_is_sgd_on_the_task_loss() {
-    let f = features();
-    let sh = shape(&f);
-    let th = theta(&sh);
-    let (s, _) = tasks();
-    let sr = batch(&f, &s[..1]);
-    let c = CommonParams { inner_lr: 0.1, inner_steps: 1, adapt: AdaptLayers::All, ..CommonParams::default() };
+    let (sh, th, sr, c) = one_task_inner_setup();
     let r = reptile::inner_loop(&sh, &th, &sr, &c, false).unwrap();
     // Autograd SGD step on a copy of the model.
     for (i, g) in task_gradients(&th, &sr).iter().enumerate() {
@@ -336,12 +343,7 @@ fn reptile_outer_update_moves_theta_by_epsilon_times_the_mean_task_step() {
 /// parameter of a one-task batch.
 #[test]
 fn reptile_inner_adam_first_step_is_the_signed_rate() {
-    let f = features();
-    let sh = shape(&f);
-    let th = theta(&sh);
-    let (s, _) = tasks();
-    let sr = batch(&f, &s[..1]);
-    let c = CommonParams { inner_lr: 0.1, inner_steps: 1, adapt: AdaptLayers::All, ..CommonParams::default() };
+    let (sh, th, sr, c) = one_task_inner_setup();
     let r = reptile::inner_loop(&sh, &th, &sr, &c, true).unwrap();
     for (i, g) in task_gradients(&th, &sr).into_iter().enumerate() {
         let want: Vec<f64> = flat(&[g]).iter().map(|g| -0.1 * g / (g.abs() + 1e-8)).collect();
