@@ -163,6 +163,8 @@ pub enum Mark {
     DoubleDagger,
     /// * (LaTeX `$^{*}$`): over fewer seeds than the method has.
     Star,
+    /// § (LaTeX `$^\S$`): beats a Bayes-optimal bound beyond its own interval, a probable leak.
+    Leak,
 }
 
 impl Mark {
@@ -171,6 +173,7 @@ impl Mark {
             Mark::Dagger => crate::format::DAGGER,
             Mark::DoubleDagger => crate::format::DOUBLE_DAGGER,
             Mark::Star => crate::format::STAR,
+            Mark::Leak => crate::format::SECTION,
         }
     }
 }
@@ -291,25 +294,24 @@ impl Cell {
 
     /// The plain text of the cell with its mark (`bad †`), as figures label a row.
     pub fn label(&self) -> String {
-        match self.parts() {
-            (text, _, Some(mark), _) => format!("{text} {}", mark.symbol()),
-            (text, ..) => text,
-        }
+        let (text, _, marks, _) = self.parts();
+        marks.iter().fold(text, |t, m| format!("{t} {}", m.symbol()))
     }
 
-    /// (text, bold, mark, whether the text is a name to escape as such).
-    pub fn parts(&self) -> (String, bool, Option<Mark>, bool) {
+    /// (text, bold, marks innermost first, whether the text is a name to escape as such).
+    pub fn parts(&self) -> (String, bool, Vec<Mark>, bool) {
         match self {
             Cell::Strong(c) => {
                 let (t, _, m, n) = c.parts();
                 (t, true, m, n)
             }
             Cell::Marked(c, mark) => {
-                let (t, b, _, n) = c.parts();
-                (t, b, Some(*mark), n)
+                let (t, b, mut m, n) = c.parts();
+                m.push(*mark);
+                (t, b, m, n)
             }
-            Cell::Text(_) | Cell::Name { .. } => (self.text(), false, None, true),
-            _ => (self.text(), false, None, false),
+            Cell::Text(_) | Cell::Name { .. } => (self.text(), false, Vec::new(), true),
+            _ => (self.text(), false, Vec::new(), false),
         }
     }
 }

@@ -32,3 +32,5 @@ pub const DAGGER: &str = "†";
 pub const DOUBLE_DAGGER: &str = "‡";
 /// The mark of a value over fewer seeds than its method has.
 pub const STAR: &str = "*";
+/// The mark of a method that beats a Bayes-optimal bound beyond its own interval (a probable leak).
+pub const SECTION: &str = "§";

@@ -595,12 +595,15 @@ The best ranked mean is bold.
             "{rmse}"
         );
         assert_eq!(rmse.matches("Probable leak").count(), 1, "{rmse}");
+        // the row itself carries the mark, and no other row does
+        assert!(rmse.contains("| leaky § |"), "{rmse}");
+        assert_eq!(rmse.matches(" § |").count(), 1, "{rmse}");
         let mae = table_of(&md, "mae");
         assert!(mae.contains("| — | oracle (bound) |") && mae.contains("Probable leak: `leaky`"), "{mae}");
         // higher is better on ndcg@3: leaky is the worst there, and the oracle is no bound
         let ndcg = table_of(&md, "ndcg@3");
         assert!(ndcg.contains("| — | oracle (reference) |") && !ndcg.contains("(bound)"), "{ndcg}");
-        assert!(!ndcg.contains("Probable leak"), "{ndcg}");
+        assert!(!ndcg.contains("Probable leak") && !ndcg.contains('§'), "{ndcg}");
         // MAE scored on the mean: the oracle's mean does not minimise absolute error
         let on_mean = LeaderboardOptions { mae_estimate: MaeEstimate::Mean, ..oracle() };
         let md = render_markdown(&rows, &prov(false, &[]), &on_mean);

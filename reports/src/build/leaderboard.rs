@@ -137,8 +137,9 @@ fn reference_notes(metric: &str, v: &View, opts: &LeaderboardOptions) -> Vec<Str
     }
     for leak in &v.leaks {
         notes.push(format!(
-            "Probable leak: {} beats the bound {} (mean {}) beyond its own 95% interval (which ends at {}); no \
+            "{} Probable leak: {} beats the bound {} (mean {}) beyond its own 95% interval (which ends at {}); no \
              method can beat a Bayes-optimal bound in expectation, so it has probably seen test labels or the truth.",
+            Mark::Leak.symbol(),
             code(&leak.method),
             code(&leak.bound),
             num(leak.bound_mean, 4),
@@ -249,7 +250,7 @@ fn table(s: &mut Section, t: &Place, methods: &BTreeMap<&str, Values>, v: &View,
             Row {
                 cells: vec![
                     Cell::Rank(l.rank),
-                    Cell::tagged(l.method, l.tag).mark_if(l.marked, Mark::Dagger),
+                    Cell::tagged(l.method, l.tag).mark_if(l.marked, Mark::Dagger).mark_if(l.leak, Mark::Leak),
                     mean,
                     Cell::Interval { low: m.ci_low, high: m.ci_high },
                     Cell::num(m.seed_sd),
@@ -311,7 +312,8 @@ fn table(s: &mut Section, t: &Place, methods: &BTreeMap<&str, Values>, v: &View,
     let axis = format!("{} ({label})", t.metric);
     let title = format!("{} / {}, {}", t.suite, t.scenario, t.metric);
     let place = format!("{} / {} / {}", t.suite, t.scenario, t.metric);
-    let line_label = |l: &Line| Cell::tagged(l.method, l.tag).mark_if(l.marked, Mark::Dagger).label();
+    let line_label =
+        |l: &Line| Cell::tagged(l.method, l.tag).mark_if(l.marked, Mark::Dagger).mark_if(l.leak, Mark::Leak).label();
     let ci_rows = v
         .lines
         .iter()

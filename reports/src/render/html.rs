@@ -76,11 +76,10 @@ fn title(text: &str) -> String {
 fn cell(c: &Cell) -> String {
     let (text, bold, mark, _) = c.parts();
     let text = if bold { format!("<strong>{}</strong>", escape(&text)) } else { escape(&text) };
-    match mark {
-        Some(m @ (Mark::Dagger | Mark::DoubleDagger)) => format!("{text} <span class=\"mark\">{}</span>", m.symbol()),
-        Some(Mark::Star) => format!("{text}*"),
-        None => text,
-    }
+    mark.iter().fold(text, |t, m| match m {
+        Mark::Star => format!("{t}*"),
+        m => format!("{t} <span class=\"mark\">{}</span>", m.symbol()),
+    })
 }
 
 /// The body being written, with its contents and figure count.

@@ -44,6 +44,7 @@ pub fn tex(s: &str) -> String {
             '—' => out.push_str("--"),
             '†' => out.push_str("$^\\dagger$"),
             '‡' => out.push_str("$^\\ddagger$"),
+            '§' => out.push_str("$^\\S$"),
             c if c.is_control() => out.push(' '),
             c if c.is_ascii() => out.push(c),
             c if ('\u{C0}'..='\u{FF}').contains(&c) && c.is_alphabetic() => out.push(c),
@@ -64,11 +65,10 @@ fn prose(text: &str) -> String {
 fn cell(c: &Cell) -> String {
     let (text, bold, mark, _) = c.parts();
     let text = if bold { format!("\\textbf{{{}}}", tex(&text)) } else { tex(&text) };
-    match mark {
-        Some(Mark::Star) => format!("{text}$^{{*}}$"),
-        Some(m) => format!("{text}{}", tex(m.symbol())),
-        None => text,
-    }
+    mark.iter().fold(text, |t, m| match m {
+        Mark::Star => format!("{t}$^{{*}}$"),
+        m => format!("{t}{}", tex(m.symbol())),
+    })
 }
 
 /// The columns of `t` in tables that fit the text width: each part repeats column 0.

@@ -57,11 +57,10 @@ fn cell(c: &Cell) -> String {
     let (text, bold, mark, name) = c.parts();
     let text = if name { md(&text) } else { text };
     let text = if bold { format!("**{text}**") } else { text };
-    match mark {
-        Some(Mark::Star) => format!("{text}\\*"),
-        Some(m) => format!("{text} {}", m.symbol()),
-        None => text,
-    }
+    mark.iter().fold(text, |t, m| match m {
+        Mark::Star => format!("{t}\\*"),
+        m => format!("{t} {}", m.symbol()),
+    })
 }
 
 fn table(out: &mut String, t: &Table) {
