@@ -504,3 +504,31 @@ fn the_mae_estimate_is_recorded_and_reported() {
     assert!(md.contains("mean: `global-mean`; median: `oracle`"), "{md}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--correction bh` and `--paired-differences` end to end: the spec records them, results.csv
+/// is byte-identical to the default run's (they change the reports only), and the report says
+/// which correction adjusted its p-values and shows the paired-differences table. The default run
+/// says Holm and has no such table.
+#[test]
+fn report_options_are_recorded_and_change_the_reports_only() {
+    let dir = temp_dir("report-options");
+    let plain = request(&["global-mean", "item-mean", "pooled"], &[0, 1]);
+    let chosen = BenchRequest { correction: metarec::spec::Correction::Bh, paired_differences: true, ..plain.clone() };
+    run_request(&plain, &dir.join("plain"), 1).unwrap();
+    run_request(&chosen, &dir.join("chosen"), 1).unwrap();
+    assert_eq!(read(&dir.join("plain/results.csv")), read(&dir.join("chosen/results.csv")));
+    let m = Manifest::read(&dir.join("chosen")).unwrap();
+    assert_eq!((m.spec.correction, m.spec.paired_differences), (metarec::spec::Correction::Bh, true));
+    let md = |d: &str| String::from_utf8(read(&dir.join(d).join("leaderboard.md"))).unwrap();
+    let (plain_md, chosen_md) = (md("plain"), md("chosen"));
+    // the leaderboard's marks and the win/tie/loss counts follow the choice (the fairness
+    // section's correction over attributes is Holm whatever is chosen, and says so)
+    assert!(chosen_md.contains("Benjamini-Hochberg-adjusted two-sided Wilcoxon"), "{chosen_md}");
+    let dagger_notes = |md: &str, by: &str| md.lines().filter(|l| l.starts_with("†:") && l.contains(by)).count();
+    assert!(dagger_notes(&chosen_md, "Benjamini-Hochberg-adjusted p") > 0, "{chosen_md}");
+    assert_eq!(dagger_notes(&chosen_md, "Holm"), 0, "{chosen_md}");
+    assert!(!chosen_md.contains("Holm-adjusted two-sided"), "{chosen_md}");
+    assert!(plain_md.contains("Holm") && !plain_md.contains("Benjamini-Hochberg"), "{plain_md}");
+    assert!(chosen_md.contains("Cliff's delta") && !plain_md.contains("Cliff's delta"), "{chosen_md}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

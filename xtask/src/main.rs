@@ -161,8 +161,9 @@ struct BenchArgs {
     /// mean; the default), `mean` or `median`. Recorded in the spec; the reports say it.
     #[arg(long, default_value = "own", value_parser = parse_mae_estimate)]
     mae_estimate: metarec::spec::MaeEstimate,
-    /// How the reports adjust each table's p-values of the comparisons with the best: `holm`
-    /// (family-wise error, the default) or `bh` (Benjamini-Hochberg, false discovery rate).
+    /// How the reports adjust each table's p-values of the comparisons with the best and of the
+    /// win/tie/loss counts: `holm` (family-wise error, the default) or `bh` (Benjamini-Hochberg,
+    /// false discovery rate).
     #[arg(long, default_value = "holm", value_parser = parse_correction)]
     correction: metarec::spec::Correction,
     /// Add under each leaderboard table the paired differences from the best method with 95% BCa

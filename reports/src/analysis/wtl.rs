@@ -3,8 +3,8 @@
 //! In each (suite, scenario, metric) table, every ranked method is compared with each baseline
 //! present on the users both have (values averaged over seeds per user) by the two-sided
 //! Wilcoxon signed-rank test; the p-values of one baseline's comparisons in one table are
-//! Holm-corrected together (as the leaderboard's marks are). A **win** is a Holm-adjusted
-//! p < `alpha` with the method better in the metric's direction, a **loss** the same with the
+//! corrected together by the leaderboard's `--correction` (Holm by default, as its marks are). A
+//! **win** is an adjusted p < `alpha` with the method better in the metric's direction, a **loss** the same with the
 //! method worse, a **tie** anything else (including identical values and tables where no test
 //! was possible). Counts are summed over the tables.
 
@@ -14,7 +14,7 @@ use crate::analysis::leaderboard::LeaderboardOptions;
 use crate::analysis::table::{group_rows, user_means};
 use crate::metrics::{Direction, direction};
 use crate::results::ResultRow;
-use crate::stats::{holm, wilcoxon};
+use crate::stats::wilcoxon;
 
 /// Counts of one (method, baseline) pair.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -62,7 +62,7 @@ pub fn win_tie_loss(rows: &[ResultRow], opts: &LeaderboardOptions, alpha: f64) -
                         tested.push((method, better, p));
                     }
                     let ps: Vec<f64> = tested.iter().filter_map(|t| t.2).collect();
-                    let adjusted = holm(&ps).unwrap_or_default();
+                    let adjusted = opts.correction.adjust(&ps).unwrap_or_default();
                     let mut next = adjusted.iter();
                     for (method, better, p) in tested {
                         let p_adj = p.and_then(|_| next.next().copied());

@@ -9,7 +9,7 @@ use crate::analysis::leaderboard::{
     rank_summary, view,
 };
 use crate::analysis::significance::{
-    FRIEDMAN_MIN_BLOCKS, FRIEDMAN_MIN_METHODS, PAIRED_RESAMPLES, RankSummary, SignificanceOptions, Skipped,
+    Correction, FRIEDMAN_MIN_BLOCKS, FRIEDMAN_MIN_METHODS, PAIRED_RESAMPLES, RankSummary, SignificanceOptions, Skipped,
     Table as Place, analyze, paired_differences,
 };
 use crate::analysis::table::{Values, direction_label};
@@ -77,7 +77,7 @@ pub fn sections(
             out.push(s);
         }
     }
-    out.extend(wtl_section(&win_tie_loss(rows, opts, marks.alpha), marks.alpha));
+    out.extend(wtl_section(&win_tie_loss(rows, opts, marks.alpha), marks.alpha, opts.correction));
     if !skipped.is_empty() {
         let mut s = Section::new("Skipped", "skipped");
         s.push(Block::Note(
@@ -462,7 +462,7 @@ fn rank_table(s: &mut Section, r: &RankSummary, skipped: &[Skipped]) {
 }
 
 /// Win/tie/loss of every method against each baseline (nothing when there is no baseline).
-fn wtl_section(table: &WtlTable, alpha: f64) -> Option<Section> {
+fn wtl_section(table: &WtlTable, alpha: f64, correction: Correction) -> Option<Section> {
     let mut baselines: Vec<&String> = table.values().flat_map(|m| m.keys()).collect();
     baselines.sort();
     baselines.dedup();
@@ -481,9 +481,10 @@ fn wtl_section(table: &WtlTable, alpha: f64) -> Option<Section> {
             Row::new(cells)
         })
         .collect();
+    let c = correction.describe();
     let notes = vec![format!(
-        "W/T/L over the (suite, scenario, metric) tables: a win or loss is a Holm-adjusted two-sided Wilcoxon p < \
-         {alpha} (per user, values averaged over seeds; Holm over one baseline's comparisons in one table) in the \
+        "W/T/L over the (suite, scenario, metric) tables: a win or loss is a {c}-adjusted two-sided Wilcoxon p < \
+         {alpha} (per user, values averaged over seeds; {c} over one baseline's comparisons in one table) in the \
          method's favour or against it; anything else is a tie."
     )];
     let mut s = Section::new("Win/tie/loss against the baselines", "wtl");
