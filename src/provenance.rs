@@ -25,6 +25,27 @@ pub struct Provenance {
     pub matmul_threads: usize,
     /// Profile the binary was built with.
     pub profile: String,
+    /// HEAD when the binary was built; differs from `commit` when a binary built earlier runs in
+    /// a repository that has moved on (the code that ran is then this commit's, not `commit`'s).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub build_commit: String,
+}
+
+/// HEAD when this binary was built (`unknown` when built outside a git repository).
+pub fn build_commit() -> &'static str {
+    env!("METAREC_BUILD_COMMIT")
+}
+
+/// A warning when the binary was built at another commit than the repository's HEAD.
+pub fn stale_binary_warning(p: &Provenance) -> Option<String> {
+    (p.build_commit != p.commit && p.build_commit != "unknown" && p.commit != "unknown").then(|| {
+        format!(
+            "warning: this binary was built at commit {} but the repository is at {}: the manifest records both \
+             (provenance.build_commit); rebuild (`cargo xtask ...` does) to run the code of the recorded commit",
+            &p.build_commit[..p.build_commit.len().min(12)],
+            &p.commit[..p.commit.len().min(12)]
+        )
+    })
 }
 
 /// The repository root: the git work tree containing `start`, else `start`.
@@ -57,6 +78,7 @@ pub fn collect(start: &Path) -> (Provenance, Option<String>) {
         cpu_features: cpu_features(),
         matmul_threads: candle_core::utils::get_num_threads(),
         profile: if cfg!(debug_assertions) { "dev".into() } else { "release".into() },
+        build_commit: build_commit().into(),
     };
     (prov, diff)
 }
@@ -165,5 +187,17 @@ mod tests {
         assert_eq!(super::format_utc(1_795_000_000), "2026-11-18T11:06:40Z");
         // 2000-02-29 (leap day): date -u -d 2000-02-29T12:00:00Z +%s -> 951825600
         assert_eq!(super::format_utc(951_825_600), "2000-02-29T12:00:00Z");
+    }
+
+    /// The build commit is the repository's HEAD for a binary built from it (as `cargo test`
+    /// builds this one), and a binary of another commit is warned about.
+    #[test]
+    fn the_build_commit_is_recorded_and_a_stale_binary_is_named() {
+        let (p, _) = super::collect(std::path::Path::new(env!("CARGO_MANIFEST_DIR")));
+        assert_eq!(p.build_commit, p.commit);
+        assert_eq!(super::stale_binary_warning(&p), None);
+        let old = super::Provenance { build_commit: "0123456789abcdef".into(), ..p.clone() };
+        let w = super::stale_binary_warning(&old).unwrap();
+        assert!(w.contains("built at commit 0123456789ab but the repository is at"), "{w}");
     }
 }

@@ -604,6 +604,12 @@ fn main() {
     let cli = Cli::parse();
     // The rating methods and the interactive policies.
     let registry = metarec::registry();
+    if matches!(cli.command, Command::Bench(_) | Command::Tune(_) | Command::Plan(_) | Command::Cell(_)) {
+        let here = std::env::current_dir().unwrap_or_default();
+        if let Some(w) = metarec::provenance::stale_binary_warning(&metarec::provenance::collect(&here).0) {
+            eprintln!("{w}");
+        }
+    }
     let result = match cli.command {
         Command::Bench(args) => bench(args, &registry),
         Command::Tune(args) => tune(args, &registry),
