@@ -140,8 +140,9 @@ fn run_notes(m: &Manifest) -> RunNotes {
     }
 }
 
-/// The tuning section's input: the spec's `[tuning]` record (from `cargo xtask tune`'s config
-/// file) and the run's methods.
+/// The tuning section's input: the `--config` file's `[tuning]` record (from `cargo xtask tune`)
+/// and the records the suite files name for theirs (a suite's own record gives way to a
+/// `--config` record of the same suite), with the methods whose chosen values the run replaced.
 fn tuning_note(m: &Manifest) -> Tuning {
     let mut methods: Vec<String> = Vec::new();
     for s in &m.spec.suites {
@@ -151,25 +152,54 @@ fn tuning_note(m: &Manifest) -> Tuning {
             }
         }
     }
-    let record = m.spec.tuning.as_ref().map(|t| TuningRecord {
-        suite: t.suite.clone(),
-        seed: t.seed,
-        trials: t.trials,
-        validation_users: t.validation_users,
-        methods: t
-            .methods
-            .iter()
-            .map(|x| TunedMethod {
-                name: x.name.clone(),
-                trials: x.trials.len(),
-                space: x.space.clone(),
-                chosen: x.choice().values.iter().map(|(k, v)| format!("{k} = {v}")).collect::<Vec<_>>().join(", "),
-                untuned_rmse: x.trials.first().and_then(|t| t.rmse),
-                chosen_rmse: x.choice().rmse,
-            })
-            .collect(),
+    let config = m.spec.tuning.iter().map(|t| (t, "the `--config` file".to_owned()));
+    let suites = m.spec.suites.iter().filter_map(|s| {
+        let t = s.tuning.as_ref()?;
+        let superseded = m.spec.tuning.as_ref().is_some_and(|c| c.suite == s.name);
+        (!superseded).then(|| (t, format!("the [methods] tables of suite file `{}`", s.source)))
     });
-    Tuning { record, methods }
+    let records = config
+        .chain(suites)
+        .map(|(t, from)| {
+            let ran = m.spec.suites.iter().find(|s| s.name == t.suite);
+            let changed = t
+                .methods
+                .iter()
+                .filter(|x| {
+                    let params = ran.and_then(|s| s.methods.iter().find(|r| r.name == x.name)).map(|r| &r.params);
+                    params.is_some_and(|p| x.choice().values.iter().any(|(k, v)| p.get(k) != Some(v)))
+                })
+                .map(|x| x.name.clone())
+                .collect();
+            TuningRecord {
+                from,
+                changed,
+                suite: t.suite.clone(),
+                seed: t.seed,
+                trials: t.trials,
+                validation_users: t.validation_users,
+                methods: t
+                    .methods
+                    .iter()
+                    .map(|x| TunedMethod {
+                        name: x.name.clone(),
+                        trials: x.trials.len(),
+                        space: x.space.clone(),
+                        chosen: x
+                            .choice()
+                            .values
+                            .iter()
+                            .map(|(k, v)| format!("{k} = {v}"))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        untuned_rmse: x.trials.first().and_then(|t| t.rmse),
+                        chosen_rmse: x.choice().rmse,
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    Tuning { records, methods }
 }
 
 /// Per suite, the clean run's support size and whether every other rating is support

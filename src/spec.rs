@@ -51,6 +51,10 @@ pub struct SuiteSpec {
     pub methods: Vec<MethodSpec>,
     /// The suite file's exact text.
     pub toml: String,
+    /// The `cargo xtask tune` record the suite file's [methods] tables came from
+    /// (`suite.tuning`), checked to hold the same values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tuning: Option<crate::tune::Tuning>,
 }
 
 /// The resolved grid: suites x methods x seeds on a device.
@@ -161,7 +165,12 @@ fn parse_set(s: &str) -> Result<(String, String, toml::Value), RunError> {
 /// Reads a config file's `[methods.NAME]` tables and its `[tuning]` record.
 fn read_config(path: &str) -> Result<(toml::Table, Option<crate::tune::Tuning>), RunError> {
     let text = std::fs::read_to_string(path).map_err(|e| RunError::Input(format!("--config {path}: {e}")))?;
-    let mut table: toml::Table = toml::from_str(&text)
+    parse_config(&text, path)
+}
+
+/// A config file's `[methods.NAME]` tables and its `[tuning]` record, from its text.
+fn parse_config(text: &str, path: &str) -> Result<(toml::Table, Option<crate::tune::Tuning>), RunError> {
+    let mut table: toml::Table = toml::from_str(text)
         .map_err(|e| RunError::Input(format!("{path}: {}", metarec_suites::suite::one_line(&e.to_string()))))?;
     if let Some(k) = table.keys().find(|k| *k != "methods" && *k != "tuning") {
         return Err(RunError::Input(format!(
@@ -180,6 +189,40 @@ fn read_config(path: &str) -> Result<(toml::Table, Option<crate::tune::Tuning>),
         Some(toml::Value::Table(t)) => Ok((t, tuning)),
         Some(_) => Err(RunError::Input(format!("{path}: `methods` must be a table of [methods.NAME] tables"))),
     }
+}
+
+/// The tuning record a suite file names (`suite.tuning`). It must be a record of this suite, and
+/// every value it chose must be the suite file's, so that the two cannot drift apart.
+fn suite_tuning(loaded: &metarec_suites::suite::LoadedSuite) -> Result<Option<crate::tune::Tuning>, RunError> {
+    let Some(rel) = &loaded.def.suite.tuning else { return Ok(None) };
+    let source = &loaded.source;
+    let (path, text) = metarec_suites::suite::tuning_record(source, rel).map_err(RunError::Suite)?;
+    let (methods, tuning) = parse_config(&text, &path)?;
+    let tuning = tuning.ok_or_else(|| {
+        RunError::Input(format!(
+            "{source}: suite.tuning: {path} has no [tuning] record (write it with `cargo xtask tune`)"
+        ))
+    })?;
+    if tuning.suite != loaded.def.suite.name {
+        return Err(RunError::Input(format!(
+            "{source}: suite.tuning: {path} tuned suite `{}`, not `{}`",
+            tuning.suite, loaded.def.suite.name
+        )));
+    }
+    for (m, chosen) in &methods {
+        let in_suite = loaded.def.methods.get(m).and_then(toml::Value::as_table);
+        for (k, v) in chosen.as_table().into_iter().flatten() {
+            let here = in_suite.and_then(|t| t.get(k));
+            if here != Some(v) {
+                return Err(RunError::Input(format!(
+                    "{source}: [methods.{m}].{k}: the tuning record {path} chose {v}, the suite file has {} (copy the \
+                     record's [methods] tables into the suite file)",
+                    here.map_or("no value".to_owned(), ToString::to_string)
+                )));
+            }
+        }
+    }
+    Ok(Some(tuning))
 }
 
 fn method_table(layer: &toml::Table, method: &str, origin: &str) -> Result<toml::Table, RunError> {
@@ -255,6 +298,7 @@ pub fn resolve(req: &BenchRequest, registry: &Registry) -> Result<RunSpec, RunEr
             seeds,
             methods,
             toml: loaded.text.clone(),
+            tuning: suite_tuning(&loaded)?,
         });
     }
     // Checked once every suite's methods are known (an interactive suite may run its own list).

@@ -148,7 +148,9 @@ fn notes() -> RunNotes {
             values: vec![value("maml", 0.75), value("reptile", 0.7)],
         }],
         tuning: Some(Tuning {
-            record: Some(TuningRecord {
+            records: vec![TuningRecord {
+                from: "the [methods] tables of suite file `suites/synthetic.toml`".into(),
+                changed: vec!["maml".into()],
                 suite: "synthetic".into(),
                 seed: 0,
                 trials: 8,
@@ -161,7 +163,7 @@ fn notes() -> RunNotes {
                     untuned_rmse: Some(0.95),
                     chosen_rmse: Some(0.93),
                 }],
-            }),
+            }],
             methods: vec!["maml".into(), "meta_sgd & co".into()],
         }),
         ..RunNotes::default()

@@ -2,6 +2,8 @@
 //! (test labels changed, every trial and choice the same), is reproducible, gives every method
 //! the same budget, and its config file is what `bench --config` takes and records.
 
+mod common;
+
 use metarec::Registry;
 use metarec::spec::{BenchRequest, resolve};
 use metarec::tune::{TuneRequest, Tuning, config_text, tune_on};
@@ -119,4 +121,66 @@ fn suites_without_a_rating_score_are_refused() {
         let e = metarec::tune::tune(&req, &registry, None, &|_, _, _| {}).unwrap_err().to_string();
         assert!(e.contains(&format!("--suite {suite}")) && e.contains("none"), "{e}");
     }
+}
+
+/// A suite file whose [methods] tables came from a tuning record names it (`suite.tuning`): the
+/// spec records it, a value that differs from the record's choice is refused naming the key, a
+/// record of another suite is refused, and a run that replaces a chosen value with `--set` says
+/// so in its report.
+#[test]
+fn a_suite_file_names_its_tuning_record_and_cannot_drift_from_it() {
+    let tuning = run(&materialize());
+    let dir = common::temp_dir("suite-tuning");
+    let record = config_text(&tuning, "cargo xtask tune --trials 3");
+    std::fs::write(dir.join("tuned.toml"), &record).unwrap();
+    let tables = &record[record.find("\n[methods.").unwrap() + 1..record.find("\n[tuning]\n").unwrap()];
+    let tiny = metarec_suites::suite::load_suite(SUITE).unwrap().text;
+    let suite_text = format!("{}\n{tables}", tiny.replacen("[suite]\n", "[suite]\ntuning = \"tuned.toml\"\n", 1));
+    let write_suite = |text: &str| {
+        let p = dir.join("suite.toml");
+        std::fs::write(&p, text).unwrap();
+        p.display().to_string()
+    };
+    let resolve_suite = |path: &str, sets: &[&str]| {
+        resolve(
+            &BenchRequest {
+                suites: vec![path.into()],
+                methods: Some(vec!["item-mean".into()]),
+                seeds: Some(vec![0]),
+                sets: sets.iter().map(|s| s.to_string()).collect(),
+                ..BenchRequest::default()
+            },
+            &Registry::default(),
+        )
+    };
+    let path = write_suite(&suite_text);
+    let spec = resolve_suite(&path, &[]).unwrap();
+    assert_eq!(spec.suites[0].tuning.as_ref(), Some(&tuning));
+    assert_eq!(spec.tuning, None, "no --config record");
+
+    let chosen = tuning.methods.iter().find(|m| m.name == "item-mean").unwrap().choice().values["shrinkage"].clone();
+    let drifted = suite_text.replacen(&format!("shrinkage = {chosen}"), "shrinkage = 123.0", 1);
+    assert_ne!(drifted, suite_text);
+    let e = resolve_suite(&write_suite(&drifted), &[]).unwrap_err().to_string();
+    assert!(e.contains("[methods.item-mean].shrinkage") && e.contains("tuned.toml") && e.contains("123"), "{e}");
+
+    let other = record.replacen(&format!("suite = \"{SUITE}\""), "suite = \"synthetic\"", 1);
+    std::fs::write(dir.join("tuned.toml"), other).unwrap();
+    let e = resolve_suite(&write_suite(&suite_text), &[]).unwrap_err().to_string();
+    assert!(e.contains("suite.tuning") && e.contains("tuned suite `synthetic`"), "{e}");
+    std::fs::write(dir.join("tuned.toml"), &record).unwrap();
+
+    // --set after tuning: the report names the method whose chosen value the run replaced
+    let req = BenchRequest {
+        suites: vec![path.clone()],
+        methods: Some(vec!["item-mean".into(), "global-mean".into()]),
+        seeds: Some(vec![0]),
+        sets: vec!["item-mean.shrinkage=3.0".into()],
+        ..BenchRequest::default()
+    };
+    common::run_request(&req, &dir.join("run"), 1).unwrap();
+    let md = String::from_utf8(common::read(&dir.join("run/leaderboard.md"))).unwrap();
+    assert!(md.contains(&format!("the [methods] tables of suite file `{path}`")), "{md}");
+    assert!(md.contains("Changed after tuning") && md.contains("): item-mean."), "{md}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

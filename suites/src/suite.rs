@@ -62,6 +62,27 @@ pub const EMBEDDED: &[(&str, &str, &str)] = &[
     ("mtl-unrelated", "suites/mtl-unrelated.toml", include_str!("../mtl-unrelated.toml")),
 ];
 
+/// The tuning records (`cargo xtask tune` outputs) that embedded suites name in `suite.tuning`,
+/// by path from the repository root.
+pub const TUNING_RECORDS: &[(&str, &str)] =
+    &[("suites/tuning/synthetic.toml", include_str!("../tuning/synthetic.toml"))];
+
+/// The text of the tuning record `rel` named by the suite file `source` (relative to the suite
+/// file's folder): an embedded record for the embedded suites, else the file. Returns the
+/// record's path and text.
+pub fn tuning_record(source: &str, rel: &str) -> Result<(String, String), SuiteError> {
+    let path = std::path::Path::new(source).parent().unwrap_or(std::path::Path::new("")).join(rel);
+    let path = path.to_string_lossy().into_owned();
+    if EMBEDDED.iter().any(|e| e.1 == source) {
+        return TUNING_RECORDS.iter().find(|r| r.0 == path).map(|r| (path.clone(), r.1.to_owned())).ok_or_else(|| {
+            SuiteError::Parse { path: source.to_owned(), message: format!("suite.tuning: no embedded record `{path}`") }
+        });
+    }
+    std::fs::read_to_string(&path)
+        .map(|text| (path.clone(), text))
+        .map_err(|e| SuiteError::Parse { path: source.to_owned(), message: format!("suite.tuning: {path}: {e}") })
+}
+
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SuiteMeta {
@@ -71,6 +92,10 @@ pub struct SuiteMeta {
     /// Seeds run when the command line gives none.
     #[serde(default = "default_seeds")]
     pub seeds: Vec<u64>,
+    /// The `cargo xtask tune` output this suite's [methods] tables were copied from, relative to
+    /// the suite file (see [`tuning_record`]); the run records it and its report states it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tuning: Option<String>,
 }
 
 fn default_seeds() -> Vec<u64> {

@@ -36,17 +36,22 @@ pub fn section(skipped: &[SkippedMethod]) -> Option<Section> {
     Some(sec)
 }
 
-/// How a run's hyper-parameters were tuned: `record` is `cargo xtask tune`'s record when the
-/// run's config came from it; `methods` are the run's methods.
+/// How a run's hyper-parameters were tuned: `records` are `cargo xtask tune`'s records of the
+/// run's values (from the `--config` file, or named by a suite file whose [methods] tables came
+/// from one); `methods` are the run's methods.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Tuning {
-    pub record: Option<TuningRecord>,
+    pub records: Vec<TuningRecord>,
     pub methods: Vec<String>,
 }
 
 /// The budget and choices of one tuning run.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TuningRecord {
+    /// Where the run took the record's values from, in prose (e.g. "the `--config` file").
+    pub from: String,
+    /// Methods whose tuned values the run changed afterwards (`--config`, `--set`).
+    pub changed: Vec<String>,
     pub suite: String,
     pub seed: u64,
     /// Trials per method with a search space.
@@ -70,20 +75,28 @@ pub struct TunedMethod {
 /// The tuning section: the budget every method got, or that none was tuned.
 pub fn tuning_section(t: &Tuning) -> Section {
     let mut sec = Section::new("Tuning", "tuning");
-    let Some(r) = &t.record else {
+    if t.records.is_empty() {
         sec.push(Block::Paragraph(
             "No method was tuned by `cargo xtask tune`: every method ran on its defaults as layered by the suite \
              file's [methods] tables, --config and --set (the manifest records the values), so the tuning effort \
              of the methods is not known to be equal."
                 .into(),
         ));
-        return sec;
-    };
+    }
+    for r in &t.records {
+        tuning_record(&mut sec, r, &t.methods);
+    }
+    sec
+}
+
+/// One record's paragraph and table.
+fn tuning_record(sec: &mut Section, r: &TuningRecord, run_methods: &[String]) {
     sec.push(Block::Paragraph(format!(
-        "Hyper-parameters chosen by `cargo xtask tune`: a seeded random search (seed {}) with the same budget of {} \
-         trials for every method with a search space (trial 0 is the untuned values), each trial scored by the RMSE \
-         of the {} meta-validation users of suite `{}` after adaptation; test users were not read.",
-        r.seed, r.trials, r.validation_users, r.suite
+        "Hyper-parameters of suite `{}` chosen by `cargo xtask tune` (the run took them from {}): a seeded random \
+         search (seed {}) with the same budget of {} trials for every method with a search space (trial 0 is the \
+         untuned values), each trial scored by the RMSE of the {} meta-validation users of suite `{}` after \
+         adaptation; test users were not read.",
+        r.suite, r.from, r.seed, r.trials, r.validation_users, r.suite
     )));
     let rmse = |x: Option<f64>| x.map_or(Cell::Missing, Cell::num);
     let rows = r
@@ -101,12 +114,19 @@ pub fn tuning_section(t: &Tuning) -> Section {
         })
         .collect();
     let untuned: Vec<&str> =
-        t.methods.iter().filter(|m| !r.methods.iter().any(|x| &x.name == *m)).map(String::as_str).collect();
+        run_methods.iter().filter(|m| !r.methods.iter().any(|x| &x.name == *m)).map(String::as_str).collect();
     let mut notes = vec!["Validation RMSE: pooled over the meta-validation users' query ratings.".to_string()];
     if !untuned.is_empty() {
         notes.push(format!(
             "Not tuned (absent from the tuning record; reference methods are bounds and never tuned): {}.",
             untuned.join(", ")
+        ));
+    }
+    if !r.changed.is_empty() {
+        notes.push(format!(
+            "Changed after tuning (this run's --config or --set replaced a chosen value; the manifest records what \
+             ran): {}.",
+            r.changed.join(", ")
         ));
     }
     sec.push(Block::Table(Table {
@@ -122,7 +142,6 @@ pub fn tuning_section(t: &Tuning) -> Section {
         rows,
         notes,
     }));
-    sec
 }
 
 #[cfg(test)]
@@ -137,7 +156,7 @@ mod tests {
     /// names the run's methods the record does not cover.
     #[test]
     fn tuning_states_the_budget_or_its_absence() {
-        let none = tuning_section(&Tuning { record: None, methods: vec!["maml".into()] });
+        let none = tuning_section(&Tuning { records: Vec::new(), methods: vec!["maml".into()] });
         assert!(paragraphs(&none).contains("No method was tuned"));
         assert!(!none.blocks.iter().any(|b| matches!(b, Block::Table(_))));
         let m = |name: &str| TunedMethod {
@@ -148,13 +167,22 @@ mod tests {
             untuned_rmse: Some(1.0),
             chosen_rmse: Some(0.9),
         };
-        let record =
-            TuningRecord { suite: "s".into(), seed: 3, trials: 8, validation_users: 40, methods: vec![m("a"), m("b")] };
-        let sec = tuning_section(&Tuning { record: Some(record), methods: vec!["a".into(), "b".into(), "c".into()] });
+        let record = TuningRecord {
+            from: "the suite file".into(),
+            changed: vec!["b".into()],
+            suite: "s".into(),
+            seed: 3,
+            trials: 8,
+            validation_users: 40,
+            methods: vec![m("a"), m("b")],
+        };
+        let sec = tuning_section(&Tuning { records: vec![record], methods: vec!["a".into(), "b".into(), "c".into()] });
         let text = paragraphs(&sec);
         assert!(text.contains("same budget of 8 trials") && text.contains("40 meta-validation users"), "{text}");
+        assert!(text.contains("took them from the suite file") && !text.contains("No method was tuned"), "{text}");
         let Some(Block::Table(t)) = sec.blocks.iter().find(|b| matches!(b, Block::Table(_))) else { panic!() };
         assert_eq!(t.rows.len(), 2);
         assert!(t.notes.iter().any(|n| n.contains("Not tuned") && n.contains('c')), "{:?}", t.notes);
+        assert!(t.notes.iter().any(|n| n.starts_with("Changed after tuning") && n.contains('b')), "{:?}", t.notes);
     }
 }
