@@ -7,10 +7,10 @@
 //! differed. The numbers come from [`metarec_reports::analysis::compare`].
 //!
 //! Baselines shipped with the repository live in `baselines/NAME/` (its `manifest.toml` and
-//! `results.csv`); `--baseline NAME` takes A from there.
+//! `results.csv`, compressed or not); `--baseline NAME` takes A from there.
 
 use crate::RunError;
-use crate::rundir::Manifest;
+use crate::rundir::{Manifest, RESULTS, run_file};
 use metarec_reports::analysis::compare::compare;
 pub use metarec_reports::analysis::compare::{CompareOptions, CompareReport, Verdict};
 use metarec_reports::build::compare::render_markdown;
@@ -40,7 +40,7 @@ impl Compared {
 pub fn baseline_dir(repo: &Path, name: &str) -> Result<PathBuf, RunError> {
     let root = repo.join(BASELINES_DIR);
     let dir = root.join(name);
-    if dir.join("manifest.toml").is_file() && dir.join("results.csv").is_file() {
+    if dir.join("manifest.toml").is_file() && run_file(&dir, RESULTS).is_file() {
         return Ok(dir);
     }
     let mut known: Vec<String> = std::fs::read_dir(&root)
@@ -144,8 +144,8 @@ pub fn compare_dirs(dir_a: &Path, dir_b: &Path, opts: &CompareOptions, force: bo
             if force { "" } else { " (pass --force to compare anyway)" }
         )));
     }
-    let rows_a = metarec_reports::results::read_rows(&dir_a.join("results.csv"))?;
-    let rows_b = metarec_reports::results::read_rows(&dir_b.join("results.csv"))?;
+    let rows_a = metarec_reports::results::read_rows(&run_file(dir_a, RESULTS))?;
+    let rows_b = metarec_reports::results::read_rows(&run_file(dir_b, RESULTS))?;
     let report = compare(&rows_a, &rows_b, opts);
     let mut markdown = render_markdown(&report, &label(dir_a, &ma), &label(dir_b, &mb), opts);
     if !why.is_empty() {

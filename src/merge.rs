@@ -5,9 +5,10 @@
 //! dirty diff). Cells from another spec or code are refused, every one named, unless forced;
 //! a forced merge records every code version that contributed in the manifest (`commits`).
 //! When cells are missing it writes nothing and gives the `sbatch --array=...` line that
-//! resubmits only their array tasks. When every cell has a record, it assembles results.csv in
-//! plan order and writes the reports exactly as `bench` does, so the file equals `bench`'s
-//! byte for byte; cells that failed are listed, with the line that reruns them.
+//! resubmits only their array tasks. When every cell has a record, it assembles results.csv.gz
+//! in plan order and writes the reports exactly as `bench` does (compacting the cells when all
+//! finished), so the file equals `bench`'s byte for byte; cells that failed are listed, with the
+//! line that reruns them.
 
 use crate::RunError;
 use crate::plan::{self, PlanFile};
@@ -64,7 +65,7 @@ pub fn merge(
     let mut records = Vec::with_capacity(grid.len());
     let (mut missing, mut failed, mut foreign) = (Vec::new(), Vec::new(), Vec::new());
     for k in 0..grid.len() {
-        let (csv, rec) = grid.paths(dir, k);
+        let (_, rec) = grid.paths(dir, k);
         let id = grid.id(k);
         let record = match std::fs::read_to_string(&rec) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
@@ -104,7 +105,7 @@ pub fn merge(
             ));
         }
         match record.status.as_str() {
-            "ok" if csv.is_file() => {}
+            "ok" if grid.rows_present(dir, k) => {}
             "ok" => missing.push((k, id)),
             _ => failed.push((k, id, record.error.clone().unwrap_or_else(|| record.status.clone()))),
         }

@@ -121,7 +121,7 @@ pub(crate) fn run(
         write_atomic(&out.join("dirty.patch"), d.as_bytes())?;
     }
     write_atomic(&out.join(OFF_POLICY_FILE), &csv)?;
-    write_atomic(&out.join("results.csv"), &results)?;
+    write_atomic(&crate::rundir::written(&out, crate::rundir::RESULTS), &metarec_reports::gz::compress(&results))?;
     manifest.run.status = "complete".into();
     manifest.run.finished = Some(utc_now());
     manifest.write(&out)?;

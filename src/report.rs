@@ -30,7 +30,8 @@ pub const FIGURES_DIR: &str = "figures";
 /// an earlier one) are removed.
 pub fn write_reports(dir: &Path, registry: &Registry) -> Result<Vec<String>, RunError> {
     let manifest = Manifest::read(dir)?;
-    let rows = metarec_reports::results::read_rows(&dir.join("results.csv")).map_err(RunError::Report)?;
+    let results = crate::rundir::run_file(dir, crate::rundir::RESULTS);
+    let rows = metarec_reports::results::read_rows(&results).map_err(RunError::Report)?;
     let names = |kind: MethodKind| -> Vec<String> {
         registry.all().iter().filter(|m| m.kind == kind).map(|m| m.name.to_string()).collect()
     };

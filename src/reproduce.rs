@@ -1,8 +1,9 @@
 //! `reproduce`: run a manifest's spec again and compare results.csv (and, for off-policy
-//! suites, off-policy.csv) byte for byte.
+//! suites, off-policy.csv) byte for byte. The text is compared, decompressed: results.csv.gz of
+//! either run, or a plain results.csv of a run from before compression.
 
 use crate::RunError;
-use crate::rundir::Manifest;
+use crate::rundir::{Manifest, RESULTS, read_run_file};
 use crate::runner::{Event, RunOptions, run};
 use metarec_methods::Registry;
 use std::collections::BTreeMap;
@@ -30,9 +31,7 @@ pub fn reproduce(
     on_event: &(dyn Fn(&Event<'_>) + Sync),
 ) -> Result<Reproduction, RunError> {
     let original = Manifest::read(dir)?;
-    let results = dir.join("results.csv");
-    let before =
-        std::fs::read(&results).map_err(|source| RunError::Io { path: results.display().to_string(), source })?;
+    let before = read_run_file(dir, RESULTS)?;
     let (now, _) = crate::provenance::collect(&opts.repo);
     let mut warnings = Vec::new();
     if now.commit != original.provenance.commit {
@@ -61,9 +60,7 @@ pub fn reproduce(
         Ok(_) | Err(RunError::CellsFailed { .. }) => {}
         Err(e) => return Err(e),
     }
-    let after_path = new_dir.join("results.csv");
-    let after =
-        std::fs::read(&after_path).map_err(|source| RunError::Io { path: after_path.display().to_string(), source })?;
+    let after = read_run_file(&new_dir, RESULTS)?;
     let mut identical = before == after;
     let (mut differences, max_abs_diff) =
         if identical { (Vec::new(), BTreeMap::new()) } else { compare(&before, &after) };

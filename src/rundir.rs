@@ -2,16 +2,26 @@
 //!
 //! ```text
 //! DIR/manifest.toml      spec, provenance, data hashes, per-cell status and timings
-//! DIR/results.csv        suite,scenario,method,seed,perturbation,user,metric,value
+//! DIR/results.csv.gz     suite,scenario,method,seed,perturbation,user,metric,value (gzip)
+//! DIR/rankings.csv.gz    the top-k lists (candidate protocol; gzip), candidates.csv.gz beside
 //! DIR/groups.csv         suite,user,attribute,group  (user groups for fairness reports)
 //! DIR/leaderboard.md     per suite, scenario and metric: mean, 95% CI, rank
 //! DIR/dirty.patch        the uncommitted diff, when the tree was dirty
-//! DIR/cells/SUITE/METHOD/seed-N.{csv,toml}   one finished cell: its rows and its record
+//! DIR/cells/SUITE/METHOD/seed-N.toml           one cell's record
+//! DIR/cells/SUITE/METHOD/seed-N.csv.gz         its rows, one gzip member (until compacted)
+//! DIR/cells/SUITE/METHOD/seed-N.rankings.csv.gz  its top-k lists, likewise
 //! DIR/plan.toml          a planned run (`cargo xtask plan`): the cell list and the Slurm options
 //! DIR/array.sbatch       the Slurm job array of a planned run; DIR/logs/ its per-task logs
 //! ```
 //! Every file is written to a temporary name and renamed into place, so a crash leaves either
 //! the old file or the new one, never half of one.
+//!
+//! The large files are gzip ([`metarec_reports::gz`]): results.csv.gz is one member of its
+//! header followed by every finished cell's row file, in plan order, byte for byte (a
+//! concatenation of members is a gzip file of the concatenated text). Once every cell of a run
+//! has finished and results.csv.gz is written, the cells' row files are removed
+//! ([`compact`](crate::runner)): each is a member of results.csv.gz (and of rankings.csv.gz),
+//! from where a later assembly takes it back, so no value is stored twice and none is lost.
 
 use crate::RunError;
 use crate::provenance::Provenance;
@@ -258,21 +268,50 @@ pub fn cell_paths(dir: &Path, suite: &str, method: &str, seed: u64, perturbation
             format!("seed-{seed}@{}", &h[..12])
         }
     };
-    (base.join(format!("{stem}.csv")), base.join(format!("{stem}.toml")))
+    (base.join(format!("{stem}{CELL_ROWS}")), base.join(format!("{stem}.toml")))
+}
+
+/// The suffix of a cell's row file (one gzip member of its rows of results.csv).
+const CELL_ROWS: &str = ".csv.gz";
+
+/// results.csv, the contract: written as `results.csv.gz` ([`run_file`]).
+pub const RESULTS: &str = "results.csv";
+/// The top-k lists of the candidate protocol: written as `rankings.csv.gz`.
+pub const RANKINGS: &str = "rankings.csv";
+/// The candidate sets of the candidate protocol: written as `candidates.csv.gz`.
+pub const CANDIDATES: &str = "candidates.csv";
+
+/// The path `name` (one of [`RESULTS`], [`RANKINGS`], [`CANDIDATES`]) is written to in `dir`:
+/// `name.gz`.
+pub fn written(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!("{name}{}", metarec_reports::gz::SUFFIX))
+}
+
+/// The path `name` is read from in `dir`: compressed, or plain in a run from before
+/// compression ([`metarec_reports::gz::run_file`]).
+pub fn run_file(dir: &Path, name: &str) -> PathBuf {
+    metarec_reports::gz::run_file(dir, name)
+}
+
+/// The text of the run file `name` of `dir`, decompressed ([`run_file`]); errors name the file.
+pub fn read_run_file(dir: &Path, name: &str) -> Result<Vec<u8>, RunError> {
+    metarec_reports::gz::read_text(&run_file(dir, name)).map_err(RunError::Report)
 }
 
 /// A cell's stable id: its file stem under `cells/` (`SUITE/METHOD/seed-N`, `seed-N@HASH` for
 /// a meta-train perturbation's cell).
 pub fn cell_id(suite: &str, method: &str, seed: u64, perturbation: Option<&str>) -> String {
     let (csv, _) = cell_paths(Path::new(""), suite, method, seed, perturbation);
-    let rel = csv.with_extension("");
-    let rel = rel.strip_prefix("cells").unwrap_or(&rel);
-    rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
+    let rel = csv.strip_prefix("cells").unwrap_or(&csv);
+    let id = rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
+    id.strip_suffix(CELL_ROWS).unwrap_or(&id).to_string()
 }
 
-/// A cell's top-k lists (candidate-ranking protocol), beside its results file.
+/// A cell's top-k lists (candidate-ranking protocol), beside its row file.
 pub fn rankings_path(cell_csv: &Path) -> PathBuf {
-    cell_csv.with_extension("rankings.csv")
+    let name = cell_csv.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let stem = name.strip_suffix(CELL_ROWS).unwrap_or(&name);
+    cell_csv.with_file_name(format!("{stem}.rankings{CELL_ROWS}"))
 }
 
 fn sanitize(s: &str) -> String {

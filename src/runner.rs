@@ -22,6 +22,7 @@ use candle_core::Device;
 use metarec_methods::{Ctx, MethodKind, Model, Predictions, Registry, SupportSet, TrainData};
 use metarec_reports::ResultRow;
 use metarec_reports::fairness;
+use metarec_reports::gz;
 use metarec_suites::split::{Scenario, Split, Task};
 use metarec_suites::suite::Variant;
 use metarec_suites::{Features, LoadedSuite, Materialized, Rng};
@@ -322,12 +323,20 @@ impl Grid {
         rundir::cell_paths(out, self.suite_name(k), &c.name, c.seed, c.label(&self.suites))
     }
 
-    /// Cell `k`'s record in `out` when it finished (`ok`, with its results file there).
+    /// Cell `k`'s record in `out` when it finished (`ok`, with its rows there: see
+    /// [`Grid::rows_present`]).
     pub(crate) fn finished(&self, out: &Path, k: usize) -> Option<CellRecord> {
-        let (csv, rec) = self.paths(out, k);
+        let (_, rec) = self.paths(out, k);
         let text = std::fs::read_to_string(&rec).ok()?;
         let r = toml::from_str::<CellRecord>(&text).ok()?;
-        (csv.is_file() && r.status == "ok").then_some(r)
+        (r.status == "ok" && self.rows_present(out, k)).then_some(r)
+    }
+
+    /// Whether the rows of cell `k` (whose record says `ok`) are in `out`: its row file, or,
+    /// once the run was compacted, its member of results.csv.gz. A cell writes its row file
+    /// before its record, so an `ok` record without one is a compacted cell.
+    pub(crate) fn rows_present(&self, out: &Path, k: usize) -> bool {
+        self.paths(out, k).0.is_file() || rundir::written(out, rundir::RESULTS).is_file()
     }
 
     /// Runs the cells `cells` (plan indices) on `jobs` threads and writes each one's files
@@ -349,8 +358,11 @@ impl Grid {
         let finished_now = AtomicUsize::new(0);
         let results: Mutex<Vec<(usize, CellRecord)>> = Mutex::new(Vec::new());
         let io_error: Mutex<Option<RunError>> = Mutex::new(None);
+        let workers = jobs.min(cells.len().max(1));
+        // No cell to run: no matmul threads to set up.
+        let spare = SpareCores::new(if cells.is_empty() { 1 } else { jobs }, workers)?;
         std::thread::scope(|scope| {
-            for _ in 0..jobs.min(cells.len().max(1)) {
+            for _ in 0..workers {
                 scope.spawn(|| {
                     loop {
                         if stop_after.is_some_and(|n| finished_now.load(Ordering::SeqCst) >= n) {
@@ -359,7 +371,7 @@ impl Grid {
                         let i = next.fetch_add(1, Ordering::SeqCst);
                         let Some(&k) = cells.get(i) else { return };
                         on_event(&Event::CellStarted { id: &self.id(k), index: k });
-                        let record = match self.run_one(registry, device, out, k, stamp) {
+                        let record = match spare.run(|| self.run_one(registry, device, out, k, stamp)) {
                             Ok(r) => r,
                             Err(e) => {
                                 io_error.lock().expect("lock").get_or_insert(e);
@@ -373,6 +385,7 @@ impl Grid {
                 });
             }
         });
+        drop(spare);
         if let Some(e) = io_error.into_inner().expect("lock") {
             return Err(e);
         }
@@ -411,37 +424,30 @@ impl Grid {
         if let Some(o) = &out_rows {
             let mut buf = Vec::new();
             metarec_reports::results::write_rows(&mut buf, &o.rows, false).map_err(RunError::Report)?;
-            write_atomic(&csv_path, &buf)?;
-            write_atomic(&rundir::rankings_path(&csv_path), &rankings_csv(&o.rankings, false)?)?;
+            write_atomic(&csv_path, &gz::compress(&buf))?;
+            write_atomic(&rundir::rankings_path(&csv_path), &gz::compress(&rankings_csv(&o.rankings, false)?))?;
         }
         let text = toml::to_string(&record).expect("cell record serialises");
         write_atomic(&rec_path, text.as_bytes())?;
         Ok(record)
     }
 
-    /// Assembles results.csv (and rankings.csv) in plan order from the cells that `manifest`
-    /// records as finished, writes groups.csv (and the candidate files), the manifest (status,
-    /// end time, contributing code versions) and the reports. Errs after writing everything
-    /// when some cells failed.
+    /// Assembles results.csv.gz (and rankings.csv.gz) in plan order from the cells that
+    /// `manifest` records as finished, writes groups.csv (and the candidate files), the manifest
+    /// (status, end time, contributing code versions) and the reports; when every cell
+    /// finished, then removes the cells' row files ([`Grid::compact`]). Errs after writing
+    /// everything when some cells failed.
     pub(crate) fn finish(&self, out: &Path, manifest: &mut Manifest, registry: &Registry) -> Result<(), RunError> {
         let records = &manifest.cells;
-        let mut buf = Vec::new();
-        metarec_reports::results::write_rows(&mut buf, &[], true).map_err(RunError::Report)?;
-        let mut ranks = rankings_csv(&[], true)?;
-        let read = |path: &Path| {
-            std::fs::read(path).map_err(|source| RunError::Io { path: path.display().to_string(), source })
-        };
-        for (k, r) in records.iter().enumerate() {
-            if r.status == "ok" {
-                let (csv, _) = self.paths(out, k);
-                buf.extend_from_slice(&read(&csv)?);
-                ranks.extend_from_slice(&read(&rundir::rankings_path(&csv))?);
-            }
-        }
-        write_atomic(&out.join("results.csv"), &buf)?;
+        let ok: Vec<usize> = (0..records.len()).filter(|k| records[*k].status == "ok").collect();
+        let mut header = Vec::new();
+        metarec_reports::results::write_rows(&mut header, &[], true).map_err(RunError::Report)?;
+        let results = self.assemble(out, rundir::RESULTS, &header, &ok, |csv| csv.to_path_buf())?;
+        write_atomic(&rundir::written(out, rundir::RESULTS), &results)?;
         write_groups(out, &self.suites)?;
         if self.suites.iter().any(|s| s.loaded.def.protocol.candidates.is_some()) {
-            write_atomic(&out.join("rankings.csv"), &ranks)?;
+            let ranks = self.assemble(out, rundir::RANKINGS, &rankings_csv(&[], true)?, &ok, rundir::rankings_path)?;
+            write_atomic(&rundir::written(out, rundir::RANKINGS), &ranks)?;
             write_candidates(out, &self.suites)?;
         }
         let failed = records.iter().any(|r| r.status != "ok");
@@ -450,7 +456,154 @@ impl Grid {
         manifest.run.finished = Some(utc_now());
         manifest.write(out)?;
         crate::report::write_reports(out, registry)?;
+        if !failed {
+            self.compact(out)?;
+        }
         all_ok(&manifest.cells, out)
+    }
+
+    /// The gzip file `name` of `out`: the member of `header`, then the member of every cell of
+    /// `ok` (plan indices, in order), read from the cell's file (`file` of its row file's
+    /// path) or, for a compacted cell, taken from the file `name` assembled before (which then
+    /// holds one member per cell of the plan, in plan order).
+    fn assemble(
+        &self,
+        out: &Path,
+        name: &str,
+        header: &[u8],
+        ok: &[usize],
+        file: impl Fn(&Path) -> PathBuf,
+    ) -> Result<Vec<u8>, RunError> {
+        let mut bytes = gz::compress(header);
+        // The members of the file assembled before, split once when a compacted cell needs one.
+        let mut before: Option<Vec<Vec<u8>>> = None;
+        let old = rundir::written(out, name);
+        for &k in ok {
+            let path = file(&self.paths(out, k).0);
+            match std::fs::read(&path) {
+                Ok(b) => bytes.extend_from_slice(&b),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    let members = match before.take() {
+                        Some(m) => m,
+                        None => self.members_before(&old, &path)?,
+                    };
+                    bytes.extend_from_slice(&members[k + 1]);
+                    before = Some(members);
+                }
+                Err(source) => return Err(RunError::Io { path: path.display().to_string(), source }),
+            }
+        }
+        Ok(bytes)
+    }
+
+    /// The members of `old`, the file assembled before, for the compacted cell whose file
+    /// `cell` is missing: one for the header and one per cell of the plan, or an error.
+    fn members_before(&self, old: &Path, cell: &Path) -> Result<Vec<Vec<u8>>, RunError> {
+        let text = std::fs::read(old).map_err(|e| compacted_error(cell, old, &e.to_string()))?;
+        let members = gz::members(&text, &old.display().to_string()).map_err(RunError::Report)?;
+        if members.len() != self.len() + 1 {
+            let why = format!("it has {} gzip members, not one per cell and the header", members.len());
+            return Err(compacted_error(cell, old, &why));
+        }
+        Ok(members.into_iter().map(<[u8]>::to_vec).collect())
+    }
+
+    /// Removes the row and top-k files of every cell: once results.csv.gz (and rankings.csv.gz)
+    /// of a run whose every cell finished is written, each is one of its members
+    /// ([`Grid::assemble`] takes it back). The records stay.
+    fn compact(&self, out: &Path) -> Result<(), RunError> {
+        for k in 0..self.len() {
+            let csv = self.paths(out, k).0;
+            for path in [rundir::rankings_path(&csv), csv] {
+                match std::fs::remove_file(&path) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(RunError::Io { path: path.display().to_string(), source: e });
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A compacted cell's rows that cannot be taken back from the assembled file `old`.
+fn compacted_error(cell: &Path, old: &Path, why: &str) -> RunError {
+    RunError::Input(format!(
+        "{}: missing, and {} cannot give it back ({why}); remove the cell's record (.toml) to run it again",
+        cell.display(),
+        old.display()
+    ))
+}
+
+/// Whether cells may use the cores that idle workers leave ([`set_spare_cores`]).
+static SPARE_CORES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Lets a cell's matmuls use the cores that `--jobs` leaves idle when fewer cells than jobs run
+/// at once (one method and one seed, a Slurm task of one cell with two CPUs): each of the `w`
+/// workers then gets `jobs / w` matmul threads, while the cells run (`RAYON_NUM_THREADS` for
+/// candle, which reads it at every matmul, and a rayon pool of that many threads that runs
+/// the cell, on which gemm splits its work); a full grid keeps one thread per cell. Results do
+/// not change: gemm splits a matmul by blocks of the output, each summed over the same inner
+/// dimension in the same order by one thread (`tests/cell_threads.rs` checks byte identity
+/// with every matmul split). Off by default: it sets the environment variable, so only a
+/// process that runs one grid at a time and whose user did not set `RAYON_NUM_THREADS`
+/// (the CLI) turns it on, before any thread starts.
+pub fn set_spare_cores(on: bool) {
+    SPARE_CORES.store(on, Ordering::SeqCst);
+}
+
+/// The matmul threads of each cell while `workers` cells run on `jobs` threads: `jobs /
+/// workers` when [`set_spare_cores`] is on, else 1.
+pub fn cell_threads(jobs: usize, workers: usize) -> usize {
+    if SPARE_CORES.load(Ordering::SeqCst) { (jobs / workers.max(1)).max(1) } else { 1 }
+}
+
+/// The matmul threads of the cells of one `run_cells`: with more than one, the pool that runs
+/// each cell and the `RAYON_NUM_THREADS` it set (restored when dropped, after the workers).
+struct SpareCores {
+    pool: Option<rayon::ThreadPool>,
+    before: Option<std::ffi::OsString>,
+}
+
+impl SpareCores {
+    fn new(jobs: usize, workers: usize) -> Result<SpareCores, RunError> {
+        let threads = cell_threads(jobs, workers);
+        if threads <= 1 {
+            return Ok(SpareCores { pool: None, before: None });
+        }
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .map_err(|e| RunError::Input(format!("cannot start {threads} matmul threads: {e}")))?;
+        let before = std::env::var_os("RAYON_NUM_THREADS");
+        // SAFETY: spare cores are on only in a process that runs one grid at a time (the CLI);
+        // no cell worker has started yet, and no other thread reads the environment.
+        unsafe { std::env::set_var("RAYON_NUM_THREADS", threads.to_string()) };
+        Ok(SpareCores { pool: Some(pool), before })
+    }
+
+    /// Runs `f` (one cell) on the pool, or on this thread.
+    fn run<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        match &self.pool {
+            Some(pool) => pool.install(f),
+            None => f(),
+        }
+    }
+}
+
+impl Drop for SpareCores {
+    fn drop(&mut self) {
+        if self.pool.is_none() {
+            return;
+        }
+        // SAFETY: as in `new`: the cell workers have ended.
+        unsafe {
+            match self.before.take() {
+                Some(v) => std::env::set_var("RAYON_NUM_THREADS", v),
+                None => std::env::remove_var("RAYON_NUM_THREADS"),
+            }
+        }
     }
 }
 
@@ -708,7 +861,7 @@ fn write_candidates(out: &Path, suites: &[SuiteRun]) -> Result<(), RunError> {
     }
     let c = c.into_inner().map_err(|e| io("candidates.csv", e.to_string()))?;
     let it = it.into_inner().map_err(|e| io("items.csv", e.to_string()))?;
-    write_atomic(&out.join("candidates.csv"), &c)?;
+    write_atomic(&rundir::written(out, rundir::CANDIDATES), &gz::compress(&c))?;
     write_atomic(&out.join("items.csv"), &it)
 }
 

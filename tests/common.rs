@@ -71,3 +71,14 @@ pub fn run_request(req: &BenchRequest, out: &Path, jobs: usize) -> Result<metare
 pub fn read(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
+
+/// The bytes of `dir`'s results.csv.gz, as the run wrote them.
+pub fn results_gz(dir: &Path) -> Vec<u8> {
+    read(&dir.join("results.csv.gz"))
+}
+
+/// The text of `dir`'s results.csv (results.csv.gz decompressed).
+pub fn results_text(dir: &Path) -> String {
+    let bytes = metarec::rundir::read_run_file(dir, metarec::rundir::RESULTS).unwrap();
+    String::from_utf8(bytes).unwrap()
+}

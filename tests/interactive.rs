@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{read, temp_dir};
+use common::{read, results_gz, results_text, temp_dir};
 use metarec::runner::{RunOptions, run};
 use metarec::spec::{BenchRequest, resolve};
 
@@ -58,7 +58,7 @@ fn a_tiny_interactive_suite_runs_end_to_end_with_reports() {
     assert_eq!(names, ["oracle-policy", "random", "linucb", "mpo", "item-mean"]);
     let one = dir.join("one");
     run(&spec, &registry, &options(&one, 1), &|_| {}).unwrap();
-    let text = String::from_utf8(read(&one.join("results.csv"))).unwrap();
+    let text = results_text(&one);
     let rows: Vec<&str> = text.lines().skip(1).collect();
     // 5 methods x 2 seeds x users x 3 horizons x 3 metrics.
     let users: std::collections::BTreeSet<&str> = rows.iter().map(|l| l.split(',').nth(5).unwrap()).collect();
@@ -82,9 +82,9 @@ fn a_tiny_interactive_suite_runs_end_to_end_with_reports() {
     // Three jobs: byte-identical results; a rerun resumes with nothing to do.
     let three = dir.join("three");
     run(&spec, &registry, &options(&three, 3), &|_| {}).unwrap();
-    assert_eq!(read(&one.join("results.csv")), read(&three.join("results.csv")));
+    assert_eq!(results_gz(&one), results_gz(&three));
     run(&spec, &registry, &options(&three, 3), &|_| {}).unwrap();
-    assert_eq!(read(&one.join("results.csv")), read(&three.join("results.csv")));
+    assert_eq!(results_gz(&one), results_gz(&three));
     let _ = std::fs::remove_dir_all(&dir);
 }
 

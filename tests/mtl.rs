@@ -63,9 +63,9 @@ fn a_multi_objective_suite_scores_every_objective() {
     };
     run_request(&req, &dir.join("a"), 1).unwrap();
     run_request(&req, &dir.join("b"), 2).unwrap();
-    let a = read(&dir.join("a/results.csv"));
-    assert_eq!(a, read(&dir.join("b/results.csv")), "--jobs 1 and --jobs 2 differ");
-    let text = String::from_utf8(a).unwrap();
+    let a = results_gz(&dir.join("a"));
+    assert_eq!(a, results_gz(&dir.join("b")), "--jobs 1 and --jobs 2 differ");
+    let text = results_text(&dir.join("a"));
     let metrics = |method: &str| -> std::collections::BTreeSet<String> {
         text.lines()
             .filter(|l| l.contains(&format!(",{method},")))

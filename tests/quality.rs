@@ -24,7 +24,7 @@ fn oracle_is_best_and_finetuning_beats_the_global_mean() {
         ..Default::default()
     };
     run_request(&req, &dir, 2).unwrap();
-    let rows = metarec_reports::results::read_rows(&dir.join("results.csv")).unwrap();
+    let rows = metarec_reports::results::read_rows(&dir.join("results.csv.gz")).unwrap();
     let summary = |scenario: &str, method: &str, metric: &str| {
         let v: Vec<(u64, u64, f64)> = rows
             .iter()

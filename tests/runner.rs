@@ -19,10 +19,10 @@ fn same_command_twice_and_any_jobs_give_identical_results() {
     run_request(&req, &dir.join("a"), 1).unwrap();
     run_request(&req, &dir.join("b"), 2).unwrap();
     run_request(&req, &dir.join("c"), 2).unwrap();
-    let a = read(&dir.join("a/results.csv"));
-    assert_eq!(a, read(&dir.join("b/results.csv")), "--jobs 1 and --jobs 2 differ");
-    assert_eq!(a, read(&dir.join("c/results.csv")), "two runs with --jobs 2 differ");
-    let text = String::from_utf8(a).unwrap();
+    let a = results_gz(&dir.join("a"));
+    assert_eq!(a, results_gz(&dir.join("b")), "--jobs 1 and --jobs 2 differ");
+    assert_eq!(a, results_gz(&dir.join("c")), "two runs with --jobs 2 differ");
+    let text = results_text(&dir.join("a"));
     assert!(text.starts_with("suite,scenario,method,seed,perturbation,user,metric,value\n"));
     // Every method, scenario and metric is present.
     for m in METHODS {
@@ -113,7 +113,7 @@ fn a_stopped_run_resumes_to_the_same_results() {
     let m = Manifest::read(&out).unwrap();
     assert_eq!(m.run.status, "interrupted");
     assert_eq!(m.cells.iter().filter(|c| c.status == "ok").count(), 3);
-    assert!(!out.join("results.csv").exists());
+    assert!(!out.join("results.csv.gz").exists());
     // Resume: only the 9 remaining cells run; with 12 cells and 3 done, at least one of the four
     // meta-learner cells is among them, and every finished one is reused.
     let finished = std::sync::atomic::AtomicUsize::new(0);
@@ -124,7 +124,7 @@ fn a_stopped_run_resumes_to_the_same_results() {
     })
     .unwrap();
     assert_eq!(finished.into_inner(), 9);
-    assert_eq!(read(&out.join("results.csv")), read(&dir.join("full/results.csv")));
+    assert_eq!(results_gz(&out), results_gz(&dir.join("full")));
     let m = Manifest::read(&out).unwrap();
     assert_eq!(m.run.status, "complete");
     assert_eq!(m.run.resumed.len(), 1);
@@ -195,7 +195,7 @@ fn a_nan_or_panicking_method_fails_only_its_own_cells() {
     let by: Vec<(&str, &str)> = m.cells.iter().map(|c| (c.method.as_str(), c.status.as_str())).collect();
     assert_eq!(by, [("global-mean", "ok"), ("nan", "failed"), ("panics", "failed"), ("item-mean", "ok")]);
     assert!(m.cells[1].error.as_deref().unwrap().contains("scenario warm"));
-    let results = String::from_utf8(read(&dir.join("results.csv"))).unwrap();
+    let results = results_text(&dir);
     assert!(results.contains(",global-mean,") && results.contains(",item-mean,"));
     assert!(!results.contains(",nan,") && !results.contains(",panics,"));
     let _ = std::fs::remove_dir_all(&dir);
@@ -280,11 +280,11 @@ fn reproduce_finds_identical_results_and_reports_differences() {
     let r = metarec::reproduce::reproduce(&original, &registry, &options(&dir.join("again"), 1), &|_| {}).unwrap();
     assert!(r.identical, "{:?}", r.differences);
     // Tamper with one value: reproduce must say which row differs.
-    let path = original.join("results.csv");
-    let text = String::from_utf8(read(&path)).unwrap();
+    let text = results_text(&original);
     let line = text.lines().nth(5).unwrap().to_string();
     let (key, _) = line.rsplit_once(',').unwrap();
-    std::fs::write(&path, text.replacen(&line, &format!("{key},9.5"), 1)).unwrap();
+    let tampered = text.replacen(&line, &format!("{key},9.5"), 1);
+    std::fs::write(original.join("results.csv.gz"), metarec_reports::gz::compress(tampered.as_bytes())).unwrap();
     let r = metarec::reproduce::reproduce(&original, &registry, &options(&dir.join("third"), 1), &|_| {}).unwrap();
     assert!(!r.identical);
     assert_eq!(r.differences.len(), 1);
@@ -365,11 +365,11 @@ fn merge_refuses_a_cell_from_another_commit_unless_forced() {
         ),
         "{err}"
     );
-    assert!(!out.join("results.csv").exists());
+    assert!(!out.join("results.csv.gz").exists());
     let forced = metarec::merge::MergeOptions { force: true, ..opts };
     let m = metarec::merge::merge(&out, &registry, &forced, &|_| {}).unwrap();
     assert!(m.complete() && m.forced.len() == 1, "{m:?}");
-    assert_eq!(read(&out.join("results.csv")), read(&full.join("results.csv")));
+    assert_eq!(results_gz(&out), results_gz(&full));
     let manifest = Manifest::read(&out).unwrap();
     assert_eq!(manifest.commits.len(), 2);
     assert_eq!(manifest.commits[1].commit, "feedfacefeedfacefeedfacefeedfacefeedface");
@@ -421,7 +421,7 @@ fn a_planned_run_merges_around_a_failed_cell_and_resubmits_its_task() {
     assert_eq!(failed, ["synthetic-tiny/nan/seed-0", "synthetic-tiny/nan/seed-1"]);
     let dir_c = out.canonicalize().unwrap();
     assert_eq!(m.resubmit.unwrap(), format!("sbatch --array=1%2 {}/array.sbatch", dir_c.display()));
-    let results = String::from_utf8(read(&out.join("results.csv"))).unwrap();
+    let results = results_text(&out);
     assert!(results.contains(",global-mean,1,") && results.contains(",item-mean,1,") && !results.contains(",nan,"));
     assert_eq!(Manifest::read(&out).unwrap().run.status, "failed");
     let _ = std::fs::remove_dir_all(&dir);
@@ -482,9 +482,7 @@ fn the_mae_estimate_is_recorded_and_reported() {
     assert!(!text.contains("mae_estimate") && !text.contains("correction") && !text.contains("paired"), "{text}");
     run_request(&own, &dir.join("own"), 1).unwrap();
     run_request(&mean, &dir.join("mean"), 1).unwrap();
-    let rows = |d: &str| -> Vec<String> {
-        String::from_utf8(read(&dir.join(d).join("results.csv"))).unwrap().lines().map(str::to_owned).collect()
-    };
+    let rows = |d: &str| -> Vec<String> { results_text(&dir.join(d)).lines().map(str::to_owned).collect() };
     let (a, b) = (rows("own"), rows("mean"));
     assert_eq!(a.len(), b.len());
     let differs =
@@ -516,7 +514,7 @@ fn report_options_are_recorded_and_change_the_reports_only() {
     let chosen = BenchRequest { correction: metarec::spec::Correction::Bh, paired_differences: true, ..plain.clone() };
     run_request(&plain, &dir.join("plain"), 1).unwrap();
     run_request(&chosen, &dir.join("chosen"), 1).unwrap();
-    assert_eq!(read(&dir.join("plain/results.csv")), read(&dir.join("chosen/results.csv")));
+    assert_eq!(results_gz(&dir.join("plain")), results_gz(&dir.join("chosen")));
     let m = Manifest::read(&dir.join("chosen")).unwrap();
     assert_eq!((m.spec.correction, m.spec.paired_differences), (metarec::spec::Correction::Bh, true));
     let md = |d: &str| String::from_utf8(read(&dir.join(d).join("leaderboard.md"))).unwrap();
@@ -530,5 +528,95 @@ fn report_options_are_recorded_and_change_the_reports_only() {
     assert!(!chosen_md.contains("Holm-adjusted two-sided"), "{chosen_md}");
     assert!(plain_md.contains("Holm") && !plain_md.contains("Benjamini-Hochberg"), "{plain_md}");
     assert!(chosen_md.contains("Cliff's delta") && !plain_md.contains("Cliff's delta"), "{chosen_md}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The files under `dir`, relative to it, sorted.
+fn files_under(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p.strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn a_complete_run_stores_each_value_once_and_takes_compacted_cells_back() {
+    let dir = temp_dir("compact");
+    let registry = Registry::default();
+    // The tiny suite with the candidate protocol, so that rankings.csv.gz is compacted too.
+    let tiny =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("suites/synthetic-tiny.toml"))
+            .unwrap();
+    let suite = dir.join("ranked.toml");
+    std::fs::write(&suite, format!("{tiny}\n[protocol.candidates]\nsampled = 20\nk = 5\n")).unwrap();
+    let req =
+        BenchRequest { suites: vec![suite.display().to_string()], ..request(&["global-mean", "item-mean"], &[0, 1]) };
+    let spec = resolve(&req, &registry).unwrap();
+    let out = dir.join("run");
+    run_spec(&spec, &registry, &out, 2).unwrap();
+    let (results, rankings) = (results_gz(&out), read(&out.join("rankings.csv.gz")));
+    // Only the cells' records are left: every row is in results.csv.gz once, as the member of
+    // its cell after the header's.
+    let cells = files_under(&out.join("cells"));
+    assert_eq!(cells.len(), 4, "{cells:?}");
+    assert!(cells.iter().all(|c| c.ends_with(".toml")), "{cells:?}");
+    for file in [&results, &rankings] {
+        assert_eq!(metarec_reports::gz::members(file, "file").unwrap().len(), 1 + 4);
+    }
+    let text = results_text(&out);
+    assert!(text.contains(",global-mean,1,") && text.contains(",item-mean,0,"));
+    assert!(!out.join("results.csv").exists() && !out.join("rankings.csv").exists());
+    assert!(out.join("candidates.csv.gz").is_file());
+    // The reports read the compressed files (the item-side section from candidates.csv.gz and
+    // rankings.csv.gz).
+    let md = String::from_utf8(read(&out.join("leaderboard.md"))).unwrap();
+    assert!(md.contains("cand-hr@5") && md.contains(metarec_reports::analysis::item_side::ITEM_SIDE_TITLE), "{md}");
+    assert!(!md.contains("No item-side table"), "{md}");
+
+    let count = |opts: &RunOptions| {
+        let finished = std::sync::atomic::AtomicUsize::new(0);
+        let r = run(&spec, &registry, opts, &|e| {
+            if let metarec::runner::Event::CellFinished { .. } = e {
+                finished.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+        (r, finished.into_inner())
+    };
+    // A rerun finds every cell finished and writes the same bytes.
+    let (r, n) = count(&options(&out, 2));
+    r.unwrap();
+    assert_eq!(n, 0);
+    assert_eq!((results_gz(&out), read(&out.join("rankings.csv.gz"))), (results.clone(), rankings.clone()));
+    // A cell whose record is gone runs again; the others come back from the assembled files.
+    std::fs::remove_file(out.join("cells/synthetic-tiny/global-mean/seed-1.toml")).unwrap();
+    let (r, n) = count(&options(&out, 1));
+    r.unwrap();
+    assert_eq!(n, 1);
+    assert_eq!((results_gz(&out), read(&out.join("rankings.csv.gz"))), (results.clone(), rankings.clone()));
+    assert_eq!(files_under(&out.join("cells")).len(), 4);
+    // merge assembles a compacted run too.
+    let opts = metarec::merge::MergeOptions { command: vec!["test".into()], ..Default::default() };
+    let m = metarec::merge::merge(&out, &registry, &opts, &|_| {}).unwrap();
+    assert!(m.complete(), "{m:?}");
+    assert_eq!(results_gz(&out), results);
+    // A damaged results.csv.gz cannot give a compacted cell back: the error names it.
+    std::fs::write(out.join("results.csv.gz"), &results[..results.len() - 30]).unwrap();
+    std::fs::remove_file(out.join("cells/synthetic-tiny/item-mean/seed-0.toml")).unwrap();
+    let err = count(&options(&out, 1)).0.unwrap_err().to_string();
+    assert!(err.contains(&format!("{}: I/O error: gzip member 5", out.join("results.csv.gz").display())), "{err}");
+    // So can a file recompressed as one member (the same text): refused, naming both files.
+    std::fs::write(out.join("results.csv.gz"), metarec_reports::gz::compress(text.as_bytes())).unwrap();
+    let err = count(&options(&out, 1)).0.unwrap_err().to_string();
+    assert!(err.contains("global-mean/seed-0.csv.gz: missing, and ") && err.contains("it has 1 gzip members"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -17,7 +17,7 @@ fn matmul_thread_count_does_not_change_results() {
         assert_eq!(candle_core::utils::get_num_threads(), threads.parse::<usize>().unwrap());
         let out = dir.join(threads);
         run_request(&req, &out, 1).unwrap();
-        outputs.push(read(&out.join("results.csv")));
+        outputs.push(results_gz(&out));
     }
     assert_eq!(outputs[0], outputs[1], "1 and 2 matmul threads give different results");
     let _ = std::fs::remove_dir_all(&dir);

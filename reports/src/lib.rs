@@ -3,7 +3,8 @@
 //! other writers take any `std::io::Write` or return strings.
 //!
 //! The layers, each using only those before it:
-//! - **readers** ([`read`], [`results`]): one serde-based CSV reader, errors with file and line;
+//! - **readers** ([`read`], [`results`], [`gz`]): one serde-based CSV reader, errors with file and
+//!   line, compressed files read transparently;
 //! - **statistics** ([`stats`], [`summary`], [`metrics`], [`fairness`]): numbers in, numbers out;
 //! - **analyses** ([`analysis`]): rows in, typed results out (tables, tests, skipped entries);
 //! - **the document model** ([`doc`], with [`format`], how numbers are written) and its
@@ -16,6 +17,7 @@ pub mod build;
 pub mod doc;
 pub mod fairness;
 pub mod format;
+pub mod gz;
 pub mod metrics;
 pub mod model_index;
 pub mod off_policy;

@@ -1,5 +1,6 @@
 //! The readers of a run directory's CSV files: `results.csv` ([`crate::results`]),
-//! `groups.csv`, `items.csv`, `candidates.csv` and `rankings.csv`. Every file goes through
+//! `groups.csv`, `items.csv`, `candidates.csv` and `rankings.csv`, each read compressed
+//! (`.gz`, see [`crate::gz`]) or plain. Every file goes through
 //! [`read_csv`]: the header must be exactly the file's, each record becomes a serde-derived
 //! row, and every error names the file (or the `source` given) and the 1-based line, counting
 //! the header: `groups.csv:7: column user: "x" is not an unsigned integer: ...`. Fields are not
@@ -94,11 +95,12 @@ pub(crate) fn csv_error(e: csv::Error, path: &str, fallback: u64) -> ReportError
     }
 }
 
-/// Opens `path` for a reader; the name in errors is the path.
-pub(crate) fn open(path: &Path) -> Result<(std::fs::File, String), ReportError> {
+/// Opens `path` for a reader, decompressing a `.gz` file ([`crate::gz::reader`]); the name in
+/// errors is the path.
+pub(crate) fn open(path: &Path) -> Result<(Box<dyn Read>, String), ReportError> {
     let name = path.display().to_string();
     let file = std::fs::File::open(path).map_err(|source| ReportError::Io { path: name.clone(), source })?;
-    Ok((file, name))
+    Ok((crate::gz::reader(std::io::BufReader::new(file), crate::gz::is_gz(path)), name))
 }
 
 /// A list of item ids separated by single spaces (the empty field is the empty list); an id
@@ -227,11 +229,12 @@ pub struct ItemSideData {
 }
 
 /// Reads `items.csv`, `candidates.csv` and `rankings.csv` of the run directory
-/// `dir` (each checked against the ones before, see [`read_rankings_from`]).
+/// `dir`, each compressed (`.gz`) or not ([`crate::gz::run_file`]), each checked against
+/// the ones before (see [`read_rankings_from`]).
 /// `Ok(None)` when any of the three is absent (older runs, suites without the
 /// candidate protocol): then there is no item-side section.
 pub fn load_item_side(dir: &Path) -> Result<Option<ItemSideData>, ReportError> {
-    let paths = ["items.csv", "candidates.csv", "rankings.csv"].map(|f| dir.join(f));
+    let paths = ["items.csv", "candidates.csv", "rankings.csv"].map(|f| crate::gz::run_file(dir, f));
     if !paths.iter().all(|p| p.is_file()) {
         return Ok(None);
     }

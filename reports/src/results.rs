@@ -53,7 +53,7 @@ pub fn write_rows<W: Write>(w: W, rows: &[ResultRow], header: bool) -> Result<()
     out.flush().map_err(|source| ReportError::Io { path: WRITER.to_owned(), source })
 }
 
-/// Reads `results.csv` at `path`; see [`read_rows_from`].
+/// Reads `results.csv` (or `results.csv.gz`, decompressed) at `path`; see [`read_rows_from`].
 pub fn read_rows(path: &Path) -> Result<Vec<ResultRow>, ReportError> {
     let (file, name) = crate::read::open(path)?;
     read_rows_from(file, &name)

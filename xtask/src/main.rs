@@ -386,7 +386,7 @@ fn bench(args: BenchArgs, registry: &Registry) -> Result<()> {
         println!("shard {i}/{n} finished; when every shard has: cargo xtask merge {d}");
         return Ok(());
     }
-    println!("wrote {d}/results.csv, {d}/leaderboard.md, {d}/report.html, {d}/manifest.toml");
+    println!("wrote {d}/results.csv.gz, {d}/leaderboard.md, {d}/report.html, {d}/manifest.toml");
     Ok(())
 }
 
@@ -477,7 +477,7 @@ fn merge(dir: PathBuf, force: bool, data_dir: Option<PathBuf>, registry: &Regist
     }
     let d = m.dir.display();
     if m.assembled {
-        println!("wrote {d}/results.csv, {d}/leaderboard.md, {d}/report.html, {d}/manifest.toml");
+        println!("wrote {d}/results.csv.gz, {d}/leaderboard.md, {d}/report.html, {d}/manifest.toml");
     }
     if m.complete() {
         println!("merged: all {} cells", m.total);
@@ -499,7 +499,7 @@ fn merge(dir: PathBuf, force: bool, data_dir: Option<PathBuf>, registry: &Regist
         m.missing.len(),
         m.total,
         m.failed.len(),
-        if m.assembled { " (results.csv holds the others)" } else { "; nothing written" }
+        if m.assembled { " (results.csv.gz holds the others)" } else { "; nothing written" }
     );
     Ok(false)
 }
@@ -597,9 +597,12 @@ fn tune(args: TuneArgs, registry: &Registry) -> Result<()> {
 fn main() {
     // One matmul thread per cell unless the user says otherwise: cells run in parallel, and
     // this keeps results independent of how busy the machine is. Set before any thread starts.
+    // When fewer cells than `--jobs` run at once, the runner gives each the spare cores
+    // (`runner::set_spare_cores`; results do not change).
     if std::env::var_os("RAYON_NUM_THREADS").is_none() {
         // SAFETY: single-threaded at this point; nothing else reads the environment yet.
         unsafe { std::env::set_var("RAYON_NUM_THREADS", "1") };
+        metarec::runner::set_spare_cores(true);
     }
     let cli = Cli::parse();
     // The rating methods and the interactive policies.

@@ -113,7 +113,7 @@ fn a_killed_bench_resumes_to_the_uninterrupted_result() {
     }
     child.wait().unwrap();
     assert_eq!(done, 2);
-    assert!(!killed.join("results.csv").exists());
+    assert!(!killed.join("results.csv.gz").exists());
 
     let o = xtask().args(args(&killed)).output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
@@ -122,7 +122,10 @@ fn a_killed_bench_resumes_to_the_uninterrupted_result() {
     let already: usize = resumed["resuming: ".len()..].split(' ').next().unwrap().parse().unwrap();
     assert!((2..8).contains(&already), "{resumed}");
     assert_eq!(stdout.lines().filter(|l| l.starts_with("done ")).count(), 8 - already);
-    assert_eq!(std::fs::read(killed.join("results.csv")).unwrap(), std::fs::read(full.join("results.csv")).unwrap());
+    assert_eq!(
+        std::fs::read(killed.join("results.csv.gz")).unwrap(),
+        std::fs::read(full.join("results.csv.gz")).unwrap()
+    );
 
     // And reproduce confirms the run from its manifest alone.
     let o = run(&["reproduce", killed.to_str().unwrap()]);
@@ -131,10 +134,19 @@ fn a_killed_bench_resumes_to_the_uninterrupted_result() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Rewrites `dir/results.csv`, adding `delta` to every value of `method`'s `metric`.
+/// The text of `dir`'s results (results.csv.gz decompressed).
+fn results_text(dir: &Path) -> String {
+    String::from_utf8(metarec_reports::gz::read_text(&dir.join("results.csv.gz")).unwrap()).unwrap()
+}
+
+/// Writes `text` as `dir`'s results.csv.gz, compressed as a run writes it.
+fn write_results(dir: &Path, text: &str) {
+    std::fs::write(dir.join("results.csv.gz"), metarec_reports::gz::compress(text.as_bytes())).unwrap();
+}
+
+/// Rewrites `dir/results.csv.gz`, adding `delta` to every value of `method`'s `metric`.
 fn shift_results(dir: &Path, method: &str, metric: &str, delta: f64) {
-    let path = dir.join("results.csv");
-    let text = std::fs::read_to_string(&path).unwrap();
+    let text = results_text(dir);
     let mut out = String::new();
     for (i, line) in text.lines().enumerate() {
         let f: Vec<&str> = line.split(',').collect();
@@ -150,7 +162,7 @@ fn shift_results(dir: &Path, method: &str, metric: &str, delta: f64) {
             out.push('\n');
         }
     }
-    std::fs::write(&path, out).unwrap();
+    write_results(dir, &out);
 }
 
 #[test]
@@ -248,7 +260,7 @@ fn a_real_format_suite_runs_end_to_end_and_records_what_it_read() {
     for want in ["bad_rows = 1", "line = 101", "rows_read = 1469", "[data.load_report.after_filter]", "users = 29"] {
         assert!(manifest.contains(want), "manifest lacks `{want}`");
     }
-    let results = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    let results = results_text(&out);
     for s in ["warm", "user-cold", "item-cold", "user-item-cold"] {
         assert!(results.contains(&format!("ml-100k-fixture,{s},item-mean,")), "no {s} rows");
     }
@@ -358,8 +370,7 @@ fn report_names_bad_results_and_says_what_it_skipped() {
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(html.contains("Skipped") && html.contains("aso"), "report.html does not say ASO was skipped");
     assert!(!html.contains("NaN"));
-    let good = std::fs::read_to_string(out.join("results.csv")).unwrap();
-    let results = out.join("results.csv");
+    let good = results_text(&out);
     let cases: Vec<(String, &str)> = vec![
         // A missing column.
         (
@@ -368,7 +379,7 @@ fn report_names_bad_results_and_says_what_it_skipped() {
                 "suite,scenario,method,seed,user,metric,value",
                 1,
             ),
-            "results.csv:1: header is",
+            "results.csv.gz:1: header is",
         ),
         // A non-numeric value on line 3.
         (
@@ -378,23 +389,32 @@ fn report_names_bad_results_and_says_what_it_skipped() {
                 lines[2] = format!("{},oops", f[..7].join(","));
                 lines.join("\n") + "\n"
             },
-            "results.csv:3:",
+            "results.csv.gz:3:",
         ),
     ];
     for (text, want) in cases {
-        std::fs::write(&results, &text).unwrap();
+        write_results(&out, &text);
         let before = std::fs::read(out.join("leaderboard.md")).unwrap();
         let o = run(&["report", out.to_str().unwrap()]);
         assert_eq!(o.status.code(), Some(1));
         assert!(stderr(&o).contains(want), "want `{want}` in: {}", stderr(&o));
         assert_eq!(std::fs::read(out.join("leaderboard.md")).unwrap(), before, "a failed report overwrote a file");
     }
+    // A truncated results.csv.gz is named, and overwrites nothing either.
+    let whole = metarec_reports::gz::compress(good.as_bytes());
+    std::fs::write(out.join("results.csv.gz"), &whole[..whole.len() / 2]).unwrap();
+    let before = std::fs::read(out.join("leaderboard.md")).unwrap();
+    let o = run(&["report", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let want = format!("{}: I/O error", out.join("results.csv.gz").display());
+    assert!(stderr(&o).contains(&want), "want `{want}` in: {}", stderr(&o));
+    assert_eq!(std::fs::read(out.join("leaderboard.md")).unwrap(), before, "a failed report overwrote a file");
     // A method with fewer users than another: compared on the shared users, and said so.
     let mut lines: Vec<&str> = good.lines().collect();
     let first_item_mean_user = lines.iter().position(|l| l.contains(",item-mean,")).unwrap();
     let user = lines[first_item_mean_user].split(',').nth(5).unwrap().to_string();
     lines.retain(|l| !(l.contains(",item-mean,") && l.split(',').nth(5) == Some(user.as_str())));
-    std::fs::write(&results, lines.join("\n") + "\n").unwrap();
+    write_results(&out, &(lines.join("\n") + "\n"));
     let o = run(&["report", out.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     let md = std::fs::read_to_string(out.join("leaderboard.md")).unwrap();
@@ -457,8 +477,8 @@ fn robustness_variants_are_scored_beside_clean_results_which_they_leave_unchange
     assert!(bench("synthetic-tiny", &a).status.success());
     let o = bench(with.to_str().unwrap(), &b);
     assert!(o.status.success(), "{}", stderr(&o));
-    let ra = std::fs::read_to_string(a.join("results.csv")).unwrap();
-    let rb = std::fs::read_to_string(b.join("results.csv")).unwrap();
+    let ra = results_text(&a);
+    let rb = results_text(&b);
     let clean =
         |t: &str| t.lines().filter(|l| l.split(',').nth(4) == Some("none")).map(String::from).collect::<Vec<_>>();
     assert_eq!(clean(&ra), clean(&rb), "declaring perturbations changed the clean results");
@@ -494,7 +514,7 @@ fn robustness_variants_are_scored_beside_clean_results_which_they_leave_unchange
 
 /// Reads a CSV file into maps from header name to value.
 fn csv_rows(path: &Path) -> Vec<std::collections::BTreeMap<String, String>> {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let text = String::from_utf8(metarec_reports::gz::read_text(path).unwrap_or_else(|e| panic!("{e}"))).unwrap();
     let mut lines = text.lines();
     let header: Vec<String> = lines.next().unwrap().split(',').map(String::from).collect();
     lines.map(|l| header.iter().cloned().zip(l.split(',').map(String::from)).collect()).collect()
@@ -537,8 +557,8 @@ fn meta_train_perturbations_are_cells_of_their_own_and_candidates_are_ranked() {
     assert!(stdout.contains("item-mean/seed 0 [shilling(40;targets=3@"), "{stdout}");
 
     // The clean rating metrics are those of the plain suite, byte for byte.
-    let ra = csv_rows(&a.join("results.csv"));
-    let rb = csv_rows(&b.join("results.csv"));
+    let ra = csv_rows(&a.join("results.csv.gz"));
+    let rb = csv_rows(&b.join("results.csv.gz"));
     let rating = |rows: &[std::collections::BTreeMap<String, String>]| {
         rows.iter()
             .filter(|r| r["perturbation"] == "none" && ["mae", "rmse", "ndcg@3"].contains(&r["metric"].as_str()))
@@ -551,7 +571,7 @@ fn meta_train_perturbations_are_cells_of_their_own_and_candidates_are_ranked() {
     let manifest = std::fs::read_to_string(b.join("manifest.toml")).unwrap();
     assert_eq!(manifest.matches("perturbation = \"shift(group:majority->minority)\"").count(), 3, "{manifest}");
     let cells: Vec<_> = std::fs::read_dir(b.join("cells/synthetic-tiny/pooled")).unwrap().collect();
-    assert_eq!(cells.len(), 3 * 3, "csv, rankings and toml for the clean cell and two perturbed ones");
+    assert_eq!(cells.len(), 3, "the records of the clean cell and two perturbed ones; their rows are compacted");
 
     // Shift: only minority users are scored, with a model that never saw the minority.
     let groups = csv_rows(&b.join("groups.csv"));
@@ -587,8 +607,8 @@ fn meta_train_perturbations_are_cells_of_their_own_and_candidates_are_ranked() {
 
     // Candidate ranking: metrics in results.csv, lists among the user's candidates.
     assert!(rb.iter().any(|r| r["metric"] == "cand-hr@5") && rb.iter().any(|r| r["metric"] == "cand-ndcg@5"));
-    let cands = csv_rows(&b.join("candidates.csv"));
-    let lists = csv_rows(&b.join("rankings.csv"));
+    let cands = csv_rows(&b.join("candidates.csv.gz"));
+    let lists = csv_rows(&b.join("rankings.csv.gz"));
     let items = csv_rows(&b.join("items.csv"));
     assert_eq!(items.len(), 160);
     let of: std::collections::BTreeMap<(String, String), Vec<String>> = cands
@@ -654,7 +674,7 @@ fn two_suites_rank_over_suite_scenario_blocks() {
     for (name, text) in [("leaderboard.md", &board), ("leaderboard.tex", &tex), ("report.html", &html)] {
         assert!(text.contains("Methods not run") && text.contains("ground truth of a synthetic world"), "{name}");
     }
-    let results = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    let results = results_text(&out);
     assert!(results.contains("synthetic-tiny,warm,oracle,0,"));
     assert!(!results.contains("ml-100k-fixture,warm,oracle,"));
     let _ = std::fs::remove_dir_all(&dir);
@@ -690,7 +710,7 @@ fn shards_merge_to_the_bench_result_and_bad_plans_are_named() {
     let o = bench(&sharded, &["--shard", "0/2"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains(&format!("cargo xtask merge {s}")));
-    assert!(!sharded.join("results.csv").exists(), "a shard assembled results.csv");
+    assert!(!sharded.join("results.csv.gz").exists(), "a shard assembled results.csv");
     let o = run(&["merge", s]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let out = String::from_utf8_lossy(&o.stdout).to_string();
@@ -699,11 +719,14 @@ fn shards_merge_to_the_bench_result_and_bad_plans_are_named() {
         "{out}"
     );
     assert!(stderr(&o).starts_with(&format!("error: {s}: 2 of 4 cells missing, 0 failed; nothing written")));
-    assert!(!sharded.join("results.csv").exists());
+    assert!(!sharded.join("results.csv.gz").exists());
     assert!(bench(&sharded, &["--shard", "1/2"]).status.success());
     let o = run(&["merge", s]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(std::fs::read(sharded.join("results.csv")).unwrap(), std::fs::read(full.join("results.csv")).unwrap());
+    assert_eq!(
+        std::fs::read(sharded.join("results.csv.gz")).unwrap(),
+        std::fs::read(full.join("results.csv.gz")).unwrap()
+    );
     let manifest = std::fs::read_to_string(sharded.join("manifest.toml")).unwrap();
     assert!(manifest.contains("status = \"complete\"") && manifest.contains("merged = "), "{manifest}");
 
@@ -766,7 +789,7 @@ fn shards_merge_to_the_bench_result_and_bad_plans_are_named() {
             && err.contains("synthetic-tiny/item-mean/seed-1 (config "),
         "{err}"
     );
-    assert!(!a.join("results.csv").exists());
+    assert!(!a.join("results.csv.gz").exists());
     // Forced, it merges and says which cells it took.
     let o = run(&["merge", a.to_str().unwrap(), "--force"]);
     assert!(o.status.success(), "{}", stderr(&o));

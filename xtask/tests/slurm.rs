@@ -226,7 +226,7 @@ fn slurm_job_array(tmp: &Path) {
     let o = xtask().arg("bench").args(GRID).args(["--out", local.to_str().unwrap()]).output().unwrap();
     let local_s = t0.elapsed().as_secs_f64();
     assert!(o.status.success(), "bench: {}", text(&o));
-    let want = read(&local.join("results.csv"));
+    let want = read(&local.join("results.csv.gz"));
 
     let t0 = Instant::now();
     let cluster = Cluster::start(&tmp.join("slurm"));
@@ -241,7 +241,7 @@ fn slurm_job_array(tmp: &Path) {
     let o = merge(&array);
     let array_s = t0.elapsed().as_secs_f64();
     assert!(o.status.success(), "merge: {}", text(&o));
-    assert!(read(&array.join("results.csv")) == want, "results.csv of the array differs from bench's");
+    assert!(read(&array.join("results.csv.gz")) == want, "results.csv of the array differs from bench's");
     let m = metarec::rundir::Manifest::read(&array).unwrap();
     assert_eq!(m.run.status, "complete");
     assert_eq!(m.cells.len(), 4);
@@ -261,8 +261,10 @@ fn slurm_job_array(tmp: &Path) {
     let job = cluster.submit(&script);
     // Cell 2 (pooled, seed 0) is array task 2: kill it once it has started its cell.
     let log = killed.join(format!("logs/{job}_2.out"));
-    let (csv, record) =
-        (killed.join("cells/synthetic-tiny/pooled/seed-0.csv"), killed.join("cells/synthetic-tiny/pooled/seed-0.toml"));
+    let (csv, record) = (
+        killed.join("cells/synthetic-tiny/pooled/seed-0.csv.gz"),
+        killed.join("cells/synthetic-tiny/pooled/seed-0.toml"),
+    );
     wait_for("task 2 to start its cell", Duration::from_secs(300), || {
         std::fs::read_to_string(&log).is_ok_and(|l| l.contains("started cell 2 "))
     });
@@ -273,7 +275,7 @@ fn slurm_job_array(tmp: &Path) {
     assert!(!record.exists() && !csv.exists(), "the killed cell left files");
     let o = merge(&killed);
     assert_eq!(o.status.code(), Some(1), "merge of an incomplete run: {}", text(&o));
-    assert!(!killed.join("results.csv").exists(), "merge of an incomplete run wrote results.csv");
+    assert!(!killed.join("results.csv.gz").exists(), "merge of an incomplete run wrote results.csv");
     let out = String::from_utf8_lossy(&o.stdout).to_string();
     assert!(out.contains("missing 1 of 4 cells: synthetic-tiny/pooled/seed-0"), "{out}");
     let line = out.lines().map(str::trim).find(|l| l.starts_with("sbatch ")).unwrap_or_else(|| panic!("{out}"));
@@ -284,7 +286,7 @@ fn slurm_job_array(tmp: &Path) {
     cluster.wait(&resubmitted);
     let o = merge(&killed);
     assert!(o.status.success(), "merge after the resubmission: {}", text(&o));
-    assert!(read(&killed.join("results.csv")) == want, "results.csv after the resubmission differs from bench's");
+    assert!(read(&killed.join("results.csv.gz")) == want, "results.csv after the resubmission differs from bench's");
     let m = metarec::rundir::Manifest::read(&killed).unwrap();
     let ran = m.cells[2].ran.as_ref().unwrap();
     assert_eq!(ran.slurm.as_deref(), Some(format!("{resubmitted}_2").as_str()));
