@@ -1066,7 +1066,16 @@ impl Scorer<'_> {
             // Multi-objective suites: names carry the objective.
             Some(o) => {
                 let per = adapted.predict_objectives(&items).map_err(|e| format!("{e} ({where_})"))?;
-                crate::objectives::score(&o.full, main, per.as_deref(), &task.query)
+                // The task's sampled unrated items, where the suite labels them (`rated`).
+                let first = o.full.unrated.partition_point(|p| p.0 < task.user);
+                let labelled = o.full.unrated.get(first).is_some_and(|p| p.0 == task.user);
+                let neg = if per.is_some() && labelled && !task.negatives.is_empty() {
+                    adapted.predict_objectives(&task.negatives).map_err(|e| format!("{e} ({where_})"))?
+                } else {
+                    None
+                };
+                let unrated = neg.as_deref().map(|p| (task.negatives.as_slice(), p));
+                crate::objectives::score(&o.full, main, per.as_deref(), &task.query, unrated)
                     .map_err(|e| format!("method `{method_name}`: {e} ({where_})"))?
             }
             None => main.into_iter().map(|(m, v)| (m.to_string(), v)).collect(),

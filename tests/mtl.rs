@@ -99,8 +99,13 @@ fn bad_objectives_are_named() {
         e.contains("absent.toml") && e.contains("objectives.names[2]: objective `dwell` is not in the data"),
         "{e}"
     );
-    let e = err("tree.toml", format!("{SUITE}\n[objectives.tree]\nyoung = [\"c0\", \"c7\"]\nold = [\"c1\", \"c2\"]\n"));
-    assert!(e.contains("tree.toml") && e.contains("objectives.tree.young: unknown group `c7`"), "{e}");
+    let e = err(
+        "tree.toml",
+        format!(
+            "{SUITE}\n[objectives.tree]\nyoung = [\"majority/age0\", \"majority/age9\"]\nold = [\"minority/age1\"]\n"
+        ),
+    );
+    assert!(e.contains("tree.toml") && e.contains("objectives.tree.young: unknown group `majority/age9`"), "{e}");
     let req = BenchRequest {
         suites: vec![suite_file(&dir, "ok.toml", SUITE)],
         methods: Some(vec!["mtl-soft".into()]),
@@ -109,4 +114,41 @@ fn bad_objectives_are_named() {
     };
     let e = resolve(&req, &registry).unwrap_err().to_string();
     assert!(e.contains("`lambda`: must be non-negative"), "{e}");
+}
+
+/// MovieLens objectives through the runner, on the ML-100k fixture: `rated` is scored against
+/// the sampled unrated items, `liked` on the query, and mtl-hier runs on the gender/age tree.
+#[test]
+fn movielens_objectives_run_end_to_end() {
+    let dir = temp_dir("mtl-ml");
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("suites/testdata");
+    let text = std::fs::read_to_string(fixture.join("ml-100k-fixture.toml")).unwrap();
+    let text = text
+        .replace("path = \"ml-100k\"", &format!("path = {:?}", fixture.join("ml-100k").display().to_string()))
+        .replace("warm_fraction = 0.3", "warm_fraction = 0.3\nscenarios = [\"user-cold\"]");
+    let text = format!(
+        "{text}\n[objectives]\nnames = [\"rating\", \"liked\", \"rated\"]\n\n[protocol.candidates]\nsampled = 20\nk = 5\nlike = 4\n"
+    );
+    let file = suite_file(&dir, "ml-mtl.toml", &text);
+    let methods = ["mtl-single", "mtl-hier"];
+    let sets = methods
+        .iter()
+        .flat_map(|m| ["steps=20", "eval_every=10", "hidden=4", "tower=2"].map(|s| format!("{m}.{s}")))
+        .collect();
+    let req = BenchRequest {
+        suites: vec![file],
+        methods: Some(methods.iter().map(|m| m.to_string()).collect()),
+        seeds: Some(vec![0]),
+        sets,
+        ..Default::default()
+    };
+    run_request(&req, &dir.join("run"), 1).unwrap();
+    let text = String::from_utf8(read(&dir.join("run/results.csv"))).unwrap();
+    for method in methods {
+        let metrics: std::collections::BTreeSet<&str> =
+            text.lines().filter(|l| l.contains(&format!(",{method},"))).map(|l| l.split(',').nth(6).unwrap()).collect();
+        for m in ["rating/mae", "liked/auc", "liked/logloss", "rated/auc", "rated/logloss"] {
+            assert!(metrics.contains(m), "{method} lacks {m}: {metrics:?}");
+        }
+    }
 }

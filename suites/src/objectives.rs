@@ -14,8 +14,11 @@
 //! - `like`: `1[y_2 > 0]`, binary; the low-data objective by default: only a pinned fraction of
 //!   interactions carries its label for training (the test queries are scored on every label).
 //!
-//! The user-group tree for hierarchical sharing is root -> group -> objective, a group per world
-//! cluster (`c0`, `c1`, ...), or the coarser groups `[objectives.tree]` declares.
+//! The user-group tree for hierarchical sharing is built from what every method observes of a
+//! user, never from the hidden cluster: all users -> the world's `group` feature (majority,
+//! minority) -> its `age` bucket. Its leaves, `majority/age0`, ..., `minority/age{n_ages-1}`
+//! ([`synthetic_leaves`]), are the groups of the tree's middle level (one per leaf), or the
+//! coarser groups `[objectives.tree]` declares by merging leaves.
 //! Every constant is in the suite file; the labels are appended to the world's canonical bytes,
 //! so the suite's `data.sha256` pins them too. A suite without `[objectives]` is unchanged.
 
@@ -64,13 +67,28 @@ pub struct ObjectivesConfig {
     /// Standard deviation of the label noise `e`.
     #[serde(default)]
     pub noise_sd: f64,
-    /// Coarser user groups: `group name -> [cluster names]` (each cluster in exactly one).
+    /// MovieLens suites: sampled unrated items per rating of each meta-train and validation
+    /// user, the `rated` objective's negatives in training (test users' negatives are the
+    /// candidate protocol's sampled items). Serialised only when not 1, so synthetic worlds'
+    /// hashes do not change.
+    #[serde(default = "one_usize", skip_serializing_if = "is_one")]
+    pub unrated_ratio: usize,
+    /// Coarser user groups: `group name -> [leaf names]` (each leaf of the task tree in exactly
+    /// one).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tree: BTreeMap<String, Vec<String>>,
 }
 
 fn one() -> f64 {
     1.0
+}
+
+fn one_usize() -> usize {
+    1
+}
+
+fn is_one(n: &usize) -> bool {
+    *n == 1
 }
 
 /// An `[objectives]` value that cannot be used; names the key.
@@ -88,6 +106,14 @@ fn err<T>(key: impl Into<String>, message: impl Into<String>) -> Result<T, Objec
 /// The objectives the synthetic world provides.
 pub const SYNTHETIC_OBJECTIVES: [(&str, ObjectiveKind); 3] =
     [("rating", ObjectiveKind::Rating), ("engagement", ObjectiveKind::Continuous), ("like", ObjectiveKind::Binary)];
+
+/// The objectives a MovieLens suite provides: the rating, `liked` (rating >= 4) and `rated`
+/// (1 for a rated item, 0 for a sampled unrated one).
+pub const MOVIELENS_OBJECTIVES: [(&str, ObjectiveKind); 3] =
+    [("rating", ObjectiveKind::Rating), ("liked", ObjectiveKind::Binary), ("rated", ObjectiveKind::Binary)];
+
+/// A rating at or above this is `liked` (MovieLens's 1-5 stars; the usual convention).
+pub const LIKED_AT: f32 = 4.0;
 
 impl ObjectivesConfig {
     /// Checks the constants and that every named objective is one of `available`.
@@ -141,8 +167,8 @@ impl ObjectivesConfig {
         Ok(())
     }
 
-    /// Group index per cluster from `tree` (identity without one); `clusters` are the data's
-    /// group names. Errors name the tree key that refers to an unknown or repeated cluster.
+    /// Group index per leaf from `tree` (identity without one); `clusters` are the data's leaf
+    /// names. Errors name the tree key that refers to an unknown or repeated leaf.
     pub fn groups(&self, clusters: &[String]) -> Result<(Vec<String>, Vec<u32>), ObjectivesError> {
         if self.tree.is_empty() {
             return Ok((clusters.to_vec(), (0..clusters.len() as u32).collect()));
@@ -181,6 +207,9 @@ pub struct Objectives {
     pub group_names: Vec<String>,
     /// Group index per user.
     pub user_group: Vec<u32>,
+    /// Sampled unrated `(user, item)` pairs that carry labels (the `rated` objective's
+    /// negatives; empty for synthetic worlds), sorted.
+    pub unrated: Vec<(u32, u32)>,
 }
 
 impl Objectives {
@@ -191,7 +220,7 @@ impl Objectives {
         group_names: Vec<String>,
         user_group: Vec<u32>,
     ) -> Objectives {
-        Objectives { names, kinds, labels, group_names, user_group }
+        Objectives { names, kinds, labels, group_names, user_group, unrated: Vec::new() }
     }
 
     /// The labels of one interaction (NaN where absent), or `None` for an unknown pair.
@@ -214,8 +243,10 @@ impl Objectives {
 
     /// The labels of the given pairs only (what a method may see of a split).
     pub fn restrict(&self, pairs: impl IntoIterator<Item = (u32, u32)>) -> Objectives {
-        let labels = pairs.into_iter().filter_map(|p| self.labels.get(&p).map(|l| (p, l.clone()))).collect();
-        Objectives { labels, ..self.clone_meta() }
+        let labels: BTreeMap<(u32, u32), Vec<f32>> =
+            pairs.into_iter().filter_map(|p| self.labels.get(&p).map(|l| (p, l.clone()))).collect();
+        let unrated = self.unrated.iter().filter(|p| labels.contains_key(p)).copied().collect();
+        Objectives { labels, unrated, ..self.clone_meta() }
     }
 
     fn clone_meta(&self) -> Objectives {
@@ -225,14 +256,22 @@ impl Objectives {
             labels: BTreeMap::new(),
             group_names: self.group_names.clone(),
             user_group: self.user_group.clone(),
+            unrated: Vec::new(),
         }
     }
 
     /// A copy with one label replaced (tests use it to show what labels reach).
     pub fn with_label(&self, user: u32, item: u32, objective: usize, value: f32) -> Objectives {
+        self.with_labels(&[(user, item, objective, value)])
+    }
+
+    /// A copy with several labels replaced, `(user, item, objective, value)` each.
+    pub fn with_labels(&self, changes: &[(u32, u32, usize, f32)]) -> Objectives {
         let mut o = self.clone();
-        if let Some(l) = o.labels.get_mut(&(user, item)) {
-            l[objective] = value;
+        for (user, item, objective, value) in changes {
+            if let Some(l) = o.labels.get_mut(&(*user, *item)) {
+                l[*objective] = *value;
+            }
         }
         o
     }
@@ -249,13 +288,18 @@ pub struct SuiteObjectives {
 impl SuiteObjectives {
     /// The labels meta-training may see: those of the meta-train histories and the validation
     /// tasks, in the training view. Test users' labels are not in it.
+    /// Sampled unrated pairs of meta-train and validation users come along (the `rated`
+    /// objective's negatives); test users' do not.
     pub fn for_training(&self, split: &crate::split::Split) -> Objectives {
+        let users: std::collections::BTreeSet<u32> =
+            split.meta_train.iter().map(|h| h.user).chain(split.validation.iter().map(|t| t.user)).collect();
         let pairs = split
             .meta_train
             .iter()
             .flat_map(|h| &h.ratings)
             .chain(split.validation.iter().flat_map(|t| t.support.iter().chain(&t.query)))
-            .map(|r| (r.user, r.item));
+            .map(|r| (r.user, r.item))
+            .chain(self.train.unrated.iter().filter(|p| users.contains(&p.0)).copied());
         self.train.restrict(pairs)
     }
 
@@ -269,13 +313,25 @@ impl SuiteObjectives {
     }
 }
 
+/// The leaves of the synthetic world's task tree, in group-major order: `majority/age0`, ...,
+/// `minority/age{n_ages-1}`; a user with group `g` and age bucket `a` is in leaf
+/// `g * n_ages + a`.
+pub fn synthetic_leaves(n_ages: usize) -> Vec<String> {
+    ["majority", "minority"].iter().flat_map(|g| (0..n_ages).map(move |a| format!("{g}/age{a}"))).collect()
+}
+
 /// Generates the synthetic objectives for `ratings` (as `(user, item, rating)`), returning them
-/// with their canonical text (appended to the world's before hashing).
+/// with their canonical text (appended to the world's before hashing). `user_cluster` (the
+/// hidden cluster) draws the second objective direction; `user_leaf` indexes `leaves` (the
+/// observable task tree, [`synthetic_leaves`]).
+#[allow(clippy::too_many_arguments)]
 pub fn generate_synthetic(
     cfg: &ObjectivesConfig,
     truth: &Truth,
     user_cluster: &[u32],
     n_clusters: usize,
+    leaves: &[String],
+    user_leaf: &[u32],
     ratings: &[crate::data::Rating],
     seed: u64,
 ) -> Result<(SuiteObjectives, String), ObjectivesError> {
@@ -337,9 +393,8 @@ pub fn generate_synthetic(
         full.insert((r.user, r.item), all);
         train.insert((r.user, r.item), tr);
     }
-    let clusters: Vec<String> = (0..n_clusters).map(|k| format!("c{k}")).collect();
-    let (group_names, of_cluster) = cfg.groups(&clusters)?;
-    let user_group: Vec<u32> = user_cluster.iter().map(|c| of_cluster[*c as usize]).collect();
+    let (group_names, of_leaf) = cfg.groups(leaves)?;
+    let user_group: Vec<u32> = user_leaf.iter().map(|c| of_leaf[*c as usize]).collect();
     let kinds: Vec<ObjectiveKind> =
         cfg.names.iter().map(|n| SYNTHETIC_OBJECTIVES.iter().find(|a| a.0 == n).expect("checked").1).collect();
     let make = |labels| {
@@ -352,6 +407,89 @@ pub fn generate_synthetic(
         ))
     };
     Ok((SuiteObjectives { full: make(full), train: make(train) }, canon))
+}
+
+/// The objectives of a MovieLens suite ([`MOVIELENS_OBJECTIVES`]) from its ratings and split:
+/// `rating`, `liked` (`rating >= 4`, [`LIKED_AT`]) and `rated`. `rated` is 1 on every rating; its
+/// negatives are sampled unrated items: for each meta-train and validation user,
+/// `unrated_ratio` items per rating of theirs, drawn without replacement (seeded by `seed`)
+/// from the items of meta-training that the user never rated; for a test user, the candidate
+/// protocol's sampled items (`task.negatives`), scored beside the query. The task tree is
+/// all users -> gender -> age band: its leaves are the `gender/age` pairs the data has
+/// (`F/18-24`, ...), from the user attributes every method sees. No low-data objective.
+pub fn generate_movielens(
+    cfg: &ObjectivesConfig,
+    dataset: &crate::data::Dataset,
+    split: &crate::split::Split,
+    seed: u64,
+) -> Result<SuiteObjectives, ObjectivesError> {
+    cfg.check(&MOVIELENS_OBJECTIVES)?;
+    if cfg.low_data.is_some() {
+        return err("low_data", "MovieLens objectives have no low-data objective");
+    }
+    if cfg.unrated_ratio == 0 {
+        return err("unrated_ratio", "must be at least 1");
+    }
+    let attr = |name: &str| {
+        dataset.user_groups.iter().find(|g| g.0 == name).map(|g| &g.1).ok_or_else(|| ObjectivesError {
+            key: "tree".into(),
+            message: format!("the data has no `{name}` user attribute for the task tree"),
+        })
+    };
+    let (gender, age) = (attr("gender")?, attr("age")?);
+    let leaf_of: Vec<String> = gender.iter().zip(age).map(|(g, a)| format!("{g}/{a}")).collect();
+    let leaves: Vec<String> = leaf_of.iter().cloned().collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    let (group_names, of_leaf) = cfg.groups(&leaves)?;
+    let user_group: Vec<u32> =
+        leaf_of.iter().map(|l| of_leaf[leaves.binary_search(l).expect("a leaf of the data")]).collect();
+    let row = |name: &str, value: Option<f32>| -> f32 {
+        match (name, value) {
+            ("rating", Some(v)) => v,
+            ("liked", Some(v)) => f32::from(u8::from(v >= LIKED_AT)),
+            ("rated", Some(_)) => 1.0,
+            ("rated", None) => 0.0,
+            _ => f32::NAN,
+        }
+    };
+    let label = |value: Option<f32>| -> Vec<f32> { cfg.names.iter().map(|n| row(n, value)).collect() };
+    let mut labels: BTreeMap<(u32, u32), Vec<f32>> =
+        dataset.ratings.iter().map(|r| ((r.user, r.item), label(Some(r.value)))).collect();
+    let n_users = dataset.features.user_ids.len();
+    let rated = crate::data::rated_items(n_users, &dataset.ratings);
+    let pool: Vec<u32> = split
+        .meta_train
+        .iter()
+        .flat_map(|h| h.ratings.iter().map(|r| r.item))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut rng = Rng::from_labels(seed, &["movielens-objectives", "unrated"]);
+    let mut unrated = Vec::new();
+    let train_users = split
+        .meta_train
+        .iter()
+        .map(|h| (h.user, h.ratings.len()))
+        .chain(split.validation.iter().map(|t| (t.user, t.support.len() + t.query.len())));
+    for (user, n) in train_users {
+        let free: Vec<u32> = pool.iter().copied().filter(|i| rated[user as usize].binary_search(i).is_err()).collect();
+        let k = (n * cfg.unrated_ratio).min(free.len());
+        let mut pick: Vec<u32> = rng.sample_indices(free.len(), k).into_iter().map(|j| free[j]).collect();
+        pick.sort_unstable();
+        unrated.extend(pick.into_iter().map(|i| (user, i)));
+    }
+    for task in split.test.iter().flat_map(|s| &s.1) {
+        unrated.extend(task.negatives.iter().map(|i| (task.user, *i)));
+    }
+    unrated.sort_unstable();
+    unrated.dedup();
+    for p in &unrated {
+        labels.insert(*p, label(None));
+    }
+    let kinds = cfg.names.iter().map(|n| MOVIELENS_OBJECTIVES.iter().find(|a| a.0 == n).expect("checked").1).collect();
+    let mut o = Objectives::new(cfg.names.clone(), kinds, labels, group_names, user_group);
+    o.unrated = unrated;
+    let o = std::sync::Arc::new(o);
+    Ok(SuiteObjectives { full: o.clone(), train: o })
 }
 
 fn q6(x: f64) -> f64 {
@@ -372,6 +510,7 @@ mod tests {
             sine_alpha: vec![1.0],
             sine_beta: vec![0.5],
             noise_sd: 0.1,
+            unrated_ratio: 1,
             tree: BTreeMap::new(),
         }
     }
@@ -418,7 +557,7 @@ mod tests {
         c.noise_sd = 0.0;
         c.low_data_fraction = 1.0;
         let r = [crate::data::Rating { user: 0, item: 0, value: 4.0 }];
-        let (o, canon) = generate_synthetic(&c, &truth, &[0], 1, &r, 1).unwrap();
+        let (o, canon) = generate_synthetic(&c, &truth, &[0], 1, &["all".into()], &[0], &r, 1).unwrap();
         // u1 = (0.6, 0.8); u2 is the unit vector orthogonal to it, (0.8, -0.6) or its negative.
         // w1.x = 3 * (0.3 - 0.2) = 0.3; engagement = 0.3 + sin(0.3 + 0.5).
         let want = 0.3 + (0.8f64).sin();
@@ -432,6 +571,17 @@ mod tests {
         assert!(like == f32::from(u8::from(y_pos > 0.0)) || like == f32::from(u8::from(y_neg > 0.0)));
         assert!(canon.contains("obj,0,0,"));
         assert_eq!(o.full, o.train);
+    }
+
+    /// The leaves are group-major, and `[objectives.tree]` merges them by name.
+    #[test]
+    fn tree_leaves_are_observable_group_by_age() {
+        let leaves = synthetic_leaves(2);
+        assert_eq!(leaves, ["majority/age0", "majority/age1", "minority/age0", "minority/age1"]);
+        let mut c = cfg();
+        c.tree.insert("old".into(), vec!["majority/age1".into(), "minority/age1".into()]);
+        c.tree.insert("young".into(), vec!["majority/age0".into(), "minority/age0".into()]);
+        assert_eq!(c.groups(&leaves).unwrap(), (vec!["old".into(), "young".into()], vec![1, 0, 1, 0]));
     }
 
     /// The low-data objective keeps about its fraction of training labels; the others all.
@@ -450,7 +600,7 @@ mod tests {
             item_latent: (0..2 * n).map(|i| ((i * 7919 % 13) as f64 - 6.0) / 6.0).collect(),
         };
         let r: Vec<_> = (0..n as u32).map(|i| crate::data::Rating { user: 0, item: i, value: 3.0 }).collect();
-        let (o, _) = generate_synthetic(&cfg(), &truth, &[0], 1, &r, 3).unwrap();
+        let (o, _) = generate_synthetic(&cfg(), &truth, &[0], 1, &["all".into()], &[0], &r, 3).unwrap();
         let seen = (0..n as u32).filter(|i| o.train.label(0, *i, 2).is_some()).count();
         assert!((50..110).contains(&seen), "{seen} of {n} like labels seen at fraction 0.2");
         assert!((0..n as u32).all(|i| o.full.label(0, i, 2).is_some() && o.train.label(0, i, 1).is_some()));

@@ -60,6 +60,7 @@ pub const EMBEDDED: &[(&str, &str, &str)] = &[
     ),
     ("mtl-related", "suites/mtl-related.toml", include_str!("../mtl-related.toml")),
     ("mtl-unrelated", "suites/mtl-unrelated.toml", include_str!("../mtl-unrelated.toml")),
+    ("movielens-100k-mtl", "suites/movielens-100k-mtl.toml", include_str!("../movielens-100k-mtl.toml")),
 ];
 
 /// The tuning records (`cargo xtask tune` outputs) that embedded suites name in `suite.tuning`,
@@ -363,18 +364,22 @@ pub fn parse_suite(text: &str, source: &str) -> Result<LoadedSuite, SuiteError> 
     }
     if let Some(o) = &def.objectives {
         let oerr = |e| SuiteError::Objectives { path: source.to_string(), source: e };
-        // Only the synthetic world provides objectives besides the rating so far.
+        // The synthetic world and MovieLens provide objectives besides the rating.
+        let movielens = matches!(def.data.kind.as_str(), "movielens-100k" | "movielens-1m");
         let available: &[(&str, crate::objectives::ObjectiveKind)] = if def.data.kind == "synthetic" {
             &crate::objectives::SYNTHETIC_OBJECTIVES
+        } else if movielens {
+            &crate::objectives::MOVIELENS_OBJECTIVES
         } else {
             &crate::objectives::SYNTHETIC_OBJECTIVES[..1]
         };
         o.check(available).map_err(oerr)?;
         if def.data.kind == "synthetic" {
-            let n = def.world.clone().unwrap_or_default().n_clusters;
-            o.groups(&(0..n).map(|k| format!("c{k}")).collect::<Vec<_>>()).map_err(oerr)?;
+            let n_ages = def.world.clone().unwrap_or_default().n_ages;
+            o.groups(&crate::objectives::synthetic_leaves(n_ages)).map_err(oerr)?;
         }
-        if def.data.kind != "synthetic" && !o.tree.is_empty() {
+        // MovieLens's tree leaves (gender/age pairs) are known once the data is read.
+        if def.data.kind != "synthetic" && !movielens && !o.tree.is_empty() {
             return Err(oerr(crate::objectives::ObjectivesError {
                 key: "tree".into(),
                 message: format!("data.kind `{}` has no user-group tree", def.data.kind),
@@ -469,7 +474,21 @@ impl LoadedSuite {
             make_split(&data.dataset, data.user_is_new, data.item_is_new, &self.def.protocol, self.def.data.seed)
                 .map_err(|e| SuiteError::Protocol { path: path.clone(), source: e })?;
         let load_report = toml::Table::try_from(&data.report).ok().map(|t| install.record(t));
-        self.with_variants(data.dataset, split, load_report)
+        let objectives = match &self.def.objectives {
+            Some(o) if matches!(kind, RealKind::MovieLens100k | RealKind::MovieLens1m) => Some(
+                crate::objectives::generate_movielens(o, &data.dataset, &split, self.def.data.seed)
+                    .map_err(|source| SuiteError::Objectives { path: path.clone(), source })?,
+            ),
+            Some(_) => {
+                let message = format!("data.kind `{kind}` has no objectives besides the rating");
+                let source = crate::objectives::ObjectivesError { key: "names".into(), message };
+                return Err(SuiteError::Objectives { path, source });
+            }
+            None => None,
+        };
+        let mut m = self.with_variants(data.dataset, split, load_report)?;
+        m.objectives = objectives;
+        Ok(m)
     }
 
     /// The folder a real suite reads, and how it got there. With `data.path`, that folder (its
@@ -638,11 +657,23 @@ impl LoadedSuite {
                 let mut objectives = None;
                 if let Some(o) = &self.def.objectives {
                     let truth = world.dataset.truth.as_deref().expect("synthetic worlds carry their truth");
+                    // The task tree's leaf of each user: observable group x age bucket.
+                    let leaves = crate::objectives::synthetic_leaves(cfg.n_ages);
+                    let fields = world.dataset.features.schema.user_fields.len();
+                    let age = world.dataset.features.schema.user_fields.iter().position(|f| f.name == "age");
+                    let age = age.expect("the synthetic world has an age field");
+                    let user_leaf: Vec<u32> = (0..world.user_group.len())
+                        .map(|u| {
+                            world.user_group[u] * cfg.n_ages as u32 + world.dataset.features.user_cat[u * fields + age]
+                        })
+                        .collect();
                     let (obj, canon) = crate::objectives::generate_synthetic(
                         o,
                         truth,
                         &world.user_cluster,
                         cfg.n_clusters,
+                        &leaves,
+                        &user_leaf,
                         &world.dataset.ratings,
                         self.def.data.seed,
                     )

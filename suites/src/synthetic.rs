@@ -164,7 +164,7 @@ pub struct World {
     pub item_is_new: Vec<bool>,
     /// Group index per user: 0 majority, 1 minority.
     pub user_group: Vec<u32>,
-    /// Cluster index per user (the user-group tree of multi-task suites).
+    /// Cluster index per user (hidden: it draws the multi-task suites' second objective direction).
     pub user_cluster: Vec<u32>,
     /// Canonical serialization, whose SHA-256 is `dataset.sha256`.
     pub canonical: String,

@@ -1,9 +1,12 @@
 //! `mtl-hier`: hierarchical sharing along the task tree root -> user group -> objective. The
 //! embeddings and the first bottom layer are shared by everyone (root), the second bottom layer
-//! is one per user group (the suite's tree: the synthetic world's clusters, or the groups
-//! `[objectives.tree]` declares), the towers are per objective. A user's rows go through their
-//! group's layer (every group layer starts from `mtl-hard`'s second layer, so with one group
-//! this is `mtl-hard`).
+//! is one per user group (the tree's middle level: its leaves, or the coarser groups
+//! `[objectives.tree]` declares), the towers are per objective. The tree is built from what
+//! every method observes of a user, never from hidden truth: on the synthetic worlds all users
+//! -> the `group` feature -> the `age` bucket (leaves `majority/age0`, ...; see
+//! [`metarec_suites::objectives::synthetic_leaves`]). A user's rows go through their group's
+//! layer (every group layer starts from `mtl-hard`'s second layer, so with one group this is
+//! `mtl-hard`).
 
 use super::{
     Batch, Common, Dims, P, Scheme, Spec, build_with, dense, dense_specs, embed, embed_specs, tower, tower_specs,
