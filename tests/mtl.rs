@@ -143,7 +143,7 @@ fn movielens_objectives_run_end_to_end() {
         ..Default::default()
     };
     run_request(&req, &dir.join("run"), 1).unwrap();
-    let text = String::from_utf8(read(&dir.join("run/results.csv"))).unwrap();
+    let text = results_text(&dir.join("run"));
     for method in methods {
         let metrics: std::collections::BTreeSet<&str> =
             text.lines().filter(|l| l.contains(&format!(",{method},"))).map(|l| l.split(',').nth(6).unwrap()).collect();
