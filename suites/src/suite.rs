@@ -65,8 +65,10 @@ pub const EMBEDDED: &[(&str, &str, &str)] = &[
 
 /// The tuning records (`cargo xtask tune` outputs) that embedded suites name in `suite.tuning`,
 /// by path from the repository root.
-pub const TUNING_RECORDS: &[(&str, &str)] =
-    &[("suites/tuning/synthetic.toml", include_str!("../tuning/synthetic.toml"))];
+pub const TUNING_RECORDS: &[(&str, &str)] = &[
+    ("suites/tuning/synthetic.toml", include_str!("../tuning/synthetic.toml")),
+    ("suites/tuning/movielens-100k.toml", include_str!("../tuning/movielens-100k.toml")),
+];
 
 /// The text of the tuning record `rel` named by the suite file `source` (relative to the suite
 /// file's folder): an embedded record for the embedded suites, else the file. Returns the
