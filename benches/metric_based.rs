@@ -9,16 +9,14 @@
 
 use candle_core::Device;
 use criterion::{Criterion, criterion_group, criterion_main};
-use metarec_methods::Ctx;
 use metarec_methods::metric_based::episode_trainer;
+use metarec_methods::{Ctx, TrainData};
 use metarec_suites::{Rng, load_suite};
 use std::hint::black_box;
 
-mod support;
-
 fn benches(c: &mut Criterion) {
     let m = load_suite("synthetic").unwrap().materialize().unwrap();
-    let train = support::train_data(&m);
+    let train = TrainData::of(&m);
     let mut fce = toml::Table::new();
     fce.insert("full_context_embeddings".into(), true.into());
     let mut g = c.benchmark_group("metric_based");

@@ -11,15 +11,13 @@
 
 use candle_core::Device;
 use criterion::{Criterion, criterion_group, criterion_main};
-use metarec_methods::{Ctx, Registry};
+use metarec_methods::{Ctx, Registry, TrainData};
 use metarec_suites::{Rng, load_suite};
 use std::hint::black_box;
 
-mod support;
-
 fn benches(c: &mut Criterion) {
     let m = load_suite("mtl-related").unwrap().materialize().unwrap();
-    let train = support::train_data(&m);
+    let train = TrainData::of(&m);
     let labels = m.objectives.as_ref().unwrap().for_training(&m.split);
     let registry = Registry::default();
     let mut g = c.benchmark_group("mtl");

@@ -21,14 +21,7 @@ fn benches(c: &mut Criterion) {
     });
 
     let m = suite.materialize().unwrap();
-    let train = TrainData {
-        features: &m.dataset.features,
-        meta_train: &m.split.meta_train,
-        validation: &m.split.validation,
-        rating_min: 1.0,
-        rating_max: 5.0,
-        truth: None,
-    };
+    let train = TrainData::of(&m);
     let registry = Registry::default();
     let mut g = c.benchmark_group("pooled");
     g.sample_size(10);

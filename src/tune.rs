@@ -172,14 +172,7 @@ pub fn tune_on(
         return Err(RunError::Input(format!("suite `{}`: no meta-validation users to tune on", suite.name)));
     }
     let ds = &data.dataset;
-    let train = TrainData {
-        features: &ds.features,
-        meta_train: &data.split.meta_train,
-        validation: &data.split.validation,
-        rating_min: ds.rating_min,
-        rating_max: ds.rating_max,
-        truth: None,
-    };
+    let train = TrainData::of(data);
 
     // Every (method, trial) with its overrides, drawn up front so the search does not depend on
     // scheduling.

@@ -63,6 +63,21 @@ pub struct TrainData<'a> {
     pub truth: Option<&'a Truth>,
 }
 
+impl<'a> TrainData<'a> {
+    /// The clean meta-training view of a materialised suite, as the runner gives it to a method
+    /// that is not a reference (no truth).
+    pub fn of(m: &'a metarec_suites::Materialized) -> TrainData<'a> {
+        TrainData {
+            features: &m.dataset.features,
+            meta_train: &m.split.meta_train,
+            validation: &m.split.validation,
+            rating_min: m.dataset.rating_min,
+            rating_max: m.dataset.rating_max,
+            truth: None,
+        }
+    }
+}
+
 /// One new user's support set: what adaptation may see.
 pub struct SupportSet<'a> {
     pub user: u32,

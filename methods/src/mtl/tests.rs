@@ -12,17 +12,6 @@ fn suite() -> &'static Materialized {
     S.get_or_init(|| metarec_suites::load_suite("mtl-related").unwrap().materialize().unwrap())
 }
 
-fn train_data(m: &Materialized) -> TrainData<'_> {
-    TrainData {
-        features: &m.dataset.features,
-        meta_train: &m.split.meta_train,
-        validation: &m.split.validation,
-        rating_min: m.dataset.rating_min,
-        rating_max: m.dataset.rating_max,
-        truth: None,
-    }
-}
-
 /// Short training, so the tests stay fast.
 fn table(extra: &str) -> toml::Table {
     format!("steps = 60\neval_every = 20\nbatch_size = 64\nhidden = 8\ntower = 4\nadapt_steps = 3\n{extra}")
@@ -44,7 +33,7 @@ fn run(method: &dyn Method, labels: &Objectives) -> (Vec<f64>, TrainReport) {
     let m = suite();
     let o = m.objectives.as_ref().unwrap();
     let mut ctx = Ctx { rng: Rng::new(5), device: Device::Cpu };
-    let model = method.meta_train_objectives(&train_data(m), labels, &mut ctx).unwrap();
+    let model = method.meta_train_objectives(&TrainData::of(m), labels, &mut ctx).unwrap();
     let mut out = Vec::new();
     for task in test_tasks(m) {
         let support = crate::SupportSet { user: task.user, support: &task.support, features: &m.dataset.features };
@@ -172,13 +161,13 @@ fn bad_parameters_name_the_key() {
     let m = suite();
     let mut ctx = Ctx { rng: Rng::new(1), device: Device::Cpu };
     let e = build("mtl-hard", "weights = [1.0, 1.0]")
-        .meta_train_objectives(&train_data(m), &labels(), &mut ctx)
+        .meta_train_objectives(&TrainData::of(m), &labels(), &mut ctx)
         .err()
         .unwrap()
         .to_string();
     assert!(e.contains("`weights`: 2 values for 3 objectives"), "{e}");
     // Without objectives a multi-task method refuses, saying why.
-    let e = build("mtl-hard", "").meta_train(&train_data(m), &mut ctx).err().unwrap().to_string();
+    let e = build("mtl-hard", "").meta_train(&TrainData::of(m), &mut ctx).err().unwrap().to_string();
     assert!(e.contains("needs a multi-objective suite"), "{e}");
 }
 
@@ -208,7 +197,7 @@ fn early_stopping_keeps_the_chosen_steps_parameters() {
         let scheme = std::sync::Arc::new(super::hard::Hard);
         let method = super::MtlMethod { name: "mtl-hard", common, scheme, table: toml::Table::new() };
         let mut ctx = Ctx { rng: Rng::new(5), device: Device::Cpu };
-        super::train(&method, &train_data(m), &l, &mut ctx).unwrap()
+        super::train(&method, &TrainData::of(m), &l, &mut ctx).unwrap()
     };
     let full = trained(200);
     let chosen = full.report.chosen_step.unwrap() as usize;
@@ -235,7 +224,7 @@ fn adapting_the_network_transfers_between_objectives_through_what_is_shared() {
     let like = |name: &str, extra: &str| -> (Vec<f64>, Vec<f64>) {
         let method = build(name, extra);
         let mut ctx = Ctx { rng: Rng::new(5), device: Device::Cpu };
-        let model = method.meta_train_objectives(&train_data(m), &o.for_training(&m.split), &mut ctx).unwrap();
+        let model = method.meta_train_objectives(&TrainData::of(m), &o.for_training(&m.split), &mut ctx).unwrap();
         let support = crate::SupportSet { user: task.user, support: &task.support, features: &m.dataset.features };
         let mut go = |l: &[Vec<f32>]| {
             let a = model.adapt_objectives(&support, l, &mut ctx).unwrap();
