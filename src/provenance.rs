@@ -189,15 +189,23 @@ mod tests {
         assert_eq!(super::format_utc(951_825_600), "2000-02-29T12:00:00Z");
     }
 
-    /// The build commit is the repository's HEAD for a binary built from it (as `cargo test`
-    /// builds this one), and a binary of another commit is warned about.
+    /// The build commit is recorded (a full hash, or `unknown` outside a repository), a binary
+    /// of the repository's HEAD is not warned about, and one of another commit is named. (Not
+    /// compared with the live HEAD: a commit made while the tests run would move it.)
     #[test]
     fn the_build_commit_is_recorded_and_a_stale_binary_is_named() {
         let (p, _) = super::collect(std::path::Path::new(env!("CARGO_MANIFEST_DIR")));
-        assert_eq!(p.build_commit, p.commit);
-        assert_eq!(super::stale_binary_warning(&p), None);
-        let old = super::Provenance { build_commit: "0123456789abcdef".into(), ..p.clone() };
+        assert_eq!(p.build_commit, super::build_commit());
+        let b = &p.build_commit;
+        assert!(b == "unknown" || (b.len() == 40 && b.chars().all(|c| c.is_ascii_hexdigit())), "{b}");
+        let fresh = super::Provenance {
+            commit: "0123456789abcdef".into(),
+            build_commit: "0123456789abcdef".into(),
+            ..p.clone()
+        };
+        assert_eq!(super::stale_binary_warning(&fresh), None);
+        let old = super::Provenance { build_commit: "fedcba9876543210".into(), ..fresh };
         let w = super::stale_binary_warning(&old).unwrap();
-        assert!(w.contains("built at commit 0123456789ab but the repository is at"), "{w}");
+        assert!(w.contains("built at commit fedcba987654 but the repository is at 0123456789ab"), "{w}");
     }
 }
