@@ -176,11 +176,19 @@ pub fn shot_results() -> Vec<PerturbationResult> {
     ]
 }
 
-/// A clean (`perturbation` none) row of suite `s`, scenario `user-cold`.
-pub fn cold_row(method: &str, seed: u64, user: u64, metric: &str, value: f64) -> ResultRow {
+/// A clean (`perturbation` none) row.
+pub fn clean_row(
+    suite: &str,
+    scenario: &str,
+    method: &str,
+    metric: &str,
+    seed: u64,
+    user: u64,
+    value: f64,
+) -> ResultRow {
     ResultRow {
-        suite: "s".into(),
-        scenario: "user-cold".into(),
+        suite: suite.into(),
+        scenario: scenario.into(),
         method: method.into(),
         seed,
         perturbation: "none".into(),
@@ -188,4 +196,9 @@ pub fn cold_row(method: &str, seed: u64, user: u64, metric: &str, value: f64) ->
         metric: metric.into(),
         value,
     }
+}
+
+/// A clean (`perturbation` none) row of suite `s`, scenario `user-cold`.
+pub fn cold_row(method: &str, seed: u64, user: u64, metric: &str, value: f64) -> ResultRow {
+    clean_row("s", "user-cold", method, metric, seed, user, value)
 }

@@ -122,6 +122,10 @@ impl Scheme for Soft {
             return Ok(());
         }
         let shrink = self.shrink(lr, t_all);
+        if shrink == 1.0 {
+            // lambda = 0: nothing to shrink (the copies are mtl-single's)
+            return Ok(());
+        }
         let first = Separate::prefix(0);
         for k in vars.keys().filter_map(|k| k.strip_prefix(first.as_str())) {
             let copies: Vec<&Var> = (0..t_all).map(|t| &vars[&format!("{}{k}", Separate::prefix(t))]).collect();
@@ -131,10 +135,8 @@ impl Scheme for Soft {
             }
             let mean = sum.affine(1.0 / t_all as f64, 0.0)?;
             for c in copies {
-                // mean + shrink * (theta - mean); exactly theta when lambda = 0.
-                if shrink != 1.0 {
-                    c.set(&mean.add(&c.as_tensor().sub(&mean)?.affine(shrink, 0.0)?)?)?;
-                }
+                // mean + shrink * (theta - mean)
+                c.set(&mean.add(&c.as_tensor().sub(&mean)?.affine(shrink, 0.0)?)?)?;
             }
         }
         Ok(())

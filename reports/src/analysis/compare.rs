@@ -225,16 +225,7 @@ mod tests {
     fn rows(method: &str, metric: &str, values: &[(u64, u64, f64)]) -> Vec<ResultRow> {
         values
             .iter()
-            .map(|&(seed, user, value)| ResultRow {
-                suite: "s".into(),
-                scenario: "warm".into(),
-                method: method.into(),
-                seed,
-                perturbation: "none".into(),
-                user,
-                metric: metric.into(),
-                value,
-            })
+            .map(|&(seed, user, value)| crate::testing::clean_row("s", "warm", method, metric, seed, user, value))
             .collect()
     }
 

@@ -451,16 +451,7 @@ pub(crate) mod tests {
     }
 
     fn row(suite: &str, scenario: &str, method: &str, metric: &str, seed: u64, user: u64, value: f64) -> ResultRow {
-        ResultRow {
-            suite: suite.into(),
-            scenario: scenario.into(),
-            method: method.into(),
-            seed,
-            perturbation: "none".into(),
-            user,
-            metric: metric.into(),
-            value,
-        }
+        crate::testing::clean_row(suite, scenario, method, metric, seed, user, value)
     }
 
     fn grp(suite: &str, user: u64, attribute: &str, group: &str) -> GroupRow {

@@ -339,16 +339,7 @@ mod tests {
     use crate::testing::{render_latex, render_markdown, render_markdown_with};
 
     fn row(scenario: &str, method: &str, metric: &str, seed: u64, user: u64, value: f64) -> ResultRow {
-        ResultRow {
-            suite: "ml".into(),
-            scenario: scenario.into(),
-            method: method.into(),
-            seed,
-            perturbation: "none".into(),
-            user,
-            metric: metric.into(),
-            value,
-        }
+        crate::testing::clean_row("ml", scenario, method, metric, seed, user, value)
     }
 
     /// `values[s][u]` is the value of seed s+1 and user u+1.

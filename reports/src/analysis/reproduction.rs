@@ -73,16 +73,7 @@ mod tests {
     use super::*;
 
     fn row(method: &str, seed: u64, user: u64, value: f64) -> ResultRow {
-        ResultRow {
-            suite: "s".into(),
-            scenario: "user-cold".into(),
-            method: method.into(),
-            seed,
-            perturbation: "none".into(),
-            user,
-            metric: "mae".into(),
-            value,
-        }
+        crate::testing::clean_row("s", "user-cold", method, "mae", seed, user, value)
     }
 
     /// By hand: users' seed means 0.7, 0.8, 0.9 give mean 0.8, sd 0.1, sem 0.1/sqrt(3), and

@@ -644,16 +644,7 @@ mod tests {
     use super::*;
 
     fn row(scenario: &str, method: &str, metric: &str, seed: u64, user: u64, value: f64) -> ResultRow {
-        ResultRow {
-            suite: "s".into(),
-            scenario: scenario.into(),
-            method: method.into(),
-            seed,
-            perturbation: "none".into(),
-            user,
-            metric: metric.into(),
-            value,
-        }
+        crate::testing::clean_row("s", scenario, method, metric, seed, user, value)
     }
 
     /// `values[s][u]` is seed s+1, user u+1.
