@@ -41,10 +41,19 @@ pub struct Rows {
 }
 
 /// Per-task deltas to the shared parameters (`None` = zero).
+///
+/// A weight delta is held densely (`w`) or, where that is cheaper, as low-rank factors
+/// (`w_factors`): an inner step of plain SGD changes `W_l` by `-a h_l^T dz_l`, a matrix of rank
+/// at most `n_s` (the support rows), so `x (W + sum_k A_k^T B_k) = x W + sum_k (x A_k^T) B_k`
+/// is exact and costs `n_s (d_l + d_{l+1})` per row instead of `d_l d_{l+1}`, with no
+/// `[T, d_l, d_{l+1}]` tensor made in the forward pass or its backward.
 #[derive(Clone, Debug, Default)]
 pub struct Deltas {
     /// `[T, d_l, d_{l+1}]` per dense layer.
     pub w: Vec<Option<Tensor>>,
+    /// Per dense layer, factors `(A: [T, n_s, d_l], B: [T, n_s, d_{l+1}])` whose products
+    /// `A^T B` add to the layer's weight delta (empty or absent: none).
+    pub w_factors: Vec<Vec<(Tensor, Tensor)>>,
     /// `[T, d_{l+1}]` per dense layer.
     pub b: Vec<Option<Tensor>>,
     /// Deltas of the looked-up embedding rows of the support rows: `[T, n_s, F e]`.
@@ -55,7 +64,32 @@ pub struct Deltas {
 
 impl Deltas {
     pub fn zeros(n_layers: usize) -> Deltas {
-        Deltas { w: vec![None; n_layers], b: vec![None; n_layers], emb_support: None, emb_query: None }
+        Deltas {
+            w: vec![None; n_layers],
+            w_factors: vec![Vec::new(); n_layers],
+            b: vec![None; n_layers],
+            emb_support: None,
+            emb_query: None,
+        }
+    }
+
+    /// The low-rank factors of layer `l`'s weight delta.
+    fn factors(&self, l: usize) -> &[(Tensor, Tensor)] {
+        self.w_factors.get(l).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// Layer `l`'s whole weight delta `[T, d_l, d_{l+1}]` (dense part plus the factors'
+    /// products), or `None` when it has none.
+    pub fn weight(&self, l: usize) -> Result<Option<Tensor>> {
+        let mut out = self.w.get(l).cloned().flatten();
+        for (a, b) in self.factors(l) {
+            let p = a.transpose(1, 2)?.matmul(b)?;
+            out = Some(match out {
+                Some(d) => (d + p)?,
+                None => p,
+            });
+        }
+        Ok(out)
     }
 }
 
@@ -69,10 +103,20 @@ pub struct Cache {
 
 /// Per-task gradients of the per-task mean squared error, times a scale (the inner rate).
 pub struct Grads {
-    pub w: Vec<Tensor>,
+    /// `h_l^T dz_l`, for the layers whose dense gradient was asked for (see [`backward_parts`]).
+    pub w: Vec<Option<Tensor>>,
+    /// The scaled gradient at each layer's output, `dz_l: [T, n, d_{l+1}]`.
+    pub dz: Vec<Tensor>,
     pub b: Vec<Tensor>,
     /// Gradient with respect to the input rows, `[T, n, d_0]` (embedding columns first).
     pub emb: Tensor,
+}
+
+impl Grads {
+    /// Layer `l`'s dense weight gradient (asked for of every layer by [`backward`]).
+    pub fn w(&self, l: usize) -> &Tensor {
+        self.w[l].as_ref().expect("dense weight gradient asked for")
+    }
 }
 
 /// The embedding part of the input rows: `[T, n, F e]`, looked up from the shared tables.
@@ -104,6 +148,9 @@ pub fn forward(dense: &[Tensor], deltas: &Deltas, emb: &Tensor, numeric: Option<
         if let Some(dw) = &deltas.w[l] {
             z = (z + h.matmul(dw)?)?;
         }
+        for (a, b) in deltas.factors(l) {
+            z = (z + h.matmul(&a.transpose(1, 2)?)?.matmul(b)?)?;
+        }
         if let Some(db) = &deltas.b[l] {
             z = z.broadcast_add(&db.unsqueeze(1)?)?;
         }
@@ -130,16 +177,33 @@ pub fn backward(
     target: &Tensor,
     scale: f64,
 ) -> Result<Grads> {
+    backward_parts(dense, deltas, cache, y, target, scale, &vec![true; dense.len() / 2])
+}
+
+/// [`backward`], computing the dense weight gradient `h_l^T dz_l` only of the layers where
+/// `dense_w[l]` (the others keep `dz_l` and `h_l` as low-rank factors, see [`Deltas`]).
+pub fn backward_parts(
+    dense: &[Tensor],
+    deltas: &Deltas,
+    cache: &Cache,
+    y: &Tensor,
+    target: &Tensor,
+    scale: f64,
+    dense_w: &[bool],
+) -> Result<Grads> {
     let (_, n) = y.dims2()?;
     let n_layers = dense.len() / 2;
     // dL_t/dy = 2 (y - r) / n
     let mut dz = ((y - target)? * (2.0 * scale / n as f64))?.unsqueeze(2)?;
     let mut w = vec![None; n_layers];
+    let mut dzs = vec![None; n_layers];
     let mut b = vec![None; n_layers];
     let mut emb = None;
     for l in (0..n_layers).rev() {
         let h = &cache.h[l];
-        w[l] = Some(h.transpose(1, 2)?.matmul(&dz)?);
+        if dense_w[l] {
+            w[l] = Some(h.transpose(1, 2)?.matmul(&dz)?);
+        }
         b[l] = Some(dz.sum(1)?);
         // dh_l = dz_l (W_l + dW_l)^T
         let wt = dense[2 * l].t()?;
@@ -147,6 +211,10 @@ pub fn backward(
         if let Some(dw) = &deltas.w[l] {
             dh = (dh + dz.matmul(&dw.transpose(1, 2)?)?)?;
         }
+        for (fa, fb) in deltas.factors(l) {
+            dh = (dh + dz.matmul(&fb.transpose(1, 2)?)?.matmul(fa)?)?;
+        }
+        dzs[l] = Some(dz.clone());
         if l > 0 {
             dz = (dh * &cache.mask[l - 1])?;
         } else {
@@ -155,7 +223,8 @@ pub fn backward(
     }
     let emb = emb.expect("at least one layer");
     Ok(Grads {
-        w: w.into_iter().map(|x| x.expect("set")).collect(),
+        w,
+        dz: dzs.into_iter().map(|x| x.expect("set")).collect(),
         b: b.into_iter().map(|x| x.expect("set")).collect(),
         emb,
     })

@@ -362,7 +362,8 @@ fn to_deltas(flat: &Tensor, dense: &[Tensor]) -> candle_core::Result<Deltas> {
 fn flat_grads(g: &functional::Grads) -> candle_core::Result<Tensor> {
     let t = g.b[0].dim(0)?;
     let mut parts = Vec::with_capacity(2 * g.w.len());
-    for (w, b) in g.w.iter().zip(&g.b) {
+    for (l, b) in g.b.iter().enumerate() {
+        let w = g.w(l);
         parts.push(w.reshape((t, w.elem_count() / t))?);
         parts.push(b.clone());
     }

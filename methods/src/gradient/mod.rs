@@ -238,6 +238,15 @@ impl Learner {
             _ => None,
         };
         let scale = if self.rates.is_some() { 1.0 } else { self.inner_lr };
+        // Plain SGD steps keep a layer's weight delta as low-rank factors where they are the
+        // cheaper form (see `functional::Deltas`); Meta-SGD's per-weight rates need it dense.
+        let low_rank: Vec<bool> = self
+            .shape
+            .layers()
+            .iter()
+            .map(|(d, o)| self.rates.is_none() && steps * support.n * (d + o) <= d * o)
+            .collect();
+        let dense_w: Vec<bool> = low_rank.iter().map(|x| !x).collect();
         let mut deltas = Deltas::zeros(n_layers);
         let mut table_deltas: Option<Vec<Tensor>> = None;
         for step in 0..steps {
@@ -246,18 +255,26 @@ impl Learner {
                 None => emb_s0.clone(),
             };
             let (y, cache) = functional::forward(dense, &deltas, &emb_s, support.numeric.as_ref())?;
-            let g = functional::backward(dense, &deltas, &cache, &y, &support.target, scale)?;
+            let g = functional::backward_parts(dense, &deltas, &cache, &y, &support.target, scale, &dense_w)?;
             let fix = |t: Tensor| if self.first_order { t.detach() } else { t };
             for l in 0..n_layers {
-                let (mut gw, mut gb) = (fix(g.w[l].clone()), fix(g.b[l].clone()));
+                let mut gb = fix(g.b[l].clone());
                 if let Some(r) = &self.rates {
-                    gw = gw.broadcast_mul(&r[nt + 2 * l])?;
                     gb = gb.broadcast_mul(&r[nt + 2 * l + 1])?;
                 }
-                deltas.w[l] = Some(match &deltas.w[l] {
-                    Some(d) => (d - gw)?,
-                    None => gw.neg()?,
-                });
+                if low_rank[l] {
+                    // -a h^T dz, with the rate already in dz
+                    deltas.w_factors[l].push((fix(cache.h[l].clone()), fix(g.dz[l].neg()?)));
+                } else {
+                    let mut gw = fix(g.w(l).clone());
+                    if let Some(r) = &self.rates {
+                        gw = gw.broadcast_mul(&r[nt + 2 * l])?;
+                    }
+                    deltas.w[l] = Some(match &deltas.w[l] {
+                        Some(d) => (d - gw)?,
+                        None => gw.neg()?,
+                    });
+                }
                 deltas.b[l] = Some(match &deltas.b[l] {
                     Some(d) => (d - gb)?,
                     None => gb.neg()?,

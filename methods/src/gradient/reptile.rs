@@ -175,7 +175,7 @@ pub fn inner_loop(
             if adam { adam_step(g, &mut states[k], step, c.inner_lr) } else { g.affine(c.inner_lr, 0.0) }
         };
         for l in 0..n_layers {
-            let uw = update(2 * l, &g.w[l])?;
+            let uw = update(2 * l, g.w(l))?;
             let ub = update(2 * l + 1, &g.b[l])?;
             deltas.w[l] = Some(match &deltas.w[l] {
                 Some(d) => (d - uw)?,

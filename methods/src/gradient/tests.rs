@@ -183,7 +183,7 @@ fn hand_written_inner_gradient_equals_autograd_and_finite_differences() {
     let loss = (y2 - &sr.target).unwrap().sqr().unwrap().mean(1).unwrap().sum_all().unwrap();
     let grads = loss.backward().unwrap();
     let auto: Vec<Tensor> = dvars.iter().map(|v| grads.get(v).unwrap().clone()).collect();
-    let hand: Vec<Tensor> = g.w.iter().chain(&g.b).cloned().collect();
+    let hand: Vec<Tensor> = (0..g.b.len()).map(|l| g.w(l).clone()).chain(g.b.iter().cloned()).collect();
     assert!(rel_err(&flat(&hand), &flat(&auto)) < 1e-12);
     let ge = grads.get(&emb_var).unwrap();
     let emb_width = emb.dim(2).unwrap();
