@@ -73,6 +73,46 @@ impl Deltas {
         }
     }
 
+    /// Adds `A^T B` to layer `l`'s weight delta as low-rank factors, stacked along the rank
+    /// with those already there, so that the layer costs two matmuls however many steps.
+    pub fn push_factor(&mut self, l: usize, a: Tensor, b: Tensor) -> Result<()> {
+        if self.w_factors.len() <= l {
+            self.w_factors.resize(l + 1, Vec::new());
+        }
+        let stacked = match self.w_factors[l].pop() {
+            Some((a0, b0)) => (Tensor::cat(&[&a0, &a], 1)?, Tensor::cat(&[&b0, &b], 1)?),
+            None => (a, b),
+        };
+        self.w_factors[l].push(stacked);
+        Ok(())
+    }
+
+    /// Whether a weight delta built by `steps` plain-SGD steps on `n` rows per task is cheaper
+    /// as low-rank factors than dense, for a `d_in x d_out` layer: `steps n (d_in + d_out)`
+    /// multiply-adds per row against `d_in d_out`.
+    pub fn low_rank_pays(steps: usize, n: usize, d_in: usize, d_out: usize) -> bool {
+        steps * n * (d_in + d_out) <= d_in * d_out
+    }
+
+    /// The sum over tasks of layer `l`'s weight delta, `[d_l, d_{l+1}]` (`None` when it has
+    /// none): the factors' part as one matmul over the rows of all tasks.
+    pub fn weight_sum(&self, l: usize) -> Result<Option<Tensor>> {
+        let mut out = match self.w.get(l).cloned().flatten() {
+            Some(d) => Some(d.sum(0)?),
+            None => None,
+        };
+        for (a, b) in self.factors(l) {
+            let (t, r, d) = a.dims3()?;
+            let e = b.dim(2)?;
+            let p = a.reshape((t * r, d))?.t()?.matmul(&b.reshape((t * r, e))?)?;
+            out = Some(match out {
+                Some(x) => (x + p)?,
+                None => p,
+            });
+        }
+        Ok(out)
+    }
+
     /// The low-rank factors of layer `l`'s weight delta.
     fn factors(&self, l: usize) -> &[(Tensor, Tensor)] {
         self.w_factors.get(l).map(Vec::as_slice).unwrap_or(&[])

@@ -244,7 +244,7 @@ impl Learner {
             .shape
             .layers()
             .iter()
-            .map(|(d, o)| self.rates.is_none() && steps * support.n * (d + o) <= d * o)
+            .map(|(d, o)| self.rates.is_none() && Deltas::low_rank_pays(steps, support.n, *d, *o))
             .collect();
         let dense_w: Vec<bool> = low_rank.iter().map(|x| !x).collect();
         let mut deltas = Deltas::zeros(n_layers);
@@ -264,7 +264,7 @@ impl Learner {
                 }
                 if low_rank[l] {
                     // -a h^T dz, with the rate already in dz
-                    deltas.w_factors[l].push((fix(cache.h[l].clone()), fix(g.dz[l].neg()?)));
+                    deltas.push_factor(l, fix(cache.h[l].clone()), fix(g.dz[l].neg()?))?;
                 } else {
                     let mut gw = fix(g.w(l).clone());
                     if let Some(r) = &self.rates {

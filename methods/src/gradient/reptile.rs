@@ -151,6 +151,11 @@ pub fn inner_loop(
         })
         .collect::<candle_core::Result<_>>()?;
     let emb0 = functional::embed(tables, rows)?;
+    // Plain SGD keeps a layer's weight delta as low-rank factors where they are the cheaper
+    // form (see `functional::Deltas`); Adam's per-weight scaling needs it dense.
+    let low_rank: Vec<bool> =
+        shape.layers().iter().map(|(d, o)| !adam && Deltas::low_rank_pays(c.inner_steps, rows.n, *d, *o)).collect();
+    let dense_w: Vec<bool> = low_rank.iter().map(|x| !x).collect();
     let mut deltas = Deltas::zeros(n_layers);
     let mut tdeltas: Option<Vec<Tensor>> = None;
     let n_states = 2 * n_layers + nt;
@@ -170,17 +175,21 @@ pub fn inner_loop(
         };
         let (y, cache) = functional::forward(dense, &deltas, &emb, rows.numeric.as_ref())?;
         loss = functional::mse(&y, &rows.target)?.to_dtype(DType::F64)?.to_scalar::<f64>()?;
-        let g = functional::backward(dense, &deltas, &cache, &y, &rows.target, 1.0)?;
+        let g = functional::backward_parts(dense, &deltas, &cache, &y, &rows.target, 1.0, &dense_w)?;
         let mut update = |k: usize, g: &Tensor| -> candle_core::Result<Tensor> {
             if adam { adam_step(g, &mut states[k], step, c.inner_lr) } else { g.affine(c.inner_lr, 0.0) }
         };
         for l in 0..n_layers {
-            let uw = update(2 * l, g.w(l))?;
+            if low_rank[l] {
+                deltas.push_factor(l, cache.h[l].clone(), g.dz[l].affine(-c.inner_lr, 0.0)?)?;
+            } else {
+                let uw = update(2 * l, g.w(l))?;
+                deltas.w[l] = Some(match &deltas.w[l] {
+                    Some(d) => (d - uw)?,
+                    None => uw.neg()?,
+                });
+            }
             let ub = update(2 * l + 1, &g.b[l])?;
-            deltas.w[l] = Some(match &deltas.w[l] {
-                Some(d) => (d - uw)?,
-                None => uw.neg()?,
-            });
             deltas.b[l] = Some(match &deltas.b[l] {
                 Some(d) => (d - ub)?,
                 None => ub.neg()?,
@@ -217,10 +226,10 @@ pub fn outer_step(
     let r = inner_loop(shape, &values, rows, c, adam)?;
     let nt = shape.user_vocab.len() + shape.item_vocab.len();
     let scale = epsilon / rows.t as f64;
-    for (l, (dw, db)) in r.deltas.w.iter().zip(&r.deltas.b).enumerate() {
-        if let (Some(dw), Some(db)) = (dw, db) {
+    for (l, db) in r.deltas.b.iter().enumerate() {
+        if let (Some(dw), Some(db)) = (r.deltas.weight_sum(l)?, db) {
             let (w, b) = (&theta[nt + 2 * l], &theta[nt + 2 * l + 1]);
-            w.set(&(w.as_tensor() + (dw.sum(0)? * scale)?)?)?;
+            w.set(&(w.as_tensor() + (dw * scale)?)?)?;
             b.set(&(b.as_tensor() + (db.sum(0)? * scale)?)?)?;
         }
     }

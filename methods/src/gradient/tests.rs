@@ -284,7 +284,7 @@ fn inner_delta(r: &reptile::InnerResult, i: usize) -> Tensor {
         r.tables.as_ref().unwrap()[i].clone()
     } else {
         let l = (i - 3) / 2;
-        let d = if (i - 3) % 2 == 0 { r.deltas.w[l].as_ref() } else { r.deltas.b[l].as_ref() };
+        let d = if (i - 3) % 2 == 0 { r.deltas.weight(l).unwrap() } else { r.deltas.b[l].clone() };
         d.unwrap().squeeze(0).unwrap()
     }
 }
@@ -505,4 +505,70 @@ fn flattened_defaults_are_the_methods_own() {
     t.insert("inner_lr".into(), toml::Value::Float(0.01));
     let melu = params("melu", &t);
     assert_eq!((melu["inner_lr"].as_float(), melu["adapt"].as_str()), (Some(0.01), Some("decision")));
+}
+
+/// Low-rank weight deltas (`Deltas::w_factors`, two stacked factor pairs) give the forward
+/// pass, the hand-written backward pass and the per-task sum of a dense delta equal to their
+/// product `A^T B`.
+#[test]
+fn low_rank_deltas_equal_their_dense_product() {
+    let f = features();
+    let th = theta(&shape(&f));
+    let (s, _) = tasks();
+    let sr = batch(&f, &s);
+    let dense = &th[3..];
+    let mut rng = Rng::new(9);
+    let mut normal = |shape: (usize, usize, usize)| {
+        let v: Vec<f64> = (0..shape.0 * shape.1 * shape.2).map(|_| 0.3 * rng.normal()).collect();
+        Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
+    };
+    let (mut low, mut full) = (Deltas::zeros(2), Deltas::zeros(2));
+    for l in 0..2 {
+        let (i, o) = dense[2 * l].dims2().unwrap();
+        for _ in 0..2 {
+            low.push_factor(l, normal((2, 3, i)), normal((2, 3, o))).unwrap();
+        }
+        assert_eq!(low.w_factors[l].len(), 1, "factors of a layer stack into one pair");
+        full.w[l] = low.weight(l).unwrap();
+        assert_eq!(full.w[l].as_ref().unwrap().dims(), &[2, i, o]);
+        let sum = low.weight_sum(l).unwrap().unwrap();
+        assert!(rel_err(&flat(&[sum]), &flat(&[full.w[l].as_ref().unwrap().sum(0).unwrap()])) < 1e-12);
+    }
+    let emb = functional::embed(&th[..3], &sr).unwrap();
+    let run = |d: &Deltas| {
+        let (y, cache) = functional::forward(dense, d, &emb, sr.numeric.as_ref()).unwrap();
+        let g = functional::backward(dense, d, &cache, &y, &sr.target, 0.7).unwrap();
+        let mut out = vec![y, g.emb.clone()];
+        out.extend((0..2).map(|l| g.w(l).clone()));
+        out.extend(g.b);
+        out
+    };
+    let (a, b) = (run(&low), run(&full));
+    for (k, (x, y)) in a.iter().zip(&b).enumerate() {
+        assert!(rel_err(&flat(&[x.clone()]), &flat(&[y.clone()])) < 1e-12, "output {k}");
+    }
+}
+
+/// At a width where Reptile's plain-SGD inner step keeps the weight deltas as low-rank factors,
+/// the step still equals SGD on the task loss, and the outer update moves the weights by
+/// `epsilon` times the mean step.
+#[test]
+fn reptile_low_rank_inner_step_is_sgd_on_the_task_loss() {
+    let f = features();
+    let sh = NetShape::new(&f.schema, 8, &[16]);
+    let th = theta(&sh);
+    let (s, _) = tasks();
+    let sr = batch(&f, &s[..1]);
+    let c = CommonParams { inner_lr: 0.1, inner_steps: 1, adapt: AdaptLayers::All, ..CommonParams::default() };
+    let r = reptile::inner_loop(&sh, &th, &sr, &c, false).unwrap();
+    assert!(!r.deltas.w_factors[0].is_empty(), "the first layer's delta is low-rank at this width");
+    for (i, g) in task_gradients(&th, &sr).iter().enumerate().skip(3) {
+        let step = (g * -0.1).unwrap();
+        assert!(rel_err(&flat(&[inner_delta(&r, i)]), &flat(&[step])) < 1e-12, "parameter {i}");
+    }
+    let vars: Vec<Var> = th.iter().map(|t| Var::from_tensor(t).unwrap()).collect();
+    reptile::outer_step(&sh, &vars, &sr, &c, 0.5, false).unwrap();
+    let moved = (vars[3].as_tensor() - &th[3]).unwrap();
+    let want = (inner_delta(&r, 3) * 0.5).unwrap();
+    assert!(rel_err(&flat(&[moved]), &flat(&[want])) < 1e-12);
 }
