@@ -6,14 +6,16 @@
 //! decision layers' 20,673 coordinates per task, backward through the unrolled trajectory,
 //! clipped Adam.
 //!
-//! Run: `RAYON_NUM_THREADS=2 cargo bench --bench meta_step` (the comparison with PyTorch
+//! Run: `RAYON_NUM_THREADS=2 CANDLE_NUM_THREADS=1 cargo bench --bench meta_step` (as cells run; a
+//! gradient step's two halves take the two threads, see `gradient::meta_batch_gradient`; the comparison with PyTorch
 //! in `benches/torch/maml_speed.py` uses the same threads).
 
 use candle_core::{DType, Device, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use criterion::{Criterion, criterion_group, criterion_main};
+use metarec_methods::gradient::meta_batch_gradient;
 use metarec_methods::gradient::meta_lstm::{MetaLstm, meta_train_step};
-use metarec_methods::gradient::reference::{FIELDS, LR, inputs, meta_loss};
+use metarec_methods::gradient::reference::{FIELDS, LR, inputs, learner};
 use metarec_suites::Rng;
 use std::hint::black_box;
 
@@ -27,11 +29,13 @@ fn step(c: &mut Criterion, name: &str, steps: usize, first_order: bool, meta_sgd
         .then(|| params.iter().map(|t| Var::from_tensor(&(t.ones_like().unwrap() * LR).unwrap()).unwrap()).collect());
     let mut all = vars.clone();
     all.extend(rates.iter().flatten().cloned());
-    let mut opt = AdamW::new(all, ParamsAdamW { lr: 1e-4, weight_decay: 0.0, ..Default::default() }).unwrap();
+    let mut opt = AdamW::new(all.clone(), ParamsAdamW { lr: 1e-4, weight_decay: 0.0, ..Default::default() }).unwrap();
     c.bench_function(name, |b| {
         b.iter(|| {
-            let loss = meta_loss(&shape, &vars, rates.as_deref(), &s, &q, steps, first_order).unwrap();
-            opt.backward_step(&loss).unwrap();
+            // As meta-training runs it: the meta-batch's two halves on two rayon tasks.
+            let learner = learner(&shape, &vars, rates.as_deref(), first_order);
+            let (loss, grads) = meta_batch_gradient(&learner, &s, &q, steps, &all).unwrap();
+            opt.step(&grads).unwrap();
             black_box(loss)
         })
     });

@@ -604,6 +604,13 @@ fn main() {
         unsafe { std::env::set_var("RAYON_NUM_THREADS", "1") };
         metarec::runner::set_spare_cores(true);
     }
+    // candle's pool for large elementwise ops spins, and serialises its callers: a cell's second
+    // thread goes to the two halves of a gradient meta-batch (`gradient::meta_batch_gradient`)
+    // and to gemm instead.
+    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+        // SAFETY: as above.
+        unsafe { std::env::set_var("CANDLE_NUM_THREADS", "1") };
+    }
     let cli = Cli::parse();
     // The rating methods and the interactive policies.
     let registry = metarec::registry();

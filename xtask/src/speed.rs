@@ -97,6 +97,8 @@ fn measure(repo: &Path, python: &str, skip_rust: bool, threads: usize) -> Result
             .current_dir(repo)
             .args(["bench", "--bench", "meta_step", "--", "maml/"])
             .env("RAYON_NUM_THREADS", threads.to_string())
+            // as `bench` runs cells: candle's elementwise pool off (see xtask's main)
+            .env("CANDLE_NUM_THREADS", "1")
             .env("CRITERION_HOME", &home)
             .status()
             .context("cargo bench")?;

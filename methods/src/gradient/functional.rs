@@ -40,6 +40,22 @@ pub struct Rows {
     pub n: usize,
 }
 
+impl Rows {
+    /// The rows of tasks `range` (tasks are stored one after another).
+    pub fn tasks(&self, range: std::ops::Range<usize>) -> Result<Rows> {
+        let (start, len) = (range.start, range.len());
+        let n = self.n;
+        Ok(Rows {
+            idx: self.idx.iter().map(|i| i.narrow(0, start * n, len * n)).collect::<Result<_>>()?,
+            idx_host: self.idx_host.iter().map(|h| h[start * n..(start + len) * n].to_vec()).collect(),
+            numeric: self.numeric.as_ref().map(|x| x.narrow(0, start, len)).transpose()?,
+            target: self.target.narrow(0, start, len)?,
+            t: len,
+            n,
+        })
+    }
+}
+
 /// Per-task deltas to the shared parameters (`None` = zero).
 ///
 /// A weight delta is held densely (`w`) or, where that is cheaper, as low-rank factors

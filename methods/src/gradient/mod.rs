@@ -321,6 +321,59 @@ impl Learner {
     }
 }
 
+/// The outer loss and gradient of a meta-batch: the mean query loss over all tasks after
+/// `steps` inner steps, and its gradient with respect to `vars`.
+///
+/// The tasks are cut into two fixed halves, each adapted, scored and differentiated on its own
+/// rayon task (in parallel when the cell has a second thread, one after the other when not), and
+/// the halves' losses and gradients are combined weighted by their tasks. The cut does not depend
+/// on the thread count, so neither do results.
+pub fn meta_batch_gradient(
+    learner: &Learner,
+    support: &Rows,
+    query: &Rows,
+    steps: usize,
+    vars: &[Var],
+) -> candle_core::Result<(f64, candle_core::backprop::GradStore)> {
+    let t = support.t;
+    let half = |range: std::ops::Range<usize>| -> candle_core::Result<(f64, candle_core::backprop::GradStore)> {
+        let (s, q) = (support.tasks(range.clone())?, query.tasks(range)?);
+        let a = learner.adapt_batch(&s, Some(&q), steps, false)?;
+        let loss = functional::mse(&a.query_pred.expect("query given"), &q.target)?;
+        Ok((loss.to_dtype(DType::F64)?.to_scalar::<f64>()?, loss.backward()?))
+    };
+    let cut = t / 2;
+    let parts = if cut == 0 {
+        vec![(1.0, half(0..t)?)]
+    } else {
+        let (a, b) = rayon::join(|| half(0..cut), || half(cut..t));
+        vec![(cut as f64 / t as f64, a?), ((t - cut) as f64 / t as f64, b?)]
+    };
+    // The first half's store (candle makes no empty one) holds the weighted sum.
+    let mut parts = parts.into_iter();
+    let (w0, (l0, mut grads)) = parts.next().expect("at least one part");
+    let mut loss = w0 * l0;
+    for v in vars {
+        if let Some(g) = grads.remove(v) {
+            grads.insert(v, (g * w0)?);
+        }
+    }
+    for (w, (l, g)) in parts {
+        loss += w * l;
+        for v in vars {
+            if let Some(gv) = g.get(v) {
+                let gv = (gv * w)?;
+                let sum = match grads.remove(v) {
+                    Some(prev) => (prev + gv)?,
+                    None => gv,
+                };
+                grads.insert(v, sum);
+            }
+        }
+    }
+    Ok((loss, grads))
+}
+
 /// Builds [`Rows`] from tasks of equal length: `ratings[t]` are task `t`'s rows.
 pub fn rows(features: &Features, tasks: &[&[Rating]], dtype: DType, device: &Device) -> candle_core::Result<Rows> {
     let t = tasks.len();
@@ -470,6 +523,7 @@ impl GradientMethod {
         if let Some(r) = &rate_vars {
             all_vars.extend(r.iter().cloned());
         }
+        let outer_vars = all_vars.clone();
         let mut opt = self.candle(
             "optimizer",
             AdamW::new(all_vars, ParamsAdamW { lr: c.outer_lr, weight_decay: 0.0, ..Default::default() }),
@@ -515,15 +569,15 @@ impl GradientMethod {
                         Outer::Maml { .. } | Outer::MetaSgd => {
                             let (sr, qr) =
                                 (rows(data.features, &s, dtype, &dev)?, rows(data.features, &q, dtype, &dev)?);
-                            let a = learner_of(&theta_vars, &rate_vars).adapt_batch(
+                            let (loss, grads) = meta_batch_gradient(
+                                &learner_of(&theta_vars, &rate_vars),
                                 &sr,
-                                Some(&qr),
+                                &qr,
                                 c.inner_steps,
-                                false,
+                                &outer_vars,
                             )?;
-                            let loss = functional::mse(&a.query_pred.expect("query given"), &qr.target)?;
-                            opt.backward_step(&loss)?;
-                            loss.to_dtype(DType::F64)?.to_scalar::<f64>()
+                            opt.step(&grads)?;
+                            Ok(loss)
                         }
                         Outer::Reptile { epsilon, inner_adam } => {
                             let both: Vec<Vec<Rating>> =

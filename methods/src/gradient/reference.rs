@@ -96,15 +96,7 @@ pub fn meta_loss(
     steps: usize,
     first_order: bool,
 ) -> candle_core::Result<Tensor> {
-    let learner = Learner {
-        shape: shape.clone(),
-        adapt: AdaptLayers::All,
-        inner_lr: LR,
-        first_order,
-        theta: params.iter().map(|v| v.as_tensor().clone()).collect(),
-        rates: rates.map(|r| r.iter().map(|v| v.as_tensor().clone()).collect()),
-    };
-    let a = learner.adapt_batch(s, Some(q), steps, false)?;
+    let a = learner(shape, params, rates, first_order).adapt_batch(s, Some(q), steps, false)?;
     functional::mse(&a.query_pred.expect("query rows given"), &q.target)
 }
 
@@ -120,6 +112,32 @@ pub fn meta_gradient(
     let vars: Vec<Var> = params.iter().map(Var::from_tensor).collect::<candle_core::Result<_>>()?;
     let grads = meta_loss(shape, &vars, None, s, q, steps, first_order)?.backward()?;
     Ok(vars.iter().map(|v| grads.get(v).expect("every parameter has a gradient").clone()).collect())
+}
+
+/// [`meta_gradient`] as meta-training computes it: the meta-batch in two halves, combined
+/// ([`super::meta_batch_gradient`]), second order.
+pub fn meta_gradient_in_halves(
+    shape: &NetShape,
+    params: &[Tensor],
+    s: &Rows,
+    q: &Rows,
+    steps: usize,
+) -> candle_core::Result<Vec<Tensor>> {
+    let vars: Vec<Var> = params.iter().map(Var::from_tensor).collect::<candle_core::Result<_>>()?;
+    let (_, grads) = super::meta_batch_gradient(&learner(shape, &vars, None, false), s, q, steps, &vars)?;
+    Ok(vars.iter().map(|v| grads.get(v).expect("every parameter has a gradient").clone()).collect())
+}
+
+/// The learner of this workload: SGD at rate [`LR`] on every parameter.
+pub fn learner(shape: &NetShape, params: &[Var], rates: Option<&[Var]>, first_order: bool) -> Learner {
+    Learner {
+        shape: shape.clone(),
+        adapt: AdaptLayers::All,
+        inner_lr: LR,
+        first_order,
+        theta: params.iter().map(|v| v.as_tensor().clone()).collect(),
+        rates: rates.map(|r| r.iter().map(|v| v.as_tensor().clone()).collect()),
+    }
 }
 
 /// Per parameter: (sum of squares, dot with the projection), in f64.
@@ -178,8 +196,10 @@ mod tests {
 
     fn compare(k: usize, want: &[(f64, f64)]) {
         let (shape, params, s, q) = inputs(&Device::Cpu);
-        let got = summary(&meta_gradient(&shape, &params, &s, &q, k, false).unwrap());
-        for (p, ((ss, dot), (ss_ref, dot_ref))) in got.iter().zip(want).enumerate() {
+        let whole = summary(&meta_gradient(&shape, &params, &s, &q, k, false).unwrap());
+        let halves = summary(&meta_gradient_in_halves(&shape, &params, &s, &q, k).unwrap());
+        for (p, ((ss, dot), (ss_ref, dot_ref))) in whole.iter().chain(&halves).zip(want.iter().cycle()).enumerate() {
+            let p = p % want.len();
             assert!(
                 (ss - ss_ref).abs() <= 1e-5 * ss_ref,
                 "K={k} parameter {p}: sum of squares {ss} vs PyTorch {ss_ref}"
