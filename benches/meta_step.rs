@@ -30,11 +30,13 @@ fn step(c: &mut Criterion, name: &str, steps: usize, first_order: bool, meta_sgd
     let mut all = vars.clone();
     all.extend(rates.iter().flatten().cloned());
     let mut opt = AdamW::new(all.clone(), ParamsAdamW { lr: 1e-4, weight_decay: 0.0, ..Default::default() }).unwrap();
+    // As the runner runs a cell with spare cores: on a pool of RAYON_NUM_THREADS threads.
+    let pool = rayon::ThreadPoolBuilder::new().build().unwrap();
     c.bench_function(name, |b| {
         b.iter(|| {
             // As meta-training runs it: the meta-batch's two halves on two rayon tasks.
             let learner = learner(&shape, &vars, rates.as_deref(), first_order);
-            let (loss, grads) = meta_batch_gradient(&learner, &s, &q, steps, &all).unwrap();
+            let (loss, grads) = pool.install(|| meta_batch_gradient(&learner, &s, &q, steps, &all)).unwrap();
             opt.step(&grads).unwrap();
             black_box(loss)
         })

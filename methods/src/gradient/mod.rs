@@ -325,7 +325,8 @@ impl Learner {
 /// `steps` inner steps, and its gradient with respect to `vars`.
 ///
 /// The tasks are cut into two fixed halves, each adapted, scored and differentiated on its own
-/// rayon task (in parallel when the cell has a second thread, one after the other when not), and
+/// rayon task when called on a rayon pool (in parallel when the pool has a second thread; the
+/// runner runs a cell with spare cores on one), one after the other otherwise, and
 /// the halves' losses and gradients are combined weighted by their tasks. The cut does not depend
 /// on the thread count, so neither do results.
 pub fn meta_batch_gradient(
@@ -346,7 +347,14 @@ pub fn meta_batch_gradient(
     let parts = if cut == 0 {
         vec![(1.0, half(0..t)?)]
     } else {
-        let (a, b) = rayon::join(|| half(0..cut), || half(cut..t));
+        // On a rayon pool (a cell given spare cores runs on one), the halves may run at once.
+        // Off a pool, one after the other on this thread: `rayon::join` would hand both to the
+        // global pool, whose one thread the cells of a grid would then queue for.
+        let (a, b) = if rayon::current_thread_index().is_some() {
+            rayon::join(|| half(0..cut), || half(cut..t))
+        } else {
+            (half(0..cut), half(cut..t))
+        };
         vec![(cut as f64 / t as f64, a?), ((t - cut) as f64 / t as f64, b?)]
     };
     // The first half's store (candle makes no empty one) holds the weighted sum.
