@@ -183,6 +183,39 @@ pub fn embed(tables: &[Tensor], rows: &Rows) -> Result<Tensor> {
     e.reshape((rows.t, rows.n, width))
 }
 
+/// `x * r` with `r` broadcast over the leading dimensions of `x` (`r`'s shape is `x`'s trailing
+/// one), written as `x * (1 r)`, a product with a column of ones: candle differentiates a
+/// broadcast with a strided sum (an integer division per element), a matmul with gemm. Exact in
+/// the forward pass (`1 * r`); the backward sums the same terms in another order.
+pub fn mul_bcast(x: &Tensor, r: &Tensor) -> Result<Tensor> {
+    x * spread(r, x)?
+}
+
+/// `x + b` with `b` broadcast over the leading dimensions of `x`, as [`mul_bcast`].
+pub fn add_bcast(x: &Tensor, b: &Tensor) -> Result<Tensor> {
+    x + spread(b, x)?
+}
+
+/// `r` repeated over the leading dimensions of `like`, as the matmul `1 r`.
+fn spread(r: &Tensor, like: &Tensor) -> Result<Tensor> {
+    let n = r.elem_count();
+    let m = like.elem_count() / n;
+    Tensor::ones((m, 1), r.dtype(), r.device())?.matmul(&r.reshape((1, n))?)?.reshape(like.shape())
+}
+
+/// `z [T, n, e] + b [T, e]`, each task's row `b_t` added to its `n` rows, as the batched
+/// matmul `1 b_t` (see [`mul_bcast`]).
+fn add_task_rows(z: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let (t, n, e) = z.dims3()?;
+    z + Tensor::ones((t, n, 1), b.dtype(), b.device())?.matmul(&b.reshape((t, 1, e))?)?
+}
+
+/// `sum_i x[t, i, :]` of `x [T, n, e]`, as the batched matmul `1^T x_t` (see [`mul_bcast`]).
+fn sum_task_rows(x: &Tensor) -> Result<Tensor> {
+    let (t, n, e) = x.dims3()?;
+    Tensor::ones((t, 1, n), x.dtype(), x.device())?.matmul(x)?.reshape((t, e))
+}
+
 /// `h [T, n, d] x W [d, e]` as one matmul over all rows.
 fn shared_matmul(h: &Tensor, w: &Tensor) -> Result<Tensor> {
     let (t, n, d) = h.dims3()?;
@@ -200,7 +233,7 @@ pub fn forward(dense: &[Tensor], deltas: &Deltas, emb: &Tensor, numeric: Option<
     let n_layers = dense.len() / 2;
     let mut cache = Cache { h: Vec::with_capacity(n_layers), mask: Vec::with_capacity(n_layers) };
     for l in 0..n_layers {
-        let mut z = shared_matmul(&h, &dense[2 * l])?.broadcast_add(&dense[2 * l + 1])?;
+        let mut z = add_bcast(&shared_matmul(&h, &dense[2 * l])?, &dense[2 * l + 1])?;
         if let Some(dw) = &deltas.w[l] {
             z = (z + h.matmul(dw)?)?;
         }
@@ -208,7 +241,7 @@ pub fn forward(dense: &[Tensor], deltas: &Deltas, emb: &Tensor, numeric: Option<
             z = (z + h.matmul(&a.transpose(1, 2)?)?.matmul(b)?)?;
         }
         if let Some(db) = &deltas.b[l] {
-            z = z.broadcast_add(&db.unsqueeze(1)?)?;
+            z = add_task_rows(&z, db)?;
         }
         cache.h.push(h);
         if l + 1 < n_layers {
@@ -260,7 +293,7 @@ pub fn backward_parts(
         if dense_w[l] {
             w[l] = Some(h.transpose(1, 2)?.matmul(&dz)?);
         }
-        b[l] = Some(dz.sum(1)?);
+        b[l] = Some(sum_task_rows(&dz)?);
         // dh_l = dz_l (W_l + dW_l)^T
         let wt = dense[2 * l].t()?;
         let mut dh = shared_matmul(&dz, &wt)?;

@@ -246,7 +246,7 @@ impl Learner {
             .iter()
             .map(|(d, o)| self.rates.is_none() && Deltas::low_rank_pays(steps, support.n, *d, *o))
             .collect();
-        let dense_w: Vec<bool> = low_rank.iter().map(|x| !x).collect();
+        let no_dense_w = vec![false; n_layers];
         let mut deltas = Deltas::zeros(n_layers);
         let mut table_deltas: Option<Vec<Tensor>> = None;
         for step in 0..steps {
@@ -255,24 +255,26 @@ impl Learner {
                 None => emb_s0.clone(),
             };
             let (y, cache) = functional::forward(dense, &deltas, &emb_s, support.numeric.as_ref())?;
-            let g = functional::backward_parts(dense, &deltas, &cache, &y, &support.target, scale, &dense_w)?;
+            let g = functional::backward_parts(dense, &deltas, &cache, &y, &support.target, scale, &no_dense_w)?;
             let fix = |t: Tensor| if self.first_order { t.detach() } else { t };
             for l in 0..n_layers {
                 let mut gb = fix(g.b[l].clone());
                 if let Some(r) = &self.rates {
-                    gb = gb.broadcast_mul(&r[nt + 2 * l + 1])?;
+                    gb = functional::mul_bcast(&gb, &r[nt + 2 * l + 1])?;
                 }
+                // The step's change of W_l is h^T (-dz) (the rate already in dz): negated on
+                // the small dz, not on the [T, d_in, d_out] product.
+                let neg_dz = g.dz[l].neg()?;
                 if low_rank[l] {
-                    // -a h^T dz, with the rate already in dz
-                    deltas.push_factor(l, fix(cache.h[l].clone()), fix(g.dz[l].neg()?))?;
+                    deltas.push_factor(l, fix(cache.h[l].clone()), fix(neg_dz))?;
                 } else {
-                    let mut gw = fix(g.w(l).clone());
+                    let mut change = fix(cache.h[l].transpose(1, 2)?.matmul(&neg_dz)?);
                     if let Some(r) = &self.rates {
-                        gw = gw.broadcast_mul(&r[nt + 2 * l])?;
+                        change = functional::mul_bcast(&change, &r[nt + 2 * l])?;
                     }
                     deltas.w[l] = Some(match &deltas.w[l] {
-                        Some(d) => (d - gw)?,
-                        None => gw.neg()?,
+                        Some(d) => (d + change)?,
+                        None => change,
                     });
                 }
                 deltas.b[l] = Some(match &deltas.b[l] {
