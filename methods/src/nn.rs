@@ -169,6 +169,37 @@ pub fn snapshot(vars: &[Var]) -> candle_core::Result<Vec<Tensor>> {
     vars.iter().map(|v| v.as_tensor().detach().copy()).collect()
 }
 
+/// `x * r` with `r` broadcast over the leading dimensions of `x` (`r`'s shape is `x`'s trailing
+/// one), written as `x * (1 r)`, a product with a column of ones: candle differentiates a
+/// broadcast with a strided sum (an integer division per element), a matmul with gemm. Exact in
+/// the forward pass (`1 * r`); the backward sums the same terms in another order.
+pub fn mul_bcast(x: &Tensor, r: &Tensor) -> candle_core::Result<Tensor> {
+    x * spread(r, x)?
+}
+
+/// `x + b` with `b` broadcast over the leading dimensions of `x`, as [`mul_bcast`].
+pub fn add_bcast(x: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
+    x + spread(b, x)?
+}
+
+/// `x [.., d] W [d, e]` as one matmul over the rows of all leading dimensions: candle's
+/// `broadcast_matmul` would differentiate `W`'s broadcast with a strided sum (see
+/// [`mul_bcast`]).
+pub fn rows_matmul(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
+    let mut dims = x.dims().to_vec();
+    let d = dims.pop().expect("at least one dimension");
+    let m = x.elem_count() / d.max(1);
+    dims.push(w.dim(1)?);
+    x.reshape((m, d))?.matmul(w)?.reshape(dims)
+}
+
+/// `r` repeated over the leading dimensions of `like`, as the matmul `1 r`.
+fn spread(r: &Tensor, like: &Tensor) -> candle_core::Result<Tensor> {
+    let n = r.elem_count();
+    let m = like.elem_count() / n;
+    Tensor::ones((m, 1), r.dtype(), r.device())?.matmul(&r.reshape((1, n))?)?.reshape(like.shape())
+}
+
 /// Predictions as `f64`, clamped to the rating scale (NaN stays NaN, so divergence is seen).
 pub fn to_ratings(pred: &Tensor, lo: f32, hi: f32) -> candle_core::Result<Vec<f64>> {
     Ok(pred.to_dtype(DType::F32)?.to_vec1::<f32>()?.into_iter().map(|x| f64::from(x.clamp(lo, hi))).collect())

@@ -22,6 +22,7 @@
 //! so the update of looked-up rows is a batched matmul with a constant matrix: exact, and
 //! differentiable to second order.
 
+use crate::nn::add_bcast;
 use candle_core::{DType, Device, Result, Tensor};
 
 /// Rows of a meta-batch: the per-field indices and numeric features of `T x n` (user, item)
@@ -183,34 +184,14 @@ pub fn embed(tables: &[Tensor], rows: &Rows) -> Result<Tensor> {
     e.reshape((rows.t, rows.n, width))
 }
 
-/// `x * r` with `r` broadcast over the leading dimensions of `x` (`r`'s shape is `x`'s trailing
-/// one), written as `x * (1 r)`, a product with a column of ones: candle differentiates a
-/// broadcast with a strided sum (an integer division per element), a matmul with gemm. Exact in
-/// the forward pass (`1 * r`); the backward sums the same terms in another order.
-pub fn mul_bcast(x: &Tensor, r: &Tensor) -> Result<Tensor> {
-    x * spread(r, x)?
-}
-
-/// `x + b` with `b` broadcast over the leading dimensions of `x`, as [`mul_bcast`].
-pub fn add_bcast(x: &Tensor, b: &Tensor) -> Result<Tensor> {
-    x + spread(b, x)?
-}
-
-/// `r` repeated over the leading dimensions of `like`, as the matmul `1 r`.
-fn spread(r: &Tensor, like: &Tensor) -> Result<Tensor> {
-    let n = r.elem_count();
-    let m = like.elem_count() / n;
-    Tensor::ones((m, 1), r.dtype(), r.device())?.matmul(&r.reshape((1, n))?)?.reshape(like.shape())
-}
-
 /// `z [T, n, e] + b [T, e]`, each task's row `b_t` added to its `n` rows, as the batched
-/// matmul `1 b_t` (see [`mul_bcast`]).
+/// matmul `1 b_t` (see [`crate::nn::mul_bcast`]).
 fn add_task_rows(z: &Tensor, b: &Tensor) -> Result<Tensor> {
     let (t, n, e) = z.dims3()?;
     z + Tensor::ones((t, n, 1), b.dtype(), b.device())?.matmul(&b.reshape((t, 1, e))?)?
 }
 
-/// `sum_i x[t, i, :]` of `x [T, n, e]`, as the batched matmul `1^T x_t` (see [`mul_bcast`]).
+/// `sum_i x[t, i, :]` of `x [T, n, e]`, as the batched matmul `1^T x_t` (see [`crate::nn::mul_bcast`]).
 fn sum_task_rows(x: &Tensor) -> Result<Tensor> {
     let (t, n, e) = x.dims3()?;
     Tensor::ones((t, 1, n), x.dtype(), x.device())?.matmul(x)?.reshape((t, e))

@@ -260,7 +260,7 @@ impl Learner {
             for l in 0..n_layers {
                 let mut gb = fix(g.b[l].clone());
                 if let Some(r) = &self.rates {
-                    gb = functional::mul_bcast(&gb, &r[nt + 2 * l + 1])?;
+                    gb = nn::mul_bcast(&gb, &r[nt + 2 * l + 1])?;
                 }
                 // The step's change of W_l is h^T (-dz) (the rate already in dz): negated on
                 // the small dz, not on the [T, d_in, d_out] product.
@@ -270,7 +270,7 @@ impl Learner {
                 } else {
                     let mut change = fix(cache.h[l].transpose(1, 2)?.matmul(&neg_dz)?);
                     if let Some(r) = &self.rates {
-                        change = functional::mul_bcast(&change, &r[nt + 2 * l])?;
+                        change = nn::mul_bcast(&change, &r[nt + 2 * l])?;
                     }
                     deltas.w[l] = Some(match &deltas.w[l] {
                         Some(d) => (d + change)?,
