@@ -153,7 +153,7 @@ pub fn run(repo: &Path, python: &str, skip_rust: bool, threads: Option<Vec<usize
         "\nOne MAML meta-train step, MeLU shape (8x100x32 -> 256 -> 64 -> 64 -> 1, meta-batch 32, 10+10 rows), f32"
     );
     println!(
-        "sgemm rate: candle, 1024^3, best of 20, at the row's thread count; floor = the step's matmul FLOPs / that rate\n"
+        "sgemm rate: candle, 1024^3, best of 20, at the row's thread count; floor = the step's matmul FLOPs / that rate\n(the FLOPs of the dense formulation, as PyTorch computes it; metarec's low-rank deltas need fewer, see ARCHITECTURE.md)\n"
     );
     let variants = ["l2l", "vmap", "bmm"];
     println!(
