@@ -249,6 +249,7 @@ impl Learner {
         let no_dense_w = vec![false; n_layers];
         let mut deltas = Deltas::zeros(n_layers);
         let mut table_deltas: Option<Vec<Tensor>> = None;
+        let mut ge_sum: Option<Tensor> = None;
         for step in 0..steps {
             let emb_s = match &deltas.emb_support {
                 Some(d) => (&emb_s0 + d)?,
@@ -291,8 +292,13 @@ impl Learner {
                     let m = m_ss.as_ref().expect("built when steps > 1");
                     deltas.emb_support = Some(functional::embedding_step(deltas.emb_support.as_ref(), m, &ge, e)?);
                 }
-                if let Some(m) = &m_qs {
-                    deltas.emb_query = Some(functional::embedding_step(deltas.emb_query.as_ref(), m, &ge, e)?);
+                if m_qs.is_some() {
+                    // The query rows' update is linear in the steps' gradients: one embedding
+                    // step with their sum after the loop, M (g_1 + .. + g_K).
+                    ge_sum = Some(match ge_sum.take() {
+                        Some(sum) => (sum + &ge)?,
+                        None => ge.clone(),
+                    });
                 }
                 if explicit_tables {
                     let rows = ge.reshape((support.t * support.n, nt * e))?;
@@ -308,6 +314,9 @@ impl Learner {
                     table_deltas = Some(out);
                 }
             }
+        }
+        if let (Some(m), Some(g)) = (&m_qs, &ge_sum) {
+            deltas.emb_query = Some(functional::embedding_step(None, m, g, e)?);
         }
         let query_pred = match (query, emb_q0) {
             (Some(q), Some(emb_q0)) => {
