@@ -182,6 +182,17 @@ pub fn add_bcast(x: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
     x + spread(b, x)?
 }
 
+/// `x [.., d] W [d, e]` as one matmul over the rows of all leading dimensions: candle's
+/// `broadcast_matmul` would differentiate `W`'s broadcast with a strided sum (see
+/// [`mul_bcast`]).
+pub fn rows_matmul(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
+    let mut dims = x.dims().to_vec();
+    let d = dims.pop().expect("at least one dimension");
+    let m = x.elem_count() / d.max(1);
+    dims.push(w.dim(1)?);
+    x.reshape((m, d))?.matmul(w)?.reshape(dims)
+}
+
 /// `r` repeated over the leading dimensions of `like`, as the matmul `1 r`.
 fn spread(r: &Tensor, like: &Tensor) -> candle_core::Result<Tensor> {
     let n = r.elem_count();

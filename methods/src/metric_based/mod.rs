@@ -316,7 +316,7 @@ fn mlp(params: &[Tensor], x: &Tensor) -> candle_core::Result<Tensor> {
     let n = params.len() / 2;
     let mut h = x.clone();
     for l in 0..n {
-        h = h.broadcast_matmul(&params[2 * l])?.broadcast_add(&params[2 * l + 1])?;
+        h = crate::nn::add_bcast(&crate::nn::rows_matmul(&h, &params[2 * l])?, &params[2 * l + 1])?;
         if l + 1 < n {
             h = h.relu()?;
         }

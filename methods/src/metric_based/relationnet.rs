@@ -30,6 +30,7 @@ use super::EpisodicParams;
 use super::{
     EpisodeTensors, Head, MetricMethod, check_widths, class_means, init_mlp, masked_log_softmax, mlp, parse_params,
 };
+use crate::nn::{add_bcast, rows_matmul};
 use crate::params::Check;
 use crate::{Method, Result};
 use candle_core::{Device, Tensor};
@@ -77,9 +78,17 @@ impl Head for Relation {
         // computed as f(x) W_q + c_k W_c + b (W = [W_q; W_c]), which is the same number without
         // materialising the [T, Q, C, 2D] concatenation.
         let w = &params[0];
-        let from_query = ep.query.broadcast_matmul(&w.narrow(0, 0, d)?)?.unsqueeze(2)?; // [T, Q, 1, H]
-        let from_class = protos.broadcast_matmul(&w.narrow(0, d, d)?)?.unsqueeze(1)?; // [T, 1, C, H]
-        let mut z = from_query.broadcast_add(&from_class)?.broadcast_add(&params[1])?; // [T, Q, C, H]
+        // The sum over [T, Q, C, H] spreads each term with a product by a column of ones, so
+        // that the backward sums with gemm (see `nn::mul_bcast`).
+        let from_query = rows_matmul(&ep.query, &w.narrow(0, 0, d)?)?; // [T, Q, H]
+        let from_class = rows_matmul(&protos, &w.narrow(0, d, d)?)?; // [T, C, H]
+        let (t, q, h) = from_query.dims3()?;
+        let c = from_class.dim(1)?;
+        let (dt, dev) = (from_query.dtype(), from_query.device());
+        let over_classes = Tensor::ones((t * q, c, 1), dt, dev)?.matmul(&from_query.reshape((t * q, 1, h))?)?;
+        let over_queries = Tensor::ones((t, q, 1), dt, dev)?.matmul(&from_class.reshape((t, 1, c * h))?)?;
+        let z = (over_classes.reshape((t, q, c, h))? + over_queries.reshape((t, q, c, h))?)?;
+        let mut z = add_bcast(&z, &params[1])?; // [T, Q, C, H]
         if params.len() > 2 {
             z = mlp(&params[2..], &z.relu()?)?;
         }
