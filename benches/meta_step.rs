@@ -6,9 +6,9 @@
 //! decision layers' 20,673 coordinates per task, backward through the unrolled trajectory,
 //! clipped Adam.
 //!
-//! Run: `RAYON_NUM_THREADS=2 CANDLE_NUM_THREADS=1 cargo bench --bench meta_step` (as cells run; a
-//! gradient step's two halves take the two threads, see `gradient::meta_batch_gradient`; the comparison with PyTorch
-//! in `benches/torch/maml_speed.py` uses the same threads).
+//! Run: `RAYON_NUM_THREADS=2 CANDLE_NUM_THREADS=1 cargo bench --bench meta_step`, as cells run: a
+//! gradient step's two halves take the two threads (`gradient::meta_batch_gradient`). The
+//! comparison with PyTorch in `benches/torch/maml_speed.py` uses the same threads.
 
 use candle_core::{DType, Device, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};

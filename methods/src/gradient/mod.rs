@@ -368,26 +368,28 @@ pub fn meta_batch_gradient(
         };
         vec![(cut as f64 / t as f64, a?), ((t - cut) as f64 / t as f64, b?)]
     };
-    // The first half's store (candle makes no empty one) holds the weighted sum.
-    let mut parts = parts.into_iter();
-    let (w0, (l0, mut grads)) = parts.next().expect("at least one part");
-    let mut loss = w0 * l0;
+    // Per variable, the halves' gradients weighted by their tasks, summed in order; the first
+    // half's store (candle makes no empty one) then holds the sums.
+    let loss = parts.iter().map(|(w, (l, _))| w * l).sum();
+    let mut sums = Vec::with_capacity(vars.len());
     for v in vars {
-        if let Some(g) = grads.remove(v) {
-            grads.insert(v, (g * w0)?);
-        }
-    }
-    for (w, (l, g)) in parts {
-        loss += w * l;
-        for v in vars {
+        let mut sum: Option<Tensor> = None;
+        for (w, (_, g)) in &parts {
             if let Some(gv) = g.get(v) {
-                let gv = (gv * w)?;
-                let sum = match grads.remove(v) {
+                let gv = (gv * *w)?;
+                sum = Some(match sum {
                     Some(prev) => (prev + gv)?,
                     None => gv,
-                };
-                grads.insert(v, sum);
+                });
             }
+        }
+        sums.push(sum);
+    }
+    let (_, (_, mut grads)) = parts.into_iter().next().expect("at least one part");
+    for (v, sum) in vars.iter().zip(sums) {
+        grads.remove(v);
+        if let Some(sum) = sum {
+            grads.insert(v, sum);
         }
     }
     Ok((loss, grads))
