@@ -1,5 +1,6 @@
 //! Tidy checks run as tests: every Rust file opens with a `//!` doc, no test is ignored or
-//! expected to panic, every embedded suite pins its data, and dependencies point one way.
+//! expected to panic, every embedded suite pins its data, and dependencies point one way. Vendored
+//! third-party code (`vendor/`) keeps its own conventions and is not checked.
 
 use std::path::{Path, PathBuf};
 
@@ -12,7 +13,7 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().to_string();
         if path.is_dir() {
-            if !matches!(name.as_str(), "target" | "runs" | ".git" | "gpu-bin") && !name.starts_with('.') {
+            if !matches!(name.as_str(), "target" | "runs" | ".git" | "gpu-bin" | "vendor") && !name.starts_with('.') {
                 rust_files(&path, out);
             }
         } else if name.ends_with(".rs") {
