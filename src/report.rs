@@ -31,7 +31,28 @@ pub const FIGURES_DIR: &str = "figures";
 pub fn write_reports(dir: &Path, registry: &Registry) -> Result<Vec<String>, RunError> {
     let manifest = Manifest::read(dir)?;
     let results = crate::rundir::run_file(dir, crate::rundir::RESULTS);
-    let rows = metarec_reports::results::read_rows(&results).map_err(RunError::Report)?;
+    // The reports run when no cell does: their parallel parts (reading results.csv beside the
+    // item-side files, the fairness section's permutation tests beside the robustness section)
+    // get every core this process may use, on a pool of their own, since the CLI keeps rayon's
+    // global pool at one thread for the cells. Bytes do not depend on the threads.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(cores)
+        .build()
+        .map_err(|e| RunError::Input(format!("cannot start {cores} threads for the reports: {e}")))?;
+    let (rows, item_side) = pool.install(|| {
+        rayon::join(
+            || {
+                let mut rows = metarec_reports::results::read_rows(&results)?;
+                // The attack diagnostics last (a stable sort: each metric's rows keep their
+                // order), so that the reports take the other rows as a slice, not a copy.
+                rows.sort_by_key(metarec_reports::report::is_diagnostic);
+                Ok(rows)
+            },
+            || load_item_side(dir),
+        )
+    });
+    let rows = rows.map_err(RunError::Report)?;
     let names = |kind: MethodKind| -> Vec<String> {
         registry.all().iter().filter(|m| m.kind == kind).map(|m| m.name.to_string()).collect()
     };
@@ -54,20 +75,23 @@ pub fn write_reports(dir: &Path, registry: &Registry) -> Result<Vec<String>, Run
     let prov = crate::runner::provenance_for_reports(&manifest);
     let groups_path = dir.join("groups.csv");
     let groups = if groups_path.is_file() { Some(read_groups(&groups_path).map_err(RunError::Report)?) } else { None };
-    let item_side = load_item_side(dir).map_err(RunError::Report)?;
+    let item_side = item_side.map_err(RunError::Report)?;
     let clean = clean_support(&manifest);
     let mut notes = run_notes(&manifest);
     notes.off_policy = load_off_policy(dir).map_err(RunError::Report)?.unwrap_or_default();
-    let files = render_reports(
-        &rows,
-        groups.as_deref(),
-        item_side.as_ref(),
-        &prov,
-        &opts,
-        &|suite, scenario| clean_k(&clean, suite, scenario),
-        &notes,
-    )
-    .map_err(RunError::Report)?;
+    let files = pool
+        .install(|| {
+            render_reports(
+                &rows,
+                groups.as_deref(),
+                item_side.as_ref(),
+                &prov,
+                &opts,
+                &|suite, scenario| clean_k(&clean, suite, scenario),
+                &notes,
+            )
+        })
+        .map_err(RunError::Report)?;
     for (name, bytes) in &files.files {
         write_atomic(&dir.join(name), bytes)?;
     }

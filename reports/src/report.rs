@@ -63,8 +63,24 @@ pub fn render_documents(
     also_skipped: &[Skipped],
     notes: &RunNotes,
 ) -> Documents {
+    documents_of(rows, &board_of(rows), groups, item_side, prov, opts, clean_k, also_skipped, notes)
+}
+
+/// [`render_documents`] with `board = board_rows(rows)` given.
+fn documents_of(
+    rows: &[ResultRow],
+    board: &[ResultRow],
+    groups: Option<&[GroupRow]>,
+    item_side: Option<&ItemSideData>,
+    prov: &Provenance,
+    opts: &LeaderboardOptions,
+    clean_k: &dyn Fn(&str, &str) -> Option<usize>,
+    also_skipped: &[Skipped],
+    notes: &RunNotes,
+) -> Documents {
     let marks = MarkOptions::default();
-    let doc = document(&Inputs { rows, groups, item_side, prov, opts, marks: &marks, clean_k, also_skipped, notes });
+    let inputs = Inputs { rows, board, groups, item_side, prov, opts, marks: &marks, clean_k, also_skipped, notes };
+    let doc = document(&inputs);
     Documents {
         markdown: markdown::render(&doc),
         latex: latex::render(&doc),
@@ -77,7 +93,19 @@ pub fn render_documents(
 /// the attack diagnostics (`target-*`), which only mean something against the clean run, in the
 /// robustness section.
 pub fn board_rows(rows: &[ResultRow]) -> Vec<ResultRow> {
-    rows.iter().filter(|r| !r.metric.starts_with("target-")).cloned().collect()
+    rows.iter().filter(|r| !is_diagnostic(r)).cloned().collect()
+}
+
+/// Whether `r` is an attack diagnostic (`target-*`), left out of [`board_rows`].
+pub fn is_diagnostic(r: &ResultRow) -> bool {
+    r.metric.starts_with("target-")
+}
+
+/// [`board_rows`] without a copy when the diagnostics are all at the end of `rows` (as
+/// `metarec`'s `write_reports` orders them: a run's results.csv has millions of rows).
+fn board_of(rows: &[ResultRow]) -> std::borrow::Cow<'_, [ResultRow]> {
+    let k = rows.iter().position(is_diagnostic).unwrap_or(rows.len());
+    if rows[k..].iter().all(is_diagnostic) { rows[..k].into() } else { board_rows(rows).into() }
 }
 
 /// Every report of a run, as bytes.
@@ -100,14 +128,14 @@ pub fn render_reports(
     clean_k: &dyn Fn(&str, &str) -> Option<usize>,
     notes: &RunNotes,
 ) -> Result<Reports, ReportError> {
-    let board = board_rows(rows);
+    let board = board_of(rows);
     let sig = SignificanceOptions {
         reference_methods: opts.reference_methods.clone(),
         correction: opts.correction,
         ..SignificanceOptions::default()
     };
     let report = analyze(&board, &sig);
-    let docs = render_documents(rows, groups, item_side, prov, opts, clean_k, &report.skipped, notes);
+    let docs = documents_of(rows, &board, groups, item_side, prov, opts, clean_k, &report.skipped, notes);
     let mut csv = comment_lines(prov).into_bytes();
     write_significance_csv(&mut csv, &report.rows)?;
     let contents = [

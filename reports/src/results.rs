@@ -7,7 +7,6 @@
 //! fails a cell instead of recording a non-finite number. Reading goes through
 //! [`crate::read`].
 
-use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::Path;
 
@@ -62,25 +61,63 @@ pub fn read_rows(path: &Path) -> Result<Vec<ResultRow>, ReportError> {
 /// Reads CSV rows from `r` with [`crate::read::read_csv`]; `source` names the input in errors.
 /// The first line must be exactly [`HEADER`]. Fields are not trimmed. A non-finite value is an
 /// error, and so is a row whose key (every column but `value`) repeats an earlier row, since
-/// summaries would silently count it twice.
+/// summaries would silently count it twice; the first such row is the one named.
 pub fn read_rows_from<R: Read>(r: R, source: &str) -> Result<Vec<ResultRow>, ReportError> {
-    let mut seen: BTreeMap<ResultKey, u64> = BTreeMap::new();
-    crate::read::read_csv(r, source, &HEADER, &[], |row: &ResultRow, line| {
+    let mut lines = Vec::new();
+    let rows = crate::read::read_csv(r, source, &HEADER, &[], |row: &ResultRow, line| {
         if !row.value.is_finite() {
             return Err(format!("value {} of metric {:?} is not finite", row.value, row.metric));
         }
-        match seen.insert(key(row), line) {
-            Some(first) => Err(format!("duplicate of line {first} (same columns except value)")),
-            None => Ok(()),
-        }
+        lines.push(line);
+        Ok(())
+    })?;
+    match first_duplicate(&rows) {
+        Some((first, dup)) => Err(ReportError::Row {
+            path: source.to_owned(),
+            line: lines[dup],
+            message: format!("duplicate of line {} (same columns except value)", lines[first]),
+        }),
+        None => Ok(rows),
+    }
+}
+
+/// The first row (in order) whose key, every column but `value`, repeats an earlier row's, as
+/// (the earlier row, that row). Rows are indexed by a hash of their key and compared in full
+/// where hashes meet, so a collision is never taken for a duplicate; the index holds no copy of
+/// a key (a run's results.csv has millions of rows).
+fn first_duplicate(rows: &[ResultRow]) -> Option<(usize, usize)> {
+    use std::hash::{Hash, Hasher};
+    first_duplicate_by(rows, |r| {
+        let mut h = std::hash::DefaultHasher::new();
+        key(r).hash(&mut h);
+        h.finish()
     })
 }
 
-/// Every column but `value`.
-type ResultKey = (String, String, String, u64, String, u64, String);
+/// [`first_duplicate`] with the hash given (the tests make every hash collide).
+fn first_duplicate_by(rows: &[ResultRow], hash: impl Fn(&ResultRow) -> u64) -> Option<(usize, usize)> {
+    use std::collections::HashMap;
+    // The first row of each hash, and the rows after it whose hash collides but key differs.
+    let mut first: HashMap<u64, usize> = HashMap::with_capacity(rows.len());
+    let mut more: HashMap<u64, Vec<usize>> = HashMap::new();
+    for (i, row) in rows.iter().enumerate() {
+        let h = hash(row);
+        let Some(&j) = first.get(&h) else {
+            first.insert(h, i);
+            continue;
+        };
+        let others = more.entry(h).or_default();
+        if let Some(&earlier) = std::iter::once(&j).chain(others.iter()).find(|&&k| key(&rows[k]) == key(row)) {
+            return Some((earlier, i));
+        }
+        others.push(i);
+    }
+    None
+}
 
-fn key(r: &ResultRow) -> ResultKey {
-    (r.suite.clone(), r.scenario.clone(), r.method.clone(), r.seed, r.perturbation.clone(), r.user, r.metric.clone())
+/// Every column but `value`.
+fn key(r: &ResultRow) -> (&str, &str, &str, u64, &str, u64, &str) {
+    (&r.suite, &r.scenario, &r.method, r.seed, &r.perturbation, r.user, &r.metric)
 }
 
 fn check_finite(row: &ResultRow, path: &str, line: u64) -> Result<(), ReportError> {
@@ -227,5 +264,25 @@ mod tests {
     fn header_only_is_empty() -> Result<(), ReportError> {
         assert!(read_str("suite,scenario,method,seed,perturbation,user,metric,value\n")?.is_empty());
         Ok(())
+    }
+
+    #[test]
+    fn hash_collisions_are_compared_in_full() {
+        let row = |user: u64, metric: &str| ResultRow {
+            suite: "s".into(),
+            scenario: "warm".into(),
+            method: "m".into(),
+            seed: 0,
+            perturbation: "none".into(),
+            user,
+            metric: metric.into(),
+            value: 1.0,
+        };
+        let rows = vec![row(1, "mae"), row(2, "mae"), row(1, "rmse"), row(3, "mae"), row(2, "mae")];
+        // Every row's hash collides with every other's: only the real duplicate is found.
+        assert_eq!(first_duplicate_by(&rows, |_| 7), Some((1, 4)));
+        assert_eq!(first_duplicate_by(&rows[..4], |_| 7), None);
+        assert_eq!(first_duplicate(&rows), Some((1, 4)));
+        assert_eq!(first_duplicate(&rows[..4]), None);
     }
 }

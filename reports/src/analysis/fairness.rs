@@ -33,6 +33,7 @@
 //!
 //! **Rendering** is [`crate::build::fairness`]'s.
 
+use rayon::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
@@ -258,23 +259,38 @@ pub fn analyze_fairness(rows: &[ResultRow], groups: &[GroupRow], opts: &Fairness
             }
             usable.push((attribute, single));
         }
-        for (scenario_key, metrics) in scenarios {
-            for (metric_key, methods) in metrics {
+        // One family per (scenario, metric, method): its permutation tests are the work, and
+        // each has its own derived seed, so the families run in parallel and are merged in
+        // this order, which gives the same tables and skipped entries at any thread count.
+        let work: Vec<_> = scenarios
+            .iter()
+            .flat_map(|(scenario_key, metrics)| {
+                metrics.iter().flat_map(move |(metric_key, methods)| {
+                    methods.iter().map(move |(method, values)| (scenario_key, metric_key, method, values))
+                })
+            })
+            .collect();
+        let families: Vec<_> = work
+            .par_iter()
+            .map(|&(scenario_key, metric_key, method, values)| {
                 let (scenario, metric) = (scenario_key.1, metric_key.1);
-                for (method, values) in methods {
-                    let means = user_means(values);
-                    let mut family: Vec<(&str, FairnessRow)> = Vec::new();
-                    for (attribute, member) in &usable {
-                        let scope = Scope { suite, attribute, scenario, metric, method };
-                        if let Some(row) = compare_groups(&scope, &means, member, opts, &mut skipped) {
-                            family.push((attribute, row));
-                        }
-                    }
-                    holm_family(&mut family, &Scope { suite, attribute: "", scenario, metric, method }, &mut skipped);
-                    for (attribute, row) in family {
-                        tables.entry((*suite, attribute, *scenario_key, *metric_key)).or_default().push(row);
+                let means = user_means(values);
+                let mut skipped = Vec::new();
+                let mut family: Vec<(&str, FairnessRow)> = Vec::new();
+                for (attribute, member) in &usable {
+                    let scope = Scope { suite, attribute, scenario, metric, method };
+                    if let Some(row) = compare_groups(&scope, &means, member, opts, &mut skipped) {
+                        family.push((attribute, row));
                     }
                 }
+                holm_family(&mut family, &Scope { suite, attribute: "", scenario, metric, method }, &mut skipped);
+                (scenario_key, metric_key, family, skipped)
+            })
+            .collect();
+        for (scenario_key, metric_key, family, family_skipped) in families {
+            skipped.extend(family_skipped);
+            for (attribute, row) in family {
+                tables.entry((*suite, attribute, *scenario_key, *metric_key)).or_default().push(row);
             }
         }
     }

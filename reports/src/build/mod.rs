@@ -29,6 +29,9 @@ use crate::results::ResultRow;
 /// the others for robustness), `groups.csv`, the item-side files, and how it is annotated.
 pub struct Inputs<'a> {
     pub rows: &'a [ResultRow],
+    /// `rows` without the attack diagnostics (`target-*`), in the same order: the rows of every
+    /// section but robustness ([`crate::report::board_rows`]).
+    pub board: &'a [ResultRow],
     pub groups: Option<&'a [GroupRow]>,
     pub item_side: Option<&'a ItemSideData>,
     pub prov: &'a Provenance,
@@ -60,33 +63,45 @@ pub struct RunNotes {
 /// The leaderboards of the clean rows (attack diagnostics `target-*` left out), users per
 /// scenario, fairness (with `groups`), the item side (with its files) and robustness.
 pub fn document(i: &Inputs) -> Document {
-    let board: Vec<ResultRow> = i.rows.iter().filter(|r| !r.metric.starts_with("target-")).cloned().collect();
+    let board = i.board;
     // An off-policy run has estimates and no per-user rows: no leaderboard to show.
     let mut sections = if board.is_empty() && !i.notes.off_policy.is_empty() {
         Vec::new()
     } else {
-        leaderboard::sections(&board, i.opts, i.marks, i.also_skipped)
+        leaderboard::sections(board, i.opts, i.marks, i.also_skipped)
     };
     sections.extend(run_notes::section(&i.notes.skipped));
     sections.extend(i.notes.tuning.as_ref().map(run_notes::tuning_section));
-    sections.extend(reproduction::section(&board, &i.notes.published));
+    sections.extend(reproduction::section(board, &i.notes.published));
     sections.extend(off_policy::section(&i.notes.off_policy, &i.notes.off_policy_published));
-    sections.extend(users::section(&user_counts(&board)));
+    sections.extend(users::section(&user_counts(board)));
     let transfer_opts = crate::analysis::transfer::TransferOptions::default();
-    let transfers = crate::analysis::transfer::analyze_transfer(&board, &transfer_opts);
+    let transfers = crate::analysis::transfer::analyze_transfer(board, &transfer_opts);
     sections.extend(transfer::section(&transfers, &transfer_opts, &i.notes.parameters));
-    if let Some(g) = i.groups {
-        sections.push(fairness::section(&analyze_fairness(&board, g, &FairnessOptions::default()), i.opts));
-    }
-    if let Some(d) = i.item_side {
-        let r = analyze_item_side(&d.items, &d.candidates, &d.rankings, &ItemSideOptions::default());
-        sections.push(item_side::section(&r, i.opts));
-    }
+    // The three costliest analyses, independent of each other, at once where threads allow.
     let robust_opts = CompareOptions::default();
-    let robust = analyze_robustness(i.rows, &robust_opts);
+    let (rows, groups, item_side) = (i.rows, i.groups, i.item_side);
+    let (fair, (item, robust)) = rayon::join(
+        || groups.map(|g| analyze_fairness(board, g, &FairnessOptions::default())),
+        || {
+            rayon::join(
+                || {
+                    item_side
+                        .map(|d| analyze_item_side(&d.items, &d.candidates, &d.rankings, &ItemSideOptions::default()))
+                },
+                || analyze_robustness(rows, &robust_opts),
+            )
+        },
+    );
+    if let Some(f) = &fair {
+        sections.push(fairness::section(f, i.opts));
+    }
+    if let Some(r) = &item {
+        sections.push(item_side::section(r, i.opts));
+    }
     let curves = shot_curves(&robust, i.clean_k);
     sections.extend(robustness::section(&robust, &robust_opts, &curves, i.opts));
-    let learning = crate::analysis::interactive::learning_curves(&board);
+    let learning = crate::analysis::interactive::learning_curves(board);
     sections.extend(interactive::section(&learning, i.opts));
     Document {
         title: "metarec leaderboard".into(),
