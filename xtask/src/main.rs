@@ -144,7 +144,8 @@ struct BenchArgs {
     /// cpu, or cuda (needs a build with `--features cuda`).
     #[arg(long, default_value = "cpu")]
     device: String,
-    /// Cells run in parallel (default: the number of cores).
+    /// Cells run in parallel (default: the number of cores; 1 with `--device cuda`, where every
+    /// cell's context shares the one GPU).
     #[arg(long)]
     jobs: Option<usize>,
     /// Run directory (default: runs/<utc-time>-<short-commit>). An existing run of the same
@@ -368,9 +369,17 @@ fn bench_setup(args: BenchArgs, registry: &Registry) -> Result<(metarec::RunSpec
     let spec = resolve(&req, registry)?;
     let cwd = std::env::current_dir().context("current directory")?;
     let out = args.out.unwrap_or_else(|| metarec::runner::default_out(&cwd));
-    let opts =
-        RunOptions { data_dir: args.data_dir, force: args.force, shard: args.shard, ..run_options(out, args.jobs)? };
+    // On one GPU, parallel cells each hold a CUDA context and load candle's kernels: on an H200,
+    // 16 such cells finished nothing in 170 s and 2 took several times one's adaptation time
+    // (ARCHITECTURE, "GPU"), so a cuda run takes its cells one at a time unless told otherwise.
+    let jobs = bench_jobs(args.jobs, spec.device);
+    let opts = RunOptions { data_dir: args.data_dir, force: args.force, shard: args.shard, ..run_options(out, jobs)? };
     Ok((spec, opts))
+}
+
+/// `--jobs` as given, else 1 on a GPU and `None` (the number of cores) on the CPU.
+fn bench_jobs(jobs: Option<usize>, device: metarec::spec::DeviceKind) -> Option<usize> {
+    jobs.or((device == metarec::spec::DeviceKind::Cuda).then_some(1))
 }
 
 fn bench(args: BenchArgs, registry: &Registry) -> Result<()> {
@@ -733,4 +742,18 @@ fn reproduce(dir: &std::path::Path, jobs: Option<usize>, registry: &Registry) ->
         println!("  largest difference in {metric}: {d:e}");
     }
     Err(RunError::Input("results differ".into()).into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bench_jobs;
+    use metarec::spec::DeviceKind;
+
+    #[test]
+    fn a_gpu_run_takes_one_cell_at_a_time_unless_told() {
+        assert_eq!(bench_jobs(None, DeviceKind::Cuda), Some(1));
+        assert_eq!(bench_jobs(Some(3), DeviceKind::Cuda), Some(3));
+        assert_eq!(bench_jobs(None, DeviceKind::Cpu), None);
+        assert_eq!(bench_jobs(Some(2), DeviceKind::Cpu), Some(2));
+    }
 }
