@@ -369,9 +369,7 @@ fn bench_setup(args: BenchArgs, registry: &Registry) -> Result<(metarec::RunSpec
     let spec = resolve(&req, registry)?;
     let cwd = std::env::current_dir().context("current directory")?;
     let out = args.out.unwrap_or_else(|| metarec::runner::default_out(&cwd));
-    // On one GPU, parallel cells each hold a CUDA context and load candle's kernels: on an H200,
-    // 16 such cells finished nothing in 170 s and 2 took several times one's adaptation time
-    // (ARCHITECTURE, "GPU"), so a cuda run takes its cells one at a time unless told otherwise.
+    // Cells sharing one GPU slow each other down (ARCHITECTURE, "GPU").
     let jobs = bench_jobs(args.jobs, spec.device);
     let opts = RunOptions { data_dir: args.data_dir, force: args.force, shard: args.shard, ..run_options(out, jobs)? };
     Ok((spec, opts))
