@@ -315,3 +315,58 @@ fn same_seed_same_predictions_and_divergence_is_reported() {
         Ok(_) => panic!("outer_lr = 1e30 trained without diverging"),
     }
 }
+
+/// Two updates of `N` coordinates through `step_with(.., fused)`, on CPU in `dtype`: the final
+/// parameters and layer-1 output, and the gradients of `sum(w_c c_2) + sum(w_h h_2)` with respect
+/// to `c_0` and every meta-learner weight.
+fn two_updates(dtype: DType, fused: bool) -> (Vec<f64>, Vec<Vec<f64>>) {
+    let mut rng = Rng::new(77);
+    let (t, p) = (2, 40);
+    let n = t * p;
+    let lstm = strong_lstm(&mut rng);
+    let c0 = uniform(&mut rng, &[1, n], -2.0, 2.0);
+    let g: Vec<Tensor> = (0..2).map(|_| uniform(&mut rng, &[t, p], -1e-2, 1e-2)).collect();
+    let loss = uniform(&mut rng, &[t], 0.0, 3.0);
+    let (w_c, w_h) = (uniform(&mut rng, &[1, n], -1.0, 1.0), uniform(&mut rng, &[3, n], -1.0, 1.0));
+    let cast = |x: &Tensor| x.to_dtype(dtype).unwrap();
+    let vars: Vec<Var> = std::iter::once(cast(&c0))
+        .chain(lstm.tensors().iter().map(cast))
+        .map(|x| Var::from_tensor(&x).unwrap())
+        .collect();
+    let ts: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
+    let m = MetaLstm::from_tensors(&ts[1..], 10.0);
+    let mut c = ts[0].clone();
+    let mut state = None;
+    for g in &g {
+        let g = cast(g);
+        let x = m.inputs(&cast(&loss), &g).unwrap();
+        let (next, s) = m.step_with(&x, &g.reshape((1, n)).unwrap(), &c, state.as_ref(), fused).unwrap();
+        c = next;
+        state = Some(s);
+    }
+    let h = state.unwrap().h;
+    let objective =
+        ((&c * cast(&w_c)).unwrap().sum_all().unwrap() + (&h * cast(&w_h)).unwrap().sum_all().unwrap()).unwrap();
+    let grads = objective.backward().unwrap();
+    let to64 = |x: &Tensor| x.to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap();
+    let mut out = to64(&c);
+    out.extend(to64(&h));
+    (out, vars.iter().map(|v| to64(grads.get(v).expect("every weight has a gradient"))).collect())
+}
+
+#[test]
+fn fused_cpu_ops_match_candles_composed_ones() {
+    // f64: the same functions (the standard library's exp and tanh), so equal to rounding.
+    // f32: the kernels' polynomial exp and tanh (within 3 ulp), against libm's through candle.
+    for (dtype, tol) in [(DType::F64, 1e-12), (DType::F32, 2e-5)] {
+        let (out_f, grads_f) = two_updates(dtype, true);
+        let (out_c, grads_c) = two_updates(dtype, false);
+        let e = rel_err(&out_f, &out_c);
+        assert!(e < tol, "{dtype:?}: outputs differ by {e}");
+        for (k, (a, b)) in grads_f.iter().zip(&grads_c).enumerate() {
+            let e = rel_err(a, b);
+            assert!(e < tol, "{dtype:?}: gradient {k} differs by {e}");
+            assert!(a.iter().any(|x| x.abs() > 1e-6), "{dtype:?}: gradient {k} is zero");
+        }
+    }
+}

@@ -1478,7 +1478,13 @@ impl Map2 for MatMul {
         let dst_rs = dst_strides[0];
         let dst_cs = dst_strides[1];
 
-        let mut dst = vec![T::zero(); b * m * n];
+        // metarec patch: gemm is called with read_dst = false (alpha = 0) below, so it writes
+        // every element of dst and reads none; zeroing dst first only cost a pass over memory.
+        // dst is written through a raw pointer and its length set once gemm has filled it. With
+        // k = 0 gemm writes zeros itself (gemm-common's `k == 0` branch).
+        let len = b * m * n;
+        let mut dst: Vec<T> = Vec::with_capacity(len);
+        let dst_ptr = dst.as_mut_ptr();
         let num_threads = crate::utils::get_num_threads();
         let parallelism = if num_threads > 1 {
             Parallelism::Rayon(num_threads)
@@ -1502,13 +1508,12 @@ impl Map2 for MatMul {
         for step in 0..b {
             let lhs_p = &lhs[step * a_skip..];
             let rhs_p = &rhs[step * b_skip..];
-            let dst_p = &mut dst[step * c_skip..];
             unsafe {
                 gemm(
                     /* m: usize = */ m,
                     /* n: usize = */ n,
                     /* k: usize = */ k,
-                    /* dst: *mut T = */ dst_p.as_mut_ptr(),
+                    /* dst: *mut T = */ dst_ptr.add(step * c_skip),
                     /* dst_cs: isize = */ dst_cs as isize,
                     /* dst_rs: isize = */ dst_rs as isize,
                     /* read_dst: bool = */ false,
@@ -1527,6 +1532,8 @@ impl Map2 for MatMul {
                 )
             }
         }
+        // Safety: the gemm calls above wrote all b * m * n elements (m, n > 0 or len = 0).
+        unsafe { dst.set_len(len) };
         Ok(dst)
     }
 
