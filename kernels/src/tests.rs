@@ -1,3 +1,7 @@
+//! The kernels against references: the `f32` transcendentals against `f64` in ulps over dense
+//! sweeps, both backwards against finite differences, `f32` against `f64`, the run-time vector
+//! width against the SSE2 baseline (same bits), and the forwards with and without saving.
+
 use super::*;
 
 /// Distance in units in the last place between an `f32` result and the exact (`f64`) value.
