@@ -252,7 +252,7 @@ pub fn plan(
             started: now,
             finished: None,
             status: "planned".into(),
-            jobs: plan.slurm.cpus_per_task,
+            jobs: task_jobs(spec.device, &plan.slurm),
             resumed: Vec::new(),
             merged: None,
         },
@@ -274,7 +274,7 @@ pub fn plan(
     }
     let text = toml::to_string(&plan).expect("plan serialises");
     write_atomic(&dir.join(PLAN_FILE), text.as_bytes())?;
-    write_atomic(&dir.join(SBATCH_FILE), sbatch_script(&dir, &plan, n).as_bytes())?;
+    write_atomic(&dir.join(SBATCH_FILE), sbatch_script(&dir, &plan, n, spec.device).as_bytes())?;
     set_executable(&dir.join(SBATCH_FILE));
     manifest.write(&dir)?;
     Ok(Planned { dir, plan, already_done, packed })
@@ -289,8 +289,14 @@ fn set_executable(path: &Path) {
 #[cfg(not(unix))]
 fn set_executable(_: &Path) {}
 
+/// Cells one array task runs at a time: one per CPU of the task, or one at a time on a GPU, where
+/// the cells' contexts share the task's one device and slow each other down (ARCHITECTURE, "GPU").
+pub fn task_jobs(device: crate::spec::DeviceKind, slurm: &SlurmOptions) -> usize {
+    if device == crate::spec::DeviceKind::Cuda { 1 } else { slurm.cpus_per_task }
+}
+
 /// The job array script.
-fn sbatch_script(dir: &Path, plan: &PlanFile, cells: usize) -> String {
+fn sbatch_script(dir: &Path, plan: &PlanFile, cells: usize, device: crate::spec::DeviceKind) -> String {
     let s = &plan.slurm;
     let d = dir.display();
     let name: String = dir
@@ -326,7 +332,7 @@ fn sbatch_script(dir: &Path, plan: &PlanFile, cells: usize) -> String {
         format!(
             "exec {} cell {d} --task \"$SLURM_ARRAY_TASK_ID\" --jobs {}{data}",
             s.binary.display(),
-            s.cpus_per_task
+            task_jobs(device, s)
         ),
     ]);
     lines.join("\n") + "\n"
@@ -550,5 +556,36 @@ mod tests {
         assert_eq!(p.task_cells(2), 6..8);
         // Cells 1 and 7 are in tasks 0 and 2; cell 2 in task 0 too.
         assert_eq!(p.resubmit_line(Path::new("/r"), &[7, 1, 2]), "sbatch --array=0,2%4 /r/array.sbatch");
+    }
+
+    #[test]
+    fn a_gpu_task_runs_its_cells_one_at_a_time() {
+        use crate::spec::DeviceKind;
+        let slurm = SlurmOptions {
+            partition: None,
+            time: None,
+            cpus_per_task: 4,
+            mem: None,
+            gres: Some("gpu:1".into()),
+            concurrency: None,
+            cells_per_task: 8,
+            array_limit: 1001,
+            binary: "/bin/metarec".into(),
+            repo: "/".into(),
+            data_dir: None,
+        };
+        assert_eq!(task_jobs(DeviceKind::Cpu, &slurm), 4);
+        assert_eq!(task_jobs(DeviceKind::Cuda, &slurm), 1);
+        let cells = (0..8).map(|k| PlannedCell { index: k, id: format!("c{k}"), task: 0 }).collect();
+        let p = PlanFile { config_sha256: "x".into(), tasks: 1, cells_per_task: 8, slurm, cells };
+        let script = |d| sbatch_script(Path::new("/r"), &p, 8, d);
+        assert!(
+            script(DeviceKind::Cpu).contains("--task \"$SLURM_ARRAY_TASK_ID\" --jobs 4\n"),
+            "{}",
+            script(DeviceKind::Cpu)
+        );
+        let gpu = script(DeviceKind::Cuda);
+        assert!(gpu.contains("--task \"$SLURM_ARRAY_TASK_ID\" --jobs 1\n"), "{gpu}");
+        assert!(gpu.contains("#SBATCH --cpus-per-task=4\n") && gpu.contains("#SBATCH --gres=gpu:1\n"), "{gpu}");
     }
 }

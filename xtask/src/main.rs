@@ -81,7 +81,7 @@ enum Command {
     Reproduce {
         /// The run directory.
         dir: PathBuf,
-        /// Cells run in parallel.
+        /// Cells run in parallel (default: the number of cores; 1 for a run made with `--device cuda`)
         #[arg(long)]
         jobs: Option<usize>,
     },
@@ -717,8 +717,10 @@ fn reproduce(dir: &std::path::Path, jobs: Option<usize>, registry: &Registry) ->
     if !dir.join("manifest.toml").is_file() {
         bail!("{}: not a run directory (no manifest.toml)", dir.display());
     }
+    // One cell at a time on a GPU unless --jobs says otherwise, as `bench`.
+    let device = metarec::rundir::Manifest::read(dir)?.spec.device;
     let stamp = metarec::provenance::utc_now().replace([':', '-'], "");
-    let opts = run_options(dir.join("reproduce").join(stamp), jobs)?;
+    let opts = run_options(dir.join("reproduce").join(stamp), bench_jobs(jobs, device))?;
     let (bar, handler) = progress();
     let result = metarec::reproduce::reproduce(dir, registry, &opts, &|e| handler(e, &bar));
     if let Some(pb) = bar.lock().expect("progress lock").take() {

@@ -52,9 +52,9 @@
 //! CPU the elementwise work of both layers runs as two fused ops (`fused`, over
 //! `metarec_kernels`' vectorised loops) instead of about twenty candle ops per update. The
 //! defaults (2 tasks per meta-step, near the paper's one episode per step; T = 3; up to 1500
-//! meta-steps with early stopping) then cost about 90 ms per meta-step on one core of our
+//! meta-steps with early stopping) then cost about 80 ms per meta-step on one core of our
 //! development machine (a 2-core Xeon with AVX-512; 190 ms with the composed ops), so a
-//! synthetic cell's meta-training takes about two and a half minutes at the full 1500 steps.
+//! synthetic cell's meta-training takes about two minutes at the full 1500 steps.
 //!
 //! **Test time**: the same T updates on the new user's support set (an empty support set keeps
 //! `c_0`).
@@ -281,18 +281,20 @@ impl MetaLstm {
     ) -> candle_core::Result<(Tensor, CellState)> {
         let n = x.dim(1)?;
         let h = self.hidden()?;
-        let (h_prev, s_prev, f_prev, i_prev) = match state {
-            Some(s) => (s.h.clone(), s.s.clone(), s.f_n.clone(), s.i_n.clone()),
+        // Biases as weights of a row of ones: one matmul per layer, no broadcast adds. At the first
+        // update the state is zero (`h_0 = s_0 = 0`, `fN_0 = iN_0 = 0`), and the products skip
+        // its columns (layer 1's inner dimension 5 instead of 5 + H).
+        let ones = Tensor::ones((1, n), x.dtype(), x.device())?;
+        let (z, s_prev) = match state {
+            Some(st) => {
+                let w1 = Tensor::cat(&[&self.w1, &self.b1], 1)?;
+                (w1.matmul(&Tensor::cat(&[x, &st.h, &ones], 0)?)?, st.s.clone())
+            }
             None => {
-                let z = Tensor::zeros((h, n), x.dtype(), x.device())?;
-                let z1 = Tensor::zeros((1, n), x.dtype(), x.device())?;
-                (z.clone(), z, z1.clone(), z1)
+                let w1 = Tensor::cat(&[&self.w1.narrow(1, 0, 4)?, &self.b1], 1)?;
+                (w1.matmul(&Tensor::cat(&[x, &ones], 0)?)?, Tensor::zeros((h, n), x.dtype(), x.device())?)
             }
         };
-        // Biases as weights of a row of ones: one matmul per layer, no broadcast adds.
-        let ones = Tensor::ones((1, n), x.dtype(), x.device())?;
-        let w1 = Tensor::cat(&[&self.w1, &self.b1], 1)?;
-        let z = w1.matmul(&Tensor::cat(&[x, &h_prev, &ones], 0)?)?;
         let (h_t, s) = if fused {
             let hs = fused::cell(&z, &s_prev, h)?;
             (hs.narrow(0, 0, h)?, hs.narrow(0, h, h)?)
@@ -303,17 +305,32 @@ impl MetaLstm {
             let s = ((f * s_prev)? + (i * u)?)?;
             ((o * s.tanh()?)?, s)
         };
-        // Both gates of layer 2 in one matmul over `[h_t, c, fN_{t-1}, iN_{t-1}, 1]`.
-        let zero = self.b_f.zeros_like()?;
+        // Both gates of layer 2 in one matmul over `[h_t, c, fN_{t-1}, iN_{t-1}, 1]`
+        // (`[h_t, c, 1]` at the first update).
         let shared = |w: &Tensor| w.narrow(1, 0, h + 1);
-        let w2 = Tensor::cat(
-            &[
-                Tensor::cat(&[&shared(&self.w_f)?, &self.w_f.narrow(1, h + 1, 1)?, &zero, &self.b_f], 1)?,
-                Tensor::cat(&[&shared(&self.w_i)?, &zero, &self.w_i.narrow(1, h + 1, 1)?, &self.b_i], 1)?,
-            ],
-            0,
-        )?;
-        let gates2 = w2.matmul(&Tensor::cat(&[&h_t, c, &f_prev, &i_prev, &ones], 0)?)?;
+        let gates2 = match state {
+            Some(st) => {
+                let zero = self.b_f.zeros_like()?;
+                let w2 = Tensor::cat(
+                    &[
+                        Tensor::cat(&[&shared(&self.w_f)?, &self.w_f.narrow(1, h + 1, 1)?, &zero, &self.b_f], 1)?,
+                        Tensor::cat(&[&shared(&self.w_i)?, &zero, &self.w_i.narrow(1, h + 1, 1)?, &self.b_i], 1)?,
+                    ],
+                    0,
+                )?;
+                w2.matmul(&Tensor::cat(&[&h_t, c, &st.f_n, &st.i_n, &ones], 0)?)?
+            }
+            None => {
+                let w2 = Tensor::cat(
+                    &[
+                        Tensor::cat(&[&shared(&self.w_f)?, &self.b_f], 1)?,
+                        Tensor::cat(&[&shared(&self.w_i)?, &self.b_i], 1)?,
+                    ],
+                    0,
+                )?;
+                w2.matmul(&Tensor::cat(&[&h_t, c, &ones], 0)?)?
+            }
+        };
         let (f_n, i_n) = (gates2.narrow(0, 0, 1)?, gates2.narrow(0, 1, 1)?);
         let c_t =
             if fused { fused::update(&gates2, c, grad)? } else { ((sigmoid(&f_n)? * c)? - (sigmoid(&i_n)? * grad)?)? };
