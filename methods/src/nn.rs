@@ -38,7 +38,7 @@ impl NetShape {
         (self.user_vocab.len() + self.item_vocab.len()) * self.embed_dim + self.n_numeric
     }
 
-    fn n_tables(&self) -> usize {
+    pub(crate) fn n_tables(&self) -> usize {
         self.user_vocab.len() + self.item_vocab.len()
     }
 
@@ -170,9 +170,9 @@ pub fn snapshot(vars: &[Var]) -> candle_core::Result<Vec<Tensor>> {
 }
 
 /// `x * r` with `r` broadcast over the leading dimensions of `x` (`r`'s shape is `x`'s trailing
-/// one), written as `x * (1 r)`, a product with a column of ones: candle differentiates a
-/// broadcast with a strided sum (an integer division per element), a matmul with gemm. Exact in
-/// the forward pass (`1 * r`); the backward sums the same terms in another order.
+/// one), with `r` repeated as rows by [`crate::rows::repeat_rows`]: candle differentiates its own
+/// broadcast with a strided sum (an integer division per element), `repeat_rows` with one pass
+/// over the rows. Exact in the forward pass; the backward sums the same terms in another order.
 pub fn mul_bcast(x: &Tensor, r: &Tensor) -> candle_core::Result<Tensor> {
     x * spread(r, x)?
 }
@@ -193,11 +193,14 @@ pub fn rows_matmul(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
     x.reshape((m, d))?.matmul(w)?.reshape(dims)
 }
 
-/// `r` repeated over the leading dimensions of `like`, as the matmul `1 r`.
+/// `r` repeated over the leading dimensions of `like` ([`crate::rows::repeat_rows`]).
 fn spread(r: &Tensor, like: &Tensor) -> candle_core::Result<Tensor> {
     let n = r.elem_count();
-    let m = like.elem_count() / n;
-    Tensor::ones((m, 1), r.dtype(), r.device())?.matmul(&r.reshape((1, n))?)?.reshape(like.shape())
+    let m = like.elem_count() / n.max(1);
+    if m == 1 {
+        return r.reshape(like.shape());
+    }
+    crate::rows::repeat_rows(&r.flatten_all()?, m)?.reshape(like.shape())
 }
 
 /// Predictions as `f64`, clamped to the rating scale (NaN stays NaN, so divergence is seen).

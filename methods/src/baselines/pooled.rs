@@ -229,8 +229,29 @@ impl Fitted {
         if support.is_empty() {
             return Ok(self.params.clone());
         }
-        let vars = nn::to_vars(&self.params)?;
-        let x = Inputs::for_ratings(&self.features, support, dev)?;
+        // Only the embedding rows the support reads are tuned: every other row's gradient is
+        // zero, so SGD leaves it as it is, and the full tables cost passes over every row at
+        // every step. The rows' gradients add up in the same order either way (candle's
+        // `index_add` goes through the support's rows in turn), so the result is the same to
+        // the bit; `fine_tuning_the_used_rows_equals_fine_tuning_the_tables` checks it.
+        let t = self.shape.n_tables();
+        let mut x = Inputs::for_ratings(&self.features, support, dev)?;
+        let mut used: Vec<Vec<u32>> = Vec::with_capacity(t);
+        for idx in x.user_idx.iter_mut().chain(x.item_idx.iter_mut()) {
+            let ids = idx.to_vec1::<u32>()?;
+            let mut rows = ids.clone();
+            rows.sort_unstable();
+            rows.dedup();
+            let local: Vec<u32> = ids.iter().map(|i| rows.partition_point(|r| r < i) as u32).collect();
+            *idx = Tensor::from_vec(local, ids.len(), dev)?;
+            used.push(rows);
+        }
+        let mut start = Vec::with_capacity(self.params.len());
+        for (table, rows) in self.params.iter().zip(&used) {
+            start.push(table.index_select(&Tensor::new(rows.as_slice(), dev)?, 0)?);
+        }
+        start.extend(self.params[t..].iter().cloned());
+        let vars = nn::to_vars(&start)?;
         let y = nn::targets(support, dev)?;
         for _ in 0..steps {
             let params: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
@@ -242,7 +263,20 @@ impl Fitted {
                 }
             }
         }
-        nn::snapshot(&vars)
+        let tuned = nn::snapshot(&vars)?;
+        // The full tables: the tuned rows in place of the originals (a gather from the table
+        // followed by the tuned rows).
+        let mut out = Vec::with_capacity(self.params.len());
+        for ((table, rows), new) in self.params.iter().zip(&used).zip(&tuned) {
+            let v = table.dim(0)?;
+            let mut map: Vec<u32> = (0..v as u32).collect();
+            for (j, r) in rows.iter().enumerate() {
+                map[*r as usize] = (v + j) as u32;
+            }
+            out.push(Tensor::cat(&[table, new], 0)?.index_select(&Tensor::from_vec(map, v, dev)?, 0)?);
+        }
+        out.extend(tuned[t..].iter().cloned());
+        Ok(out)
     }
 }
 
@@ -354,6 +388,71 @@ mod tests {
         let same = Fitted { finetune: None, ..fitted };
         let kept = same.fine_tune(&support, &dev).unwrap();
         assert_eq!(kept[k - 1].to_vec1::<f32>().unwrap(), b_before);
+    }
+
+    /// Fine-tuning only the embedding rows the support reads gives, to the bit, what SGD on the
+    /// whole tables gives (the reference loop below is the one `fine_tune` used to run), with a
+    /// support that reads some rows twice and leaves others unread.
+    #[test]
+    fn fine_tuning_the_used_rows_equals_fine_tuning_the_tables() {
+        let schema = Schema {
+            user_fields: vec![Field { name: "u".into(), vocab: 4 }, Field { name: "g".into(), vocab: 2 }],
+            item_fields: vec![Field { name: "i".into(), vocab: 6 }],
+            item_numeric: vec![],
+        };
+        let features = std::sync::Arc::new(Features {
+            schema,
+            user_cat: vec![0, 1, 1, 0, 2, 1, 3, 0],
+            item_cat: vec![0, 1, 2, 3, 4, 5],
+            item_num: vec![],
+            user_ids: vec![0, 1, 2, 3],
+            item_ids: vec![0, 1, 2, 3, 4, 5],
+        });
+        let dev = Device::Cpu;
+        let shape = NetShape::new(&features.schema, 3, &[5, 4]);
+        let params = shape.init(&mut Rng::new(11), 3.5, &dev).unwrap();
+        let (lr, steps) = (0.07, 6);
+        let fitted = Fitted {
+            name: "pooled-finetune",
+            shape: shape.clone(),
+            params: params.clone(),
+            finetune: Some((lr, steps)),
+            features: features.clone(),
+            range: (1.0, 5.0),
+            report: TrainReport::default(),
+        };
+        let support: Vec<Rating> = [(2, 4, 5.0), (2, 1, 2.0), (2, 4, 4.0), (2, 0, 1.0)]
+            .iter()
+            .map(|&(user, item, value)| Rating { user, item, value })
+            .collect();
+        let got = fitted.fine_tune(&support, &dev).unwrap();
+        let vars = nn::to_vars(&params).unwrap();
+        let x = Inputs::for_ratings(&features, &support, &dev).unwrap();
+        let y = nn::targets(&support, &dev).unwrap();
+        for _ in 0..steps {
+            let p: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
+            let grads = nn::mse(&shape.forward(&p, &x).unwrap(), &y).unwrap().backward().unwrap();
+            for v in &vars {
+                if let Some(g) = grads.get(v) {
+                    v.set(&v.as_tensor().sub(&(g * lr).unwrap()).unwrap()).unwrap();
+                }
+            }
+        }
+        let want = nn::snapshot(&vars).unwrap();
+        assert_eq!(got.len(), want.len());
+        for (k, (a, b)) in got.iter().zip(&want).enumerate() {
+            assert_eq!(a.dims(), b.dims(), "parameter {k}");
+            let (a, b) = (
+                a.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+                b.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            );
+            assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()), "parameter {k}: {a:?} != {b:?}");
+        }
+        // The item rows the support read moved; the others did not.
+        let (before, after) = (params[2].to_vec2::<f32>().unwrap(), got[2].to_vec2::<f32>().unwrap());
+        for r in 0..6 {
+            assert_eq!(before[r] != after[r], [0, 1, 4].contains(&r), "item row {r}");
+        }
     }
 
     /// The network's input rows (looked-up embeddings, then numeric features), by hand from the

@@ -184,17 +184,14 @@ pub fn embed(tables: &[Tensor], rows: &Rows) -> Result<Tensor> {
     e.reshape((rows.t, rows.n, width))
 }
 
-/// `z [T, n, e] + b [T, e]`, each task's row `b_t` added to its `n` rows, as the batched
-/// matmul `1 b_t` (see [`crate::nn::mul_bcast`]).
+/// `z [T, n, e] + b [T, e]`, each task's row `b_t` added to its `n` rows (see [`crate::rows`]).
 fn add_task_rows(z: &Tensor, b: &Tensor) -> Result<Tensor> {
-    let (t, n, e) = z.dims3()?;
-    z + Tensor::ones((t, n, 1), b.dtype(), b.device())?.matmul(&b.reshape((t, 1, e))?)?
+    z + crate::rows::repeat_rows(b, z.dim(1)?)?
 }
 
-/// `sum_i x[t, i, :]` of `x [T, n, e]`, as the batched matmul `1^T x_t` (see [`crate::nn::mul_bcast`]).
+/// `sum_i x[t, i, :]` of `x [T, n, e]` (see [`crate::rows`]).
 fn sum_task_rows(x: &Tensor) -> Result<Tensor> {
-    let (t, n, e) = x.dims3()?;
-    Tensor::ones((t, 1, n), x.dtype(), x.device())?.matmul(x)?.reshape((t, e))
+    crate::rows::sum_rows(x)
 }
 
 /// `h [T, n, d] x W [d, e]` as one matmul over all rows.

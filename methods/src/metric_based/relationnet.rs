@@ -32,6 +32,7 @@ use super::{
 };
 use crate::nn::{add_bcast, rows_matmul};
 use crate::params::Check;
+use crate::rows::repeat_rows;
 use crate::{Method, Result};
 use candle_core::{Device, Tensor};
 use metarec_suites::Rng;
@@ -78,15 +79,14 @@ impl Head for Relation {
         // computed as f(x) W_q + c_k W_c + b (W = [W_q; W_c]), which is the same number without
         // materialising the [T, Q, C, 2D] concatenation.
         let w = &params[0];
-        // The sum over [T, Q, C, H] spreads each term with a product by a column of ones, so
-        // that the backward sums with gemm (see `nn::mul_bcast`).
+        // The sum over [T, Q, C, H] spreads each term with `rows::repeat_rows`, whose backward
+        // sums rows in one pass (candle's broadcast would take a strided sum).
         let from_query = rows_matmul(&ep.query, &w.narrow(0, 0, d)?)?; // [T, Q, H]
         let from_class = rows_matmul(&protos, &w.narrow(0, d, d)?)?; // [T, C, H]
         let (t, q, h) = from_query.dims3()?;
         let c = from_class.dim(1)?;
-        let (dt, dev) = (from_query.dtype(), from_query.device());
-        let over_classes = Tensor::ones((t * q, c, 1), dt, dev)?.matmul(&from_query.reshape((t * q, 1, h))?)?;
-        let over_queries = Tensor::ones((t, q, 1), dt, dev)?.matmul(&from_class.reshape((t, 1, c * h))?)?;
+        let over_classes = repeat_rows(&from_query.reshape((t * q, h))?, c)?;
+        let over_queries = repeat_rows(&from_class.reshape((t, c * h))?, q)?;
         let z = (over_classes.reshape((t, q, c, h))? + over_queries.reshape((t, q, c, h))?)?;
         let mut z = add_bcast(&z, &params[1])?; // [T, Q, C, H]
         if params.len() > 2 {
