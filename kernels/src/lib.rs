@@ -122,11 +122,32 @@ impl Real for f32 {
     }
 }
 
+/// An output element: the kernels write every element of their output slices and read none, so
+/// callers may hand them memory that is not initialised yet ([`filled`]).
+pub type Out<T> = std::mem::MaybeUninit<T>;
+
+/// A vector of `len` elements, every one written by `write` (which must write them all: the
+/// kernels here do, each output slice element once). The memory is not zeroed first.
+pub fn filled<T: Copy>(len: usize, write: impl FnOnce(&mut [Out<T>])) -> Vec<T> {
+    let mut v = Vec::with_capacity(len);
+    write(&mut v.spare_capacity_mut()[..len]);
+    // Safety: `write` initialised all `len` elements (the contract above).
+    unsafe { v.set_len(len) };
+    v
+}
+
+/// Initialised memory as output slots (for callers that own a buffer already). Sound: the
+/// kernels only ever write initialised values.
+pub fn as_out<T: Copy>(v: &mut [T]) -> &mut [Out<T>] {
+    // Safety: `MaybeUninit<T>` has `T`'s layout, and nothing writes an uninitialised value.
+    unsafe { &mut *(v as *mut [T] as *mut [Out<T>]) }
+}
+
 /// Layer 1's activations: see the crate docs. `z: [4H, N]`, `s_prev: [H, N]`; writes
 /// `out = [h_t; s_t]` (`[2H, N]`) and, unless `saved` is empty (no backward will follow),
 /// `saved = [i; f; o; u; tanh(s_t)]` (`[5H, N]`).
 #[inline(always)]
-pub fn cell_forward<T: Real>(h: usize, n: usize, z: &[T], s_prev: &[T], out: &mut [T], saved: &mut [T]) {
+pub fn cell_forward<T: Real>(h: usize, n: usize, z: &[T], s_prev: &[T], out: &mut [Out<T>], saved: &mut [Out<T>]) {
     assert!(z.len() == 4 * h * n && s_prev.len() == h * n && out.len() == 2 * h * n);
     assert!(saved.is_empty() || saved.len() == 5 * h * n);
     let hn = h * n;
@@ -137,8 +158,8 @@ pub fn cell_forward<T: Real>(h: usize, n: usize, z: &[T], s_prev: &[T], out: &mu
     if saved.is_empty() {
         for k in 0..hn {
             let (_, _, o, _, s, ts) = cell(zi[k], zf[k], zo[k], zu[k], sp[k]);
-            h_out[k] = o * ts;
-            s_out[k] = s;
+            h_out[k].write(o * ts);
+            s_out[k].write(s);
         }
         return;
     }
@@ -149,9 +170,13 @@ pub fn cell_forward<T: Real>(h: usize, n: usize, z: &[T], s_prev: &[T], out: &mu
     let sts = &mut sts[..hn];
     for k in 0..hn {
         let (i, f, o, u, s, ts) = cell(zi[k], zf[k], zo[k], zu[k], sp[k]);
-        h_out[k] = o * ts;
-        s_out[k] = s;
-        (si[k], sf[k], so[k], su[k], sts[k]) = (i, f, o, u, ts);
+        h_out[k].write(o * ts);
+        s_out[k].write(s);
+        si[k].write(i);
+        sf[k].write(f);
+        so[k].write(o);
+        su[k].write(u);
+        sts[k].write(ts);
     }
 }
 
@@ -175,8 +200,8 @@ pub fn cell_backward<T: Real>(
     saved: &[T],
     s_prev: &[T],
     grad: &[T],
-    dz: &mut [T],
-    ds_prev: &mut [T],
+    dz: &mut [Out<T>],
+    ds_prev: &mut [Out<T>],
 ) {
     assert!(saved.len() == 5 * h * n && s_prev.len() == h * n && grad.len() == 2 * h * n);
     assert!(dz.len() == 4 * h * n && ds_prev.len() == h * n);
@@ -193,11 +218,11 @@ pub fn cell_backward<T: Real>(
         let (i, f, o, u, ts) = (si[k], sf[k], so[k], su[k], sts[k]);
         let dh = gh[k];
         let ds = gs[k] + dh * o * (one - ts * ts);
-        dzi[k] = ds * u * i * (one - i);
-        dzf[k] = ds * sp[k] * f * (one - f);
-        dzo[k] = dh * ts * o * (one - o);
-        dzu[k] = ds * i * (one - u * u);
-        ds_prev[k] = ds * f;
+        dzi[k].write(ds * u * i * (one - i));
+        dzf[k].write(ds * sp[k] * f * (one - f));
+        dzo[k].write(dh * ts * o * (one - o));
+        dzu[k].write(ds * i * (one - u * u));
+        ds_prev[k].write(ds * f);
     }
 }
 
@@ -205,13 +230,13 @@ pub fn cell_backward<T: Real>(
 /// `c_t = sigmoid(f_n) c - sigmoid(i_n) g` and, unless `saved` is empty,
 /// `saved = [sigmoid(f_n); sigmoid(i_n)]` (`[2, N]`).
 #[inline(always)]
-pub fn update_forward<T: Real>(n: usize, gates: &[T], c: &[T], g: &[T], out: &mut [T], saved: &mut [T]) {
+pub fn update_forward<T: Real>(n: usize, gates: &[T], c: &[T], g: &[T], out: &mut [Out<T>], saved: &mut [Out<T>]) {
     assert!(gates.len() == 2 * n && c.len() == n && g.len() == n && out.len() == n);
     assert!(saved.is_empty() || saved.len() == 2 * n);
     let (gf, gi, c, g, out) = (&gates[..n], &gates[n..2 * n], &c[..n], &g[..n], &mut out[..n]);
     if saved.is_empty() {
         for k in 0..n {
-            out[k] = gf[k].sigmoid() * c[k] - gi[k].sigmoid() * g[k];
+            out[k].write(gf[k].sigmoid() * c[k] - gi[k].sigmoid() * g[k]);
         }
         return;
     }
@@ -220,15 +245,24 @@ pub fn update_forward<T: Real>(n: usize, gates: &[T], c: &[T], g: &[T], out: &mu
     for k in 0..n {
         let f = gf[k].sigmoid();
         let i = gi[k].sigmoid();
-        out[k] = f * c[k] - i * g[k];
-        (sf[k], si[k]) = (f, i);
+        out[k].write(f * c[k] - i * g[k]);
+        sf[k].write(f);
+        si[k].write(i);
     }
 }
 
 /// The backward of [`update_forward`] (the gradient `g` is a constant): from the gradient of
 /// `c_t` (`grad: [N]`), writes the gradients of the gates (`[2, N]`) and of `c` (`[N]`).
 #[inline(always)]
-pub fn update_backward<T: Real>(n: usize, saved: &[T], c: &[T], g: &[T], grad: &[T], dgates: &mut [T], dc: &mut [T]) {
+pub fn update_backward<T: Real>(
+    n: usize,
+    saved: &[T],
+    c: &[T],
+    g: &[T],
+    grad: &[T],
+    dgates: &mut [Out<T>],
+    dc: &mut [Out<T>],
+) {
     assert!(saved.len() == 2 * n && c.len() == n && g.len() == n && grad.len() == n);
     assert!(dgates.len() == 2 * n && dc.len() == n);
     let one = T::ONE;
@@ -237,9 +271,9 @@ pub fn update_backward<T: Real>(n: usize, saved: &[T], c: &[T], g: &[T], grad: &
     let di = &mut di[..n];
     for k in 0..n {
         let (f, i) = (sf[k], si[k]);
-        df[k] = grad[k] * c[k] * f * (one - f);
-        di[k] = -(grad[k] * g[k]) * i * (one - i);
-        dc[k] = grad[k] * f;
+        df[k].write(grad[k] * c[k] * f * (one - f));
+        di[k].write(-(grad[k] * g[k]) * i * (one - i));
+        dc[k].write(grad[k] * f);
     }
 }
 
@@ -248,6 +282,7 @@ pub fn update_backward<T: Real>(n: usize, saved: &[T], c: &[T], g: &[T], grad: &
 /// SSE2, chosen at run time). The widths give the same bits: every operation is elementwise IEEE
 /// arithmetic, with no fused multiply-add and no reduction.
 pub mod f32_kernels {
+    use super::Out;
     /// One wrapper per kernel: the generic loop, inlined into copies built for each vector width.
     macro_rules! dispatch {
         ($(#[$doc:meta])* $name:ident ( $($arg:ident : $ty:ty),* )) => {
@@ -282,19 +317,19 @@ pub mod f32_kernels {
 
     dispatch!(
         /// [`super::cell_forward`] on `f32`.
-        cell_forward(h: usize, n: usize, z: &[f32], s_prev: &[f32], out: &mut [f32], saved: &mut [f32])
+        cell_forward(h: usize, n: usize, z: &[f32], s_prev: &[f32], out: &mut [Out<f32>], saved: &mut [Out<f32>])
     );
     dispatch!(
         /// [`super::cell_backward`] on `f32`.
-        cell_backward(h: usize, n: usize, saved: &[f32], s_prev: &[f32], grad: &[f32], dz: &mut [f32], ds_prev: &mut [f32])
+        cell_backward(h: usize, n: usize, saved: &[f32], s_prev: &[f32], grad: &[f32], dz: &mut [Out<f32>], ds_prev: &mut [Out<f32>])
     );
     dispatch!(
         /// [`super::update_forward`] on `f32`.
-        update_forward(n: usize, gates: &[f32], c: &[f32], g: &[f32], out: &mut [f32], saved: &mut [f32])
+        update_forward(n: usize, gates: &[f32], c: &[f32], g: &[f32], out: &mut [Out<f32>], saved: &mut [Out<f32>])
     );
     dispatch!(
         /// [`super::update_backward`] on `f32`.
-        update_backward(n: usize, saved: &[f32], c: &[f32], g: &[f32], grad: &[f32], dgates: &mut [f32], dc: &mut [f32])
+        update_backward(n: usize, saved: &[f32], c: &[f32], g: &[f32], grad: &[f32], dgates: &mut [Out<f32>], dc: &mut [Out<f32>])
     );
 }
 

@@ -1,6 +1,7 @@
 //! The kernels against references: the `f32` transcendentals against `f64` in ulps over dense
 //! sweeps, both backwards against finite differences, `f32` against `f64`, the run-time vector
-//! width against the SSE2 baseline (same bits), and the forwards with and without saving.
+//! width against the SSE2 baseline (same bits), the forwards with and without saving, and that every
+//! output element is written.
 
 use super::*;
 
@@ -76,12 +77,12 @@ fn cell_backward_matches_finite_differences() {
     let w = values(3, 2 * h * n, 1.0);
     let f = |z: &[f64], s: &[f64]| {
         let (mut out, mut saved) = (vec![0.0; 2 * h * n], vec![0.0; 5 * h * n]);
-        cell_forward(h, n, z, s, &mut out, &mut saved);
+        cell_forward(h, n, z, s, as_out(&mut out), as_out(&mut saved));
         (dot(&w, &out), saved)
     };
     let (_, saved) = f(&z, &s_prev);
     let (mut dz, mut ds) = (vec![0.0; 4 * h * n], vec![0.0; h * n]);
-    cell_backward(h, n, &saved, &s_prev, &w, &mut dz, &mut ds);
+    cell_backward(h, n, &saved, &s_prev, &w, as_out(&mut dz), as_out(&mut ds));
     let eps = 1e-6;
     for k in 0..z.len() {
         let (mut p, mut m) = (z.clone(), z.clone());
@@ -99,7 +100,7 @@ fn cell_backward_matches_finite_differences() {
     }
     // The forward itself, against the formulas written out.
     let (mut out, mut saved) = (vec![0.0; 2 * h * n], vec![0.0; 5 * h * n]);
-    cell_forward(h, n, &z, &s_prev, &mut out, &mut saved);
+    cell_forward(h, n, &z, &s_prev, as_out(&mut out), as_out(&mut saved));
     let sig = |x: f64| 1.0 / (1.0 + (-x).exp());
     for k in 0..h * n {
         let hn = h * n;
@@ -118,12 +119,12 @@ fn update_backward_matches_finite_differences() {
     let w = values(7, n, 1.0);
     let f = |gates: &[f64], c: &[f64]| {
         let (mut out, mut saved) = (vec![0.0; n], vec![0.0; 2 * n]);
-        update_forward(n, gates, c, &g, &mut out, &mut saved);
+        update_forward(n, gates, c, &g, as_out(&mut out), as_out(&mut saved));
         (dot(&w, &out), saved)
     };
     let (_, saved) = f(&gates, &c);
     let (mut dg, mut dc) = (vec![0.0; 2 * n], vec![0.0; n]);
-    update_backward(n, &saved, &c, &g, &w, &mut dg, &mut dc);
+    update_backward(n, &saved, &c, &g, &w, as_out(&mut dg), as_out(&mut dc));
     let eps = 1e-6;
     for k in 0..gates.len() {
         let (mut p, mut m) = (gates.clone(), gates.clone());
@@ -147,23 +148,23 @@ fn f32_kernels_follow_the_f64_ones_and_give_the_same_bits_at_every_width() {
     let z = values(8, 4 * h * n, 4.0);
     let s_prev = values(9, h * n, 2.0);
     let (mut out, mut saved) = (vec![0.0; 2 * h * n], vec![0.0; 5 * h * n]);
-    cell_forward(h, n, &z, &s_prev, &mut out, &mut saved);
+    cell_forward(h, n, &z, &s_prev, as_out(&mut out), as_out(&mut saved));
     let to32 = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
     let (mut out32, mut saved32) = (vec![0.0f32; 2 * h * n], vec![0.0f32; 5 * h * n]);
-    f32_kernels::cell_forward(h, n, &to32(&z), &to32(&s_prev), &mut out32, &mut saved32);
+    f32_kernels::cell_forward(h, n, &to32(&z), &to32(&s_prev), as_out(&mut out32), as_out(&mut saved32));
     for (a, b) in out.iter().zip(&out32) {
         assert!((a - *b as f64).abs() <= 1e-6 * (1.0 + a.abs()), "{a} vs {b}");
     }
     // The widest vectors this CPU has give the bits of the baseline (SSE2) build of the loop.
     let (mut base, mut base_saved) = (vec![0.0f32; 2 * h * n], vec![0.0f32; 5 * h * n]);
-    cell_forward(h, n, &to32(&z), &to32(&s_prev), &mut base, &mut base_saved);
+    cell_forward(h, n, &to32(&z), &to32(&s_prev), as_out(&mut base), as_out(&mut base_saved));
     assert_eq!(out32, base);
     assert_eq!(saved32, base_saved);
     let (mut grad, mut dz, mut ds) = (to32(&values(10, 2 * h * n, 1.0)), vec![0.0f32; 4 * h * n], vec![0.0f32; h * n]);
     grad[0] = 0.5;
-    f32_kernels::cell_backward(h, n, &saved32, &to32(&s_prev), &grad, &mut dz, &mut ds);
+    f32_kernels::cell_backward(h, n, &saved32, &to32(&s_prev), &grad, as_out(&mut dz), as_out(&mut ds));
     let (mut dz_base, mut ds_base) = (vec![0.0f32; 4 * h * n], vec![0.0f32; h * n]);
-    cell_backward(h, n, &saved32, &to32(&s_prev), &grad, &mut dz_base, &mut ds_base);
+    cell_backward(h, n, &saved32, &to32(&s_prev), &grad, as_out(&mut dz_base), as_out(&mut ds_base));
     assert_eq!((dz, ds), (dz_base, ds_base));
 }
 
@@ -173,12 +174,39 @@ fn forwards_without_saving_write_the_same_outputs() {
     let z = values(11, 4 * h * n, 3.0);
     let s_prev = values(12, h * n, 2.0);
     let (mut a, mut b, mut saved) = (vec![0.0; 2 * h * n], vec![0.0; 2 * h * n], vec![0.0; 5 * h * n]);
-    cell_forward(h, n, &z, &s_prev, &mut a, &mut saved);
-    cell_forward(h, n, &z, &s_prev, &mut b, &mut []);
+    cell_forward(h, n, &z, &s_prev, as_out(&mut a), as_out(&mut saved));
+    cell_forward(h, n, &z, &s_prev, as_out(&mut b), &mut []);
     assert_eq!(a, b);
     let (gates, c, g) = (values(13, 2 * n, 4.0), values(14, n, 2.0), values(15, n, 1.0));
     let (mut a, mut b, mut saved) = (vec![0.0; n], vec![0.0; n], vec![0.0; 2 * n]);
-    update_forward(n, &gates, &c, &g, &mut a, &mut saved);
-    update_forward(n, &gates, &c, &g, &mut b, &mut []);
+    update_forward(n, &gates, &c, &g, as_out(&mut a), as_out(&mut saved));
+    update_forward(n, &gates, &c, &g, as_out(&mut b), &mut []);
     assert_eq!(a, b);
+}
+
+/// Every kernel writes every element of every output slice (what `filled` relies on): outputs
+/// start as NaN and end finite, with and without saving.
+#[test]
+fn kernels_write_every_output_element() {
+    let (h, n) = (3, 7);
+    let nan = |len: usize| vec![f64::NAN; len];
+    let finite = |v: &[f64]| v.iter().all(|x| x.is_finite());
+    let (z, s_prev) = (values(16, 4 * h * n, 3.0), values(17, h * n, 2.0));
+    let (mut out, mut saved) = (nan(2 * h * n), nan(5 * h * n));
+    cell_forward(h, n, &z, &s_prev, as_out(&mut out), as_out(&mut saved));
+    assert!(finite(&out) && finite(&saved));
+    let mut out_only = nan(2 * h * n);
+    cell_forward(h, n, &z, &s_prev, as_out(&mut out_only), &mut []);
+    assert!(finite(&out_only));
+    let (mut dz, mut ds) = (nan(4 * h * n), nan(h * n));
+    cell_backward(h, n, &saved, &s_prev, &values(18, 2 * h * n, 1.0), as_out(&mut dz), as_out(&mut ds));
+    assert!(finite(&dz) && finite(&ds));
+    let (gates, c, g) = (values(19, 2 * n, 4.0), values(20, n, 2.0), values(21, n, 1.0));
+    let (mut out, mut saved, mut out_only) = (nan(n), nan(2 * n), nan(n));
+    update_forward(n, &gates, &c, &g, as_out(&mut out), as_out(&mut saved));
+    update_forward(n, &gates, &c, &g, as_out(&mut out_only), &mut []);
+    assert!(finite(&out) && finite(&saved) && finite(&out_only));
+    let (mut dg, mut dc) = (nan(2 * n), nan(n));
+    update_backward(n, &saved, &c, &g, &values(22, n, 1.0), as_out(&mut dg), as_out(&mut dc));
+    assert!(finite(&dg) && finite(&dc));
 }

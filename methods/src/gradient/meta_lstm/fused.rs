@@ -10,7 +10,7 @@
 //! (`narrow`, `sigmoid`, `tanh`, products and sums, and their gradients).
 
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Error, Layout, Result, Shape, Storage, Tensor, WithDType};
-use metarec_kernels::{Real, f32_kernels};
+use metarec_kernels::{Out, Real, f32_kernels, filled};
 use std::sync::{Arc, Mutex};
 
 /// Whether the fused ops run on `t`'s device and dtype.
@@ -20,9 +20,17 @@ pub fn applies(t: &Tensor) -> bool {
 
 /// The kernels of one dtype: `f32` calls the ones built optimised in `metarec_kernels`.
 trait Kernel: Real + WithDType {
-    fn cell_forward(h: usize, n: usize, z: &[Self], s_prev: &[Self], out: &mut [Self], saved: &mut [Self]);
-    fn cell_backward(h: usize, n: usize, saved: &[Self], s_prev: &[Self], g: &[Self], dz: &mut [Self], ds: &mut [Self]);
-    fn update_forward(n: usize, gates: &[Self], c: &[Self], g: &[Self], out: &mut [Self], saved: &mut [Self]);
+    fn cell_forward(h: usize, n: usize, z: &[Self], s_prev: &[Self], out: &mut [Out<Self>], saved: &mut [Out<Self>]);
+    fn cell_backward(
+        h: usize,
+        n: usize,
+        saved: &[Self],
+        s_prev: &[Self],
+        g: &[Self],
+        dz: &mut [Out<Self>],
+        ds: &mut [Out<Self>],
+    );
+    fn update_forward(n: usize, gates: &[Self], c: &[Self], g: &[Self], out: &mut [Out<Self>], saved: &mut [Out<Self>]);
     #[allow(clippy::too_many_arguments)]
     fn update_backward(
         n: usize,
@@ -30,37 +38,69 @@ trait Kernel: Real + WithDType {
         c: &[Self],
         g: &[Self],
         grad: &[Self],
-        dg: &mut [Self],
-        dc: &mut [Self],
+        dg: &mut [Out<Self>],
+        dc: &mut [Out<Self>],
     );
 }
 
 impl Kernel for f32 {
-    fn cell_forward(h: usize, n: usize, z: &[f32], s_prev: &[f32], out: &mut [f32], saved: &mut [f32]) {
+    fn cell_forward(h: usize, n: usize, z: &[f32], s_prev: &[f32], out: &mut [Out<f32>], saved: &mut [Out<f32>]) {
         f32_kernels::cell_forward(h, n, z, s_prev, out, saved)
     }
-    fn cell_backward(h: usize, n: usize, saved: &[f32], s_prev: &[f32], g: &[f32], dz: &mut [f32], ds: &mut [f32]) {
+    fn cell_backward(
+        h: usize,
+        n: usize,
+        saved: &[f32],
+        s_prev: &[f32],
+        g: &[f32],
+        dz: &mut [Out<f32>],
+        ds: &mut [Out<f32>],
+    ) {
         f32_kernels::cell_backward(h, n, saved, s_prev, g, dz, ds)
     }
-    fn update_forward(n: usize, gates: &[f32], c: &[f32], g: &[f32], out: &mut [f32], saved: &mut [f32]) {
+    fn update_forward(n: usize, gates: &[f32], c: &[f32], g: &[f32], out: &mut [Out<f32>], saved: &mut [Out<f32>]) {
         f32_kernels::update_forward(n, gates, c, g, out, saved)
     }
-    fn update_backward(n: usize, saved: &[f32], c: &[f32], g: &[f32], grad: &[f32], dg: &mut [f32], dc: &mut [f32]) {
+    fn update_backward(
+        n: usize,
+        saved: &[f32],
+        c: &[f32],
+        g: &[f32],
+        grad: &[f32],
+        dg: &mut [Out<f32>],
+        dc: &mut [Out<f32>],
+    ) {
         f32_kernels::update_backward(n, saved, c, g, grad, dg, dc)
     }
 }
 
 impl Kernel for f64 {
-    fn cell_forward(h: usize, n: usize, z: &[f64], s_prev: &[f64], out: &mut [f64], saved: &mut [f64]) {
+    fn cell_forward(h: usize, n: usize, z: &[f64], s_prev: &[f64], out: &mut [Out<f64>], saved: &mut [Out<f64>]) {
         metarec_kernels::cell_forward(h, n, z, s_prev, out, saved)
     }
-    fn cell_backward(h: usize, n: usize, saved: &[f64], s_prev: &[f64], g: &[f64], dz: &mut [f64], ds: &mut [f64]) {
+    fn cell_backward(
+        h: usize,
+        n: usize,
+        saved: &[f64],
+        s_prev: &[f64],
+        g: &[f64],
+        dz: &mut [Out<f64>],
+        ds: &mut [Out<f64>],
+    ) {
         metarec_kernels::cell_backward(h, n, saved, s_prev, g, dz, ds)
     }
-    fn update_forward(n: usize, gates: &[f64], c: &[f64], g: &[f64], out: &mut [f64], saved: &mut [f64]) {
+    fn update_forward(n: usize, gates: &[f64], c: &[f64], g: &[f64], out: &mut [Out<f64>], saved: &mut [Out<f64>]) {
         metarec_kernels::update_forward(n, gates, c, g, out, saved)
     }
-    fn update_backward(n: usize, saved: &[f64], c: &[f64], g: &[f64], grad: &[f64], dg: &mut [f64], dc: &mut [f64]) {
+    fn update_backward(
+        n: usize,
+        saved: &[f64],
+        c: &[f64],
+        g: &[f64],
+        grad: &[f64],
+        dg: &mut [Out<f64>],
+        dc: &mut [Out<f64>],
+    ) {
         metarec_kernels::update_backward(n, saved, c, g, grad, dg, dc)
     }
 }
@@ -105,9 +145,12 @@ struct Cell {
 impl Cell {
     fn fwd<T: Kernel>(&self, z: &[T], s_prev: &[T]) -> (Vec<T>, Shape) {
         let n = s_prev.len() / self.h;
-        let mut out = vec![T::ZERO; 2 * self.h * n];
-        let mut saved = if self.track { vec![T::ZERO; 5 * self.h * n] } else { Vec::new() };
-        T::cell_forward(self.h, n, z, s_prev, &mut out, &mut saved);
+        // Outputs are not zeroed first: the kernels write every element.
+        let saved_len = if self.track { 5 * self.h * n } else { 0 };
+        let mut saved = Vec::new();
+        let out = filled(2 * self.h * n, |out| {
+            saved = filled(saved_len, |saved| T::cell_forward(self.h, n, z, s_prev, out, saved));
+        });
         if self.track {
             self.saved.keep(saved);
         }
@@ -119,9 +162,11 @@ impl Cell {
         let saved = saved.downcast_ref::<Vec<T>>().expect("checked by get");
         let (h, dev) = (self.h, s_prev.device());
         let n = s_prev.elem_count() / h;
-        let (mut dz, mut ds) = (vec![T::ZERO; 4 * h * n], vec![T::ZERO; h * n]);
+        let (mut dz, mut ds) = (Vec::new(), Vec::new());
         with_data::<T, _>(s_prev, "meta-lstm cell", |s| {
-            with_data::<T, _>(grad, "meta-lstm cell", |g| T::cell_backward(h, n, saved, s, g, &mut dz, &mut ds))
+            with_data::<T, _>(grad, "meta-lstm cell", |g| {
+                dz = filled(4 * h * n, |dz| ds = filled(h * n, |ds| T::cell_backward(h, n, saved, s, g, dz, ds)));
+            })
         })??;
         Ok((Tensor::from_vec(dz, (4 * h, n), dev)?, Tensor::from_vec(ds, (h, n), dev)?))
     }
@@ -181,9 +226,9 @@ struct Update {
 impl Update {
     fn fwd<T: Kernel>(&self, gates: &[T], c: &[T], g: &[T]) -> (Vec<T>, Shape) {
         let n = c.len();
-        let mut out = vec![T::ZERO; n];
-        let mut saved = if self.track { vec![T::ZERO; 2 * n] } else { Vec::new() };
-        T::update_forward(n, gates, c, g, &mut out, &mut saved);
+        let saved_len = if self.track { 2 * n } else { 0 };
+        let mut saved = Vec::new();
+        let out = filled(n, |out| saved = filled(saved_len, |saved| T::update_forward(n, gates, c, g, out, saved)));
         if self.track {
             self.saved.keep(saved);
         }
@@ -194,10 +239,12 @@ impl Update {
         let saved = self.saved.get::<T>("meta-lstm update")?;
         let saved = saved.downcast_ref::<Vec<T>>().expect("checked by get");
         let (n, dev) = (c.elem_count(), c.device());
-        let (mut dg, mut dc) = (vec![T::ZERO; 2 * n], vec![T::ZERO; n]);
+        let (mut dg, mut dc) = (Vec::new(), Vec::new());
         with_data::<T, _>(c, "meta-lstm update", |c| {
             with_data::<T, _>(g, "meta-lstm update", |g| {
-                with_data::<T, _>(grad, "meta-lstm update", |r| T::update_backward(n, saved, c, g, r, &mut dg, &mut dc))
+                with_data::<T, _>(grad, "meta-lstm update", |r| {
+                    dg = filled(2 * n, |dg| dc = filled(n, |dc| T::update_backward(n, saved, c, g, r, dg, dc)));
+                })
             })
         })???;
         Ok((Tensor::from_vec(dg, (2, n), dev)?, Tensor::from_vec(dc, (1, n), dev)?))
