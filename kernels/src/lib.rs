@@ -136,13 +136,6 @@ pub fn filled<T: Copy>(len: usize, write: impl FnOnce(&mut [Out<T>])) -> Vec<T> 
     v
 }
 
-/// Initialised memory as output slots (for callers that own a buffer already). Sound: the
-/// kernels only ever write initialised values.
-pub fn as_out<T: Copy>(v: &mut [T]) -> &mut [Out<T>] {
-    // Safety: `MaybeUninit<T>` has `T`'s layout, and nothing writes an uninitialised value.
-    unsafe { &mut *(v as *mut [T] as *mut [Out<T>]) }
-}
-
 /// Layer 1's activations: see the crate docs. `z: [4H, N]`, `s_prev: [H, N]`; writes
 /// `out = [h_t; s_t]` (`[2H, N]`) and, unless `saved` is empty (no backward will follow),
 /// `saved = [i; f; o; u; tanh(s_t)]` (`[5H, N]`).

@@ -5,6 +5,13 @@
 
 use super::*;
 
+/// Initialised memory as the kernels' output slots. Sound: the kernels only ever write
+/// initialised values.
+fn as_out<T: Copy>(v: &mut [T]) -> &mut [Out<T>] {
+    // Safety: `MaybeUninit<T>` has `T`'s layout, and nothing writes an uninitialised value.
+    unsafe { &mut *(v as *mut [T] as *mut [Out<T>]) }
+}
+
 /// Distance in units in the last place between an `f32` result and the exact (`f64`) value.
 fn ulps(got: f32, exact: f64) -> f64 {
     let rounded = exact as f32;

@@ -5,10 +5,10 @@
 //! differentiates its own broadcast with a strided sum (an integer division per element), so
 //! [`crate::nn`] wrote both as products with a column of ones (`1 r` and `1^T g`), which gemm
 //! sums; but a product with an inner dimension of one costs gemm's fixed overhead per call for a
-//! copy, and those products were a third of a Meta-SGD meta-step's matmul calls. Here, on CPU
+//! copy, and those products were a third of the matmul calls of a Meta-SGD cell. Here, on CPU
 //! tensors of `f32` and `f64`, [`repeat_rows`] is a copy and [`sum_rows`] one in-order pass:
-//! the backward of each is the other, so second-order methods differentiate them again like any
-//! other op. Elsewhere (a GPU, other dtypes) both keep the products with a column of ones.
+//! the backward of each is the other, so the outer backward of the second-order methods goes
+//! through the sums of their hand-written inner gradient like through any other op. Elsewhere (a GPU, other dtypes) both keep the products with a column of ones.
 //!
 //! [`sum_rows`] adds the rows in order, one after the other, per column: deterministic and the
 //! same at any thread count; gemm's order was its own, so sums differ from the products' in the
@@ -23,8 +23,8 @@ pub fn repeat_rows(r: &Tensor, m: usize) -> Result<Tensor> {
     let n = dims.pop().ok_or_else(|| Error::Msg("repeat_rows: a scalar has no row".into()))?;
     let batches: usize = dims.iter().product();
     dims.extend([m, n]);
-    if fused(r) {
-        r.apply_op1(RepeatRows { m })?.reshape(dims)
+    if on_cpu_floats(r) {
+        r.contiguous()?.apply_op1(RepeatRows { m })?.reshape(dims)
     } else {
         let ones = Tensor::ones((batches, m, 1), r.dtype(), r.device())?;
         ones.matmul(&r.reshape((batches, 1, n))?)?.reshape(dims)
@@ -41,21 +41,22 @@ pub fn sum_rows(x: &Tensor) -> Result<Tensor> {
     dims.truncate(dims.len() - 2);
     let batches: usize = dims.iter().product();
     dims.push(n);
-    if fused(x) {
-        x.apply_op1(SumRows)?.reshape(dims)
+    if on_cpu_floats(x) {
+        x.contiguous()?.apply_op1(SumRows)?.reshape(dims)
     } else {
         let ones = Tensor::ones((batches, 1, m), x.dtype(), x.device())?;
         ones.matmul(&x.reshape((batches, m, n))?.contiguous()?)?.reshape(dims)
     }
 }
 
-/// Whether the CPU ops apply to `t`.
-fn fused(t: &Tensor) -> bool {
+/// Whether `t` is a CPU tensor of `f32` or `f64`, the tensors this crate's CPU ops take (also
+/// `gradient::meta_lstm::fused`'s).
+pub(crate) fn on_cpu_floats(t: &Tensor) -> bool {
     t.device().is_cpu() && matches!(t.dtype(), DType::F32 | DType::F64)
 }
 
-/// The contiguous elements of `s` under `layout`.
-fn elements<'a, T: WithDType>(s: &'a CpuStorage, layout: &Layout, op: &str) -> Result<&'a [T]> {
+/// The contiguous elements of `s` under `layout` (an error names `op` when they are not).
+pub(crate) fn elements<'a, T: WithDType>(s: &'a CpuStorage, layout: &Layout, op: &str) -> Result<&'a [T]> {
     match layout.contiguous_offsets() {
         Some((a, b)) => Ok(&s.as_slice::<T>()?[a..b]),
         None => Err(Error::Msg(format!("{op}: input not contiguous"))),

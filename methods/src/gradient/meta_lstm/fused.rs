@@ -9,13 +9,14 @@
 //! Per coordinate and update the composed ops made and walked about twenty `[H, N]` tensors
 //! (`narrow`, `sigmoid`, `tanh`, products and sums, and their gradients).
 
+use crate::rows::elements;
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Error, Layout, Result, Shape, Storage, Tensor, WithDType};
 use metarec_kernels::{Out, Real, f32_kernels, filled};
 use std::sync::{Arc, Mutex};
 
 /// Whether the fused ops run on `t`'s device and dtype.
 pub fn applies(t: &Tensor) -> bool {
-    t.device().is_cpu() && matches!(t.dtype(), DType::F32 | DType::F64)
+    crate::rows::on_cpu_floats(t)
 }
 
 /// The kernels of one dtype: `f32` calls the ones built optimised in `metarec_kernels`.
@@ -105,18 +106,12 @@ impl Kernel for f64 {
     }
 }
 
-/// The contiguous elements of a CPU storage under `layout`.
-fn slice<'a, T: WithDType>(s: &'a CpuStorage, layout: &Layout, op: &str) -> Result<&'a [T]> {
-    let (a, b) = layout.contiguous_offsets().ok_or_else(|| Error::Msg(format!("{op}: input not contiguous")))?;
-    Ok(&s.as_slice::<T>()?[a..b])
-}
-
 /// Runs `f` on the contiguous elements of a CPU tensor.
 fn with_data<T: WithDType, R>(t: &Tensor, op: &str, f: impl FnOnce(&[T]) -> R) -> Result<R> {
     let t = t.contiguous()?;
     let (storage, layout) = t.storage_and_layout();
     match &*storage {
-        Storage::Cpu(s) => Ok(f(slice::<T>(s, layout, op)?)),
+        Storage::Cpu(s) => Ok(f(elements::<T>(s, layout, op)?)),
         _ => Err(Error::Msg(format!("{op}: a CPU op given a tensor on another device"))),
     }
 }
@@ -180,11 +175,11 @@ impl CustomOp2 for Cell {
         let op = self.name();
         match (s1, s2) {
             (CpuStorage::F32(_), CpuStorage::F32(_)) => {
-                let (out, shape) = self.fwd::<f32>(slice(s1, l1, op)?, slice(s2, l2, op)?);
+                let (out, shape) = self.fwd::<f32>(elements(s1, l1, op)?, elements(s2, l2, op)?);
                 Ok((CpuStorage::F32(out), shape))
             }
             (CpuStorage::F64(_), CpuStorage::F64(_)) => {
-                let (out, shape) = self.fwd::<f64>(slice(s1, l1, op)?, slice(s2, l2, op)?);
+                let (out, shape) = self.fwd::<f64>(elements(s1, l1, op)?, elements(s2, l2, op)?);
                 Ok((CpuStorage::F64(out), shape))
             }
             _ => Err(Error::Msg(format!("{op}: f32 or f64 inputs of one dtype"))),
@@ -267,11 +262,11 @@ impl CustomOp3 for Update {
         let op = self.name();
         match (s1, s2, s3) {
             (CpuStorage::F32(_), CpuStorage::F32(_), CpuStorage::F32(_)) => {
-                let (out, shape) = self.fwd::<f32>(slice(s1, l1, op)?, slice(s2, l2, op)?, slice(s3, l3, op)?);
+                let (out, shape) = self.fwd::<f32>(elements(s1, l1, op)?, elements(s2, l2, op)?, elements(s3, l3, op)?);
                 Ok((CpuStorage::F32(out), shape))
             }
             (CpuStorage::F64(_), CpuStorage::F64(_), CpuStorage::F64(_)) => {
-                let (out, shape) = self.fwd::<f64>(slice(s1, l1, op)?, slice(s2, l2, op)?, slice(s3, l3, op)?);
+                let (out, shape) = self.fwd::<f64>(elements(s1, l1, op)?, elements(s2, l2, op)?, elements(s3, l3, op)?);
                 Ok((CpuStorage::F64(out), shape))
             }
             _ => Err(Error::Msg(format!("{op}: f32 or f64 inputs of one dtype"))),
