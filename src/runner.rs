@@ -1058,8 +1058,31 @@ impl Scorer<'_> {
             }
             Ok(pred)
         };
+        // One prediction call per user for everything scored below: the query items, then the
+        // sampled unrated candidates, then the shilling targets the user has not rated (each
+        // method's fixed cost per call, a forward pass over a handful of rows, is paid once).
         let items: Vec<u32> = task.query.iter().map(|r| r.item).collect();
-        let pred = predict(&items)?;
+        let proto = self.suite.loaded.def.protocol.candidates.as_ref();
+        let cands_on = proto.is_some() && !task.negatives.is_empty();
+        let targets = &self.suite.data.shilling_targets;
+        let unrated: Vec<u32> = if !targets.is_empty() && matches!(scenario, Scenario::Warm | Scenario::UserCold) {
+            let rated = &self.suite.rated[task.user as usize];
+            targets.iter().copied().filter(|t| rated.binary_search(t).is_err()).collect()
+        } else {
+            Vec::new()
+        };
+        let mut all = items.clone();
+        if cands_on {
+            all.extend_from_slice(&task.negatives);
+        }
+        let n_cands = all.len();
+        all.extend_from_slice(&unrated);
+        let all_pred = predict(&all)?;
+        let part = |r: std::ops::Range<usize>| Predictions {
+            mean: all_pred.mean[r.clone()].to_vec(),
+            median: all_pred.median.as_ref().map(|m| m[r].to_vec()),
+        };
+        let pred = part(0..items.len());
         out.mae_scored = Some(score::mae_point(&pred, self.suite.mae).1);
         let main = score::score(&pred, &task.query, self.suite.loaded.def.protocol.like_threshold(), self.suite.mae);
         let mut metrics: Vec<(String, f64)> = match objectives {
@@ -1083,11 +1106,10 @@ impl Scorer<'_> {
 
         // Candidate ranking: the query items and the sampled unrated ones, by predicted rating;
         // ties in a seeded random order (the same for every perturbation of the user).
-        let proto = self.suite.loaded.def.protocol.candidates.as_ref();
         let mut ranked: Vec<(u32, f64)> = Vec::new();
-        if let Some(c) = proto.filter(|_| !task.negatives.is_empty()) {
-            let cands: Vec<u32> = items.iter().copied().chain(task.negatives.iter().copied()).collect();
-            let scores = predict(&cands)?.mean;
+        if let Some(c) = proto.filter(|_| cands_on) {
+            let cands = &all[..n_cands];
+            let scores = &all_pred.mean[..n_cands];
             let mut order = Rng::from_labels(self.base, &[scenario.name(), &task.user.to_string(), "rank"])
                 .sample_indices(cands.len(), cands.len());
             order.sort_by(|a, b| scores[*b].total_cmp(&scores[*a]));
@@ -1115,20 +1137,14 @@ impl Scorer<'_> {
 
         // Shilling targets (existing items, so the warm and user-cold scenarios only): their
         // mean predicted rating, and how many reach the top k of the candidates.
-        let targets = &self.suite.data.shilling_targets;
-        if !targets.is_empty() && matches!(scenario, Scenario::Warm | Scenario::UserCold) {
-            let rated = &self.suite.rated[task.user as usize];
-            let unrated: Vec<u32> = targets.iter().copied().filter(|t| rated.binary_search(t).is_err()).collect();
-            if !unrated.is_empty() {
-                let tp = predict(&unrated)?.mean;
-                metrics.push(("target-score".into(), tp.iter().sum::<f64>() / tp.len() as f64));
-                if let Some(c) = proto.filter(|_| !ranked.is_empty()) {
-                    let mut list: Vec<(u32, f64)> =
-                        ranked.iter().copied().filter(|(i, _)| !unrated.contains(i)).collect();
-                    list.extend(unrated.iter().copied().zip(tp.iter().copied()));
-                    if let Some(hr) = metarec_suites::perturb::hit_ratio(&[list], &unrated, c.k) {
-                        metrics.push((format!("target-hr@{}", c.k), hr));
-                    }
+        if !unrated.is_empty() {
+            let tp = &all_pred.mean[n_cands..];
+            metrics.push(("target-score".into(), tp.iter().sum::<f64>() / tp.len() as f64));
+            if let Some(c) = proto.filter(|_| !ranked.is_empty()) {
+                let mut list: Vec<(u32, f64)> = ranked.iter().copied().filter(|(i, _)| !unrated.contains(i)).collect();
+                list.extend(unrated.iter().copied().zip(tp.iter().copied()));
+                if let Some(hr) = metarec_suites::perturb::hit_ratio(&[list], &unrated, c.k) {
+                    metrics.push((format!("target-hr@{}", c.k), hr));
                 }
             }
         }

@@ -14,6 +14,10 @@
 //!   parameters: `c_t = sigmoid(f_n) c - sigmoid(i_n) g` from the gates `[f_n; i_n]` (`[2, N]`),
 //!   the parameters `c` and the (constant) gradient `g` (each `[N]`).
 //!
+//! And ReLU, [`relu`], and its step function, [`step`] (the mask of the gradient methods' functional network) and
+//! [`step_mul`] (ReLU's backward, `grad * step(x)`), which candle forms as a comparison into a
+//! `u8` tensor, a conversion and a product: three passes, the first not vectorised.
+//!
 //! Each forward writes what its backward needs (the activations), so the backward evaluates no
 //! transcendental function. For `f32` the transcendentals are [`Real::exp`] and [`Real::tanh`]
 //! below, branch-free polynomials (Cephes' `expf` and `tanhf`) that the compiler vectorises, where
@@ -38,6 +42,8 @@ pub trait Real:
     const ONE: Self;
     fn exp(self) -> Self;
     fn tanh(self) -> Self;
+    /// `max(self, 0)` as the standard library's `max` (candle's ReLU).
+    fn relu(self) -> Self;
     /// `1 / (1 + exp(-x))`.
     #[inline(always)]
     fn sigmoid(self) -> Self {
@@ -55,6 +61,10 @@ impl Real for f64 {
     #[inline(always)]
     fn tanh(self) -> f64 {
         f64::tanh(self)
+    }
+    #[inline(always)]
+    fn relu(self) -> f64 {
+        self.max(0.0)
     }
 }
 
@@ -119,6 +129,10 @@ impl Real for f32 {
         // `Real::exp`: the inherent `f32::exp` (libm) would win method resolution.
         let big = (1.0 - 2.0 / (Real::exp(ax + ax) + 1.0)).copysign(self);
         if ax < 0.625 { small } else { big }
+    }
+    #[inline(always)]
+    fn relu(self) -> f32 {
+        self.max(0.0)
     }
 }
 
@@ -270,6 +284,47 @@ pub fn update_backward<T: Real>(
     }
 }
 
+/// ReLU's step function: `out[i] = 1` where `x[i] > 0` (or `x[i] >= 0` when `inclusive`), else
+/// 0 (a NaN gives 0, as candle's comparisons do). `x` and `out` have one length.
+#[inline(always)]
+pub fn step<T: Real>(x: &[T], inclusive: bool, out: &mut [Out<T>]) {
+    assert_eq!(x.len(), out.len(), "step: input and output lengths differ");
+    if inclusive {
+        for (o, &v) in out.iter_mut().zip(x) {
+            o.write(if v >= T::ZERO { T::ONE } else { T::ZERO });
+        }
+    } else {
+        for (o, &v) in out.iter_mut().zip(x) {
+            o.write(if v > T::ZERO { T::ONE } else { T::ZERO });
+        }
+    }
+}
+
+/// `out = max(x, 0)`: ReLU ([`Real::relu`]).
+#[inline(always)]
+pub fn relu<T: Real>(x: &[T], out: &mut [Out<T>]) {
+    assert_eq!(x.len(), out.len(), "relu: input and output lengths differ");
+    for (o, &v) in out.iter_mut().zip(x) {
+        o.write(v.relu());
+    }
+}
+
+/// `out = grad * step(x, inclusive)`: ReLU's backward, the product that candle forms from the
+/// step function, fused (the same IEEE product per element, so the same bits).
+#[inline(always)]
+pub fn step_mul<T: Real>(x: &[T], grad: &[T], inclusive: bool, out: &mut [Out<T>]) {
+    assert!(x.len() == out.len() && grad.len() == out.len(), "step_mul: lengths differ");
+    if inclusive {
+        for ((o, &v), &g) in out.iter_mut().zip(x).zip(grad) {
+            o.write(g * if v >= T::ZERO { T::ONE } else { T::ZERO });
+        }
+    } else {
+        for ((o, &v), &g) in out.iter_mut().zip(x).zip(grad) {
+            o.write(g * if v > T::ZERO { T::ONE } else { T::ZERO });
+        }
+    }
+}
+
 /// The kernels on `f32`, monomorphised here so that callers built without optimisation still run
 /// optimised loops, and run with the widest vectors the CPU has (AVX-512F, AVX2 or the baseline
 /// SSE2, chosen at run time). The widths give the same bits: every operation is elementwise IEEE
@@ -308,6 +363,18 @@ pub mod f32_kernels {
         };
     }
 
+    dispatch!(
+        /// [`super::step`] on `f32`.
+        step(x: &[f32], inclusive: bool, out: &mut [Out<f32>])
+    );
+    dispatch!(
+        /// [`super::relu`] on `f32`.
+        relu(x: &[f32], out: &mut [Out<f32>])
+    );
+    dispatch!(
+        /// [`super::step_mul`] on `f32`.
+        step_mul(x: &[f32], grad: &[f32], inclusive: bool, out: &mut [Out<f32>])
+    );
     dispatch!(
         /// [`super::cell_forward`] on `f32`.
         cell_forward(h: usize, n: usize, z: &[f32], s_prev: &[f32], out: &mut [Out<f32>], saved: &mut [Out<f32>])

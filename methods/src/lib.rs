@@ -16,6 +16,7 @@ pub mod mtl;
 pub mod nn;
 pub mod params;
 pub mod registry;
+pub mod relu;
 pub mod rows;
 pub mod space;
 

@@ -96,7 +96,7 @@ impl NetShape {
         for l in 0..n_layers {
             h = h.matmul(&dense[2 * l])?.broadcast_add(&dense[2 * l + 1])?;
             if l + 1 < n_layers {
-                h = h.relu()?;
+                h = crate::relu::relu(&h)?;
             }
         }
         h.squeeze(1)

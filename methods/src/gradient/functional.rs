@@ -223,7 +223,7 @@ pub fn forward(dense: &[Tensor], deltas: &Deltas, emb: &Tensor, numeric: Option<
         }
         cache.h.push(h);
         if l + 1 < n_layers {
-            let mask = z.gt(0.0)?.to_dtype(z.dtype())?.detach();
+            let mask = crate::relu::step(&z, false)?;
             h = (&z * &mask)?;
             cache.mask.push(mask);
         } else {

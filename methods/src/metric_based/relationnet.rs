@@ -90,7 +90,7 @@ impl Head for Relation {
         let z = (over_classes.reshape((t, q, c, h))? + over_queries.reshape((t, q, c, h))?)?;
         let mut z = add_bcast(&z, &params[1])?; // [T, Q, C, H]
         if params.len() > 2 {
-            z = mlp(&params[2..], &z.relu()?)?;
+            z = mlp(&params[2..], &crate::relu::relu(&z)?)?;
         }
         masked_log_softmax(&z.squeeze(3)?, &ep.present) // relation scores before the sigmoid
     }

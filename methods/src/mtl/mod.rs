@@ -346,7 +346,7 @@ pub fn embed(p: &P, prefix: &str, d: &Dims, x: &Inputs) -> candle_core::Result<T
 /// `h W + b`, then ReLU when `relu`.
 pub fn dense(p: &P, name: &str, h: &Tensor, relu: bool) -> candle_core::Result<Tensor> {
     let y = h.matmul(&p[&format!("{name}.w")])?.broadcast_add(&p[&format!("{name}.b")])?;
-    if relu { y.relu() } else { Ok(y) }
+    if relu { crate::relu::relu(&y) } else { Ok(y) }
 }
 
 /// The two bottom layers.
@@ -450,7 +450,7 @@ fn objective_losses(out: &[Tensor], l: &Labels, kinds: &[ObjectiveKind]) -> cand
             ObjectiveKind::Binary => {
                 // max(z, 0) - z y + log(1 + exp(-|z|)), stable for any z.
                 let soft = z.abs()?.neg()?.exp()?.affine(1.0, 1.0)?.log()?;
-                z.relu()?.sub(&z.mul(y)?)?.add(&soft)?
+                crate::relu::relu(&z)?.sub(&z.mul(y)?)?.add(&soft)?
             }
             _ => z.sub(y)?.sqr()?,
         };

@@ -64,13 +64,16 @@ impl Rng {
         if n == 0 {
             return 0;
         }
-        let threshold = n.wrapping_neg() % n; // 2^64 mod n
-        loop {
-            let m = u128::from(self.next_u64()) * u128::from(n);
-            if (m as u64) >= threshold {
-                return (m >> 64) as u64;
+        // Lemire's rejection: a draw is rejected when its low word is below 2^64 mod n, which is
+        // below n, so the division is made only for the draws whose low word is below n.
+        let mut m = u128::from(self.next_u64()) * u128::from(n);
+        if (m as u64) < n {
+            let threshold = n.wrapping_neg() % n; // 2^64 mod n
+            while (m as u64) < threshold {
+                m = u128::from(self.next_u64()) * u128::from(n);
             }
         }
+        (m >> 64) as u64
     }
 
     /// Uniform in [0, 1) with 53 random bits.
