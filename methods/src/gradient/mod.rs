@@ -16,6 +16,8 @@ pub mod maml;
 pub mod meta_lstm;
 pub mod meta_sgd;
 pub mod reptile;
+pub mod tape;
+pub mod taped;
 
 use crate::early_stopping::EarlyStopping;
 use crate::nn::{self, NetShape};
@@ -340,7 +342,87 @@ impl Learner {
 /// runner runs a cell with spare cores on one), one after the other otherwise, and
 /// the halves' losses and gradients are combined weighted by their tasks. The cut does not depend
 /// on the thread count, so neither do results.
+///
+/// With plain inner SGD on the CPU (MAML, first-order MAML, MeLU) the gradient is recorded on
+/// the lean tape of [`taped`]; otherwise (Meta-SGD's rates, a GPU) through candle's autograd,
+/// [`meta_batch_gradient_autograd`]. The two agree to rounding (`gradient::tests`).
 pub fn meta_batch_gradient(
+    learner: &Learner,
+    support: &Rows,
+    query: &Rows,
+    steps: usize,
+    vars: &[Var],
+) -> candle_core::Result<(f64, candle_core::backprop::GradStore)> {
+    let taped = learner.rates.is_none()
+        && learner.theta.first().is_some_and(|t| t.device().is_cpu())
+        && vars.len() == learner.theta.len()
+        && vars.iter().zip(&learner.theta).all(|(v, t)| v.as_tensor().id() == t.id());
+    match learner.theta[0].dtype() {
+        DType::F32 if taped => taped_gradient::<f32>(learner, support, query, steps, vars),
+        DType::F64 if taped => taped_gradient::<f64>(learner, support, query, steps, vars),
+        _ => meta_batch_gradient_autograd(learner, support, query, steps, vars),
+    }
+}
+
+/// Runs `half` on the meta-batch's two fixed halves (tasks `0..t/2` and `t/2..t`), at once when
+/// called on a rayon pool with a second thread, and returns each part's weight (its share of
+/// the tasks) with its result.
+fn in_halves<R: Send>(
+    t: usize,
+    half: impl Fn(std::ops::Range<usize>) -> candle_core::Result<R> + Sync,
+) -> candle_core::Result<Vec<(f64, R)>> {
+    let cut = t / 2;
+    if cut == 0 {
+        return Ok(vec![(1.0, half(0..t)?)]);
+    }
+    // On a rayon pool (a cell given spare cores runs on one), the halves may run at once.
+    // Off a pool, one after the other on this thread: `rayon::join` would hand both to the
+    // global pool, whose one thread the cells of a grid would then queue for.
+    let (a, b) = if rayon::current_thread_index().is_some() {
+        rayon::join(|| half(0..cut), || half(cut..t))
+    } else {
+        (half(0..cut), half(cut..t))
+    };
+    Ok(vec![(cut as f64 / t as f64, a?), ((t - cut) as f64 / t as f64, b?)])
+}
+
+/// [`meta_batch_gradient`] on the lean tape ([`taped::meta_gradient`]), each half's gradient
+/// weighted by its tasks and summed in order, as [`meta_batch_gradient_autograd`] combines them.
+fn taped_gradient<T: tape::Real + candle_core::WithDType>(
+    learner: &Learner,
+    support: &Rows,
+    query: &Rows,
+    steps: usize,
+    vars: &[Var],
+) -> candle_core::Result<(f64, candle_core::backprop::GradStore)> {
+    let theta =
+        learner.theta.iter().map(|t| t.flatten_all()?.to_vec1::<T>()).collect::<candle_core::Result<Vec<_>>>()?;
+    let parts = in_halves(support.t, |range| {
+        let s = taped::host_rows::<T>(&support.tasks(range.clone())?)?;
+        let q = taped::host_rows::<T>(&query.tasks(range)?)?;
+        Ok(taped::meta_gradient(learner, &theta, &s, &q, steps))
+    })?;
+    let loss = parts.iter().map(|(w, (l, _))| w * l).sum();
+    // candle makes no empty gradient store: this one holds only a constant's own gradient,
+    // which no optimiser looks up, beside the parameters' inserted below.
+    let mut store = Tensor::zeros((), DType::F32, &Device::Cpu)?.backward()?;
+    for (i, v) in vars.iter().enumerate() {
+        let mut sum: Option<Vec<T>> = None;
+        for (w, (_, g)) in &parts {
+            let w = <T as tape::Real>::from_f64(*w);
+            sum = Some(match sum {
+                Some(prev) => prev.iter().zip(&g[i]).map(|(a, b)| *a + *b * w).collect(),
+                None => g[i].iter().map(|b| *b * w).collect(),
+            });
+        }
+        let sum = sum.expect("at least one part");
+        store.insert(v.as_tensor(), Tensor::from_vec(sum, v.shape(), &Device::Cpu)?);
+    }
+    Ok((loss, store))
+}
+
+/// [`meta_batch_gradient`] through candle's autograd: any device, dtype and inner rule.
+pub fn meta_batch_gradient_autograd(
     learner: &Learner,
     support: &Rows,
     query: &Rows,
@@ -354,20 +436,7 @@ pub fn meta_batch_gradient(
         let loss = functional::mse(&a.query_pred.expect("query given"), &q.target)?;
         Ok((loss.to_dtype(DType::F64)?.to_scalar::<f64>()?, loss.backward()?))
     };
-    let cut = t / 2;
-    let parts = if cut == 0 {
-        vec![(1.0, half(0..t)?)]
-    } else {
-        // On a rayon pool (a cell given spare cores runs on one), the halves may run at once.
-        // Off a pool, one after the other on this thread: `rayon::join` would hand both to the
-        // global pool, whose one thread the cells of a grid would then queue for.
-        let (a, b) = if rayon::current_thread_index().is_some() {
-            rayon::join(|| half(0..cut), || half(cut..t))
-        } else {
-            (half(0..cut), half(cut..t))
-        };
-        vec![(cut as f64 / t as f64, a?), ((t - cut) as f64 / t as f64, b?)]
-    };
+    let parts = in_halves(t, half)?;
     // Per variable, the halves' gradients weighted by their tasks, summed in order; the first
     // half's store (candle makes no empty one) then holds the sums.
     let loss = parts.iter().map(|(w, (l, _))| w * l).sum();

@@ -6,7 +6,7 @@
 //! Reptile's inner loop against autograd SGD.
 
 use super::functional::{self, Deltas, Rows};
-use super::{AdaptLayers, CommonParams, Learner, reptile, rows};
+use super::{AdaptLayers, CommonParams, Learner, reptile, rows, taped};
 use crate::nn::NetShape;
 use candle_core::{DType, Device, Tensor, Var};
 use metarec_suites::{Features, Field, Rating, Rng, Schema};
@@ -571,4 +571,70 @@ fn reptile_low_rank_inner_step_is_sgd_on_the_task_loss() {
     let moved = (vars[3].as_tensor() - &th[3]).unwrap();
     let want = (inner_delta(&r, 3) * 0.5).unwrap();
     assert!(rel_err(&flat(&[moved]), &flat(&[want])) < 1e-12);
+}
+
+/// The taped meta-gradient (`gradient::taped`) of the whole batch against candle's autograd, and
+/// the two halves' combination ([`super::meta_batch_gradient`], taped on the CPU) against
+/// [`super::meta_batch_gradient_autograd`]: every adaptation mode, 1 to 3 inner steps, second
+/// and first order.
+#[test]
+fn taped_meta_gradient_equals_autograd() {
+    let f = features();
+    let (s, q) = tasks();
+    let (sr, qr) = (batch(&f, &s), batch(&f, &q));
+    let (hs, hq) = (taped::host_rows::<f64>(&sr).unwrap(), taped::host_rows::<f64>(&qr).unwrap());
+    // The tiny shape's layers keep dense deltas; the wider one's first layer low-rank factors
+    // (up to 3 steps) and its second dense ones (see `Deltas::low_rank_pays`).
+    for sh in [shape(&f), NetShape::new(&f.schema, 4, &[32, 8])] {
+        let th = theta(&sh);
+        let host: Vec<Vec<f64>> = th.iter().map(|t| t.flatten_all().unwrap().to_vec1().unwrap()).collect();
+        assert!(super::Deltas::low_rank_pays(3, 3, 13, 32));
+        for adapt in [AdaptLayers::All, AdaptLayers::Decision] {
+            for k in [1, 2, 3] {
+                for first_order in [false, true] {
+                    let what = format!("{:?} {adapt:?} k={k} first_order={first_order}", sh.hidden);
+                    let l = learner(&sh, th.clone(), adapt, first_order, None);
+                    let (loss, grads) = taped::meta_gradient(&l, &host, &hs, &hq, k);
+                    let want_loss = meta_loss(&l, &sr, &qr, k).to_scalar::<f64>().unwrap();
+                    assert!((loss - want_loss).abs() <= 1e-12 * want_loss, "{what}: loss {loss} vs {want_loss}");
+                    let got: Vec<f64> = grads.concat();
+                    let e = rel_err(&got, &meta_gradient(&sh, &th, adapt, first_order, k));
+                    assert!(e < 1e-12, "{what}: whole batch, relative difference {e}");
+
+                    let vars: Vec<Var> = th.iter().map(|t| Var::from_tensor(t).unwrap()).collect();
+                    let l =
+                        learner(&sh, vars.iter().map(|v| v.as_tensor().clone()).collect(), adapt, first_order, None);
+                    let (la, ga) = super::meta_batch_gradient_autograd(&l, &sr, &qr, k, &vars).unwrap();
+                    let (lt, gt) = super::meta_batch_gradient(&l, &sr, &qr, k, &vars).unwrap();
+                    let pick = |g: &candle_core::backprop::GradStore| {
+                        flat(&vars.iter().map(|v| g.get(v).unwrap().clone()).collect::<Vec<_>>())
+                    };
+                    assert!((la - lt).abs() <= 1e-12 * la, "{what}: halves' loss {lt} vs {la}");
+                    let e = rel_err(&pick(&gt), &pick(&ga));
+                    assert!(e < 1e-12, "{what}: halves, relative difference {e}");
+                }
+            }
+        }
+    }
+}
+
+/// The taped meta-gradient against central finite differences of its own loss.
+#[test]
+fn taped_meta_gradient_matches_finite_differences() {
+    let f = features();
+    let sh = NetShape::new(&f.schema, 4, &[32, 8]);
+    let th = theta(&sh);
+    let (s, q) = tasks();
+    let (hs, hq) = (taped::host_rows::<f64>(&batch(&f, &s)).unwrap(), taped::host_rows::<f64>(&batch(&f, &q)).unwrap());
+    let host =
+        |ts: &[Tensor]| -> Vec<Vec<f64>> { ts.iter().map(|t| t.flatten_all().unwrap().to_vec1().unwrap()).collect() };
+    let every: Vec<usize> = (0..th.len()).collect();
+    for adapt in [AdaptLayers::All, AdaptLayers::Decision] {
+        let k = 3;
+        let l = learner(&sh, th.clone(), adapt, false, None);
+        let (_, grads) = taped::meta_gradient(&l, &host(&th), &hs, &hq, k);
+        let fd = finite_differences(&th, &every, &|ps| taped::meta_gradient(&l, &host(ps), &hs, &hq, k).0);
+        let e = rel_err(&grads.concat(), &fd);
+        assert!(e < 1e-6, "{adapt:?}: relative error {e}");
+    }
 }

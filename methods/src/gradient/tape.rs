@@ -1,0 +1,814 @@
+//! A lean reverse-mode tape for the functional network's meta-gradient on the CPU.
+//!
+//! candle's autograd makes the exact second-order meta-gradient of [`super::functional`] (the
+//! inner backward is itself a graph of candle ops), but at the MeLU shape more than half of a
+//! step went to its bookkeeping rather than arithmetic: a fresh tensor per gradient fan-in
+//! addition, transposed gradients made contiguous, and pages zeroed for short-lived buffers
+//! (ARCHITECTURE.md, "Performance"). This tape records the same computation as a list of nodes
+//! over plain row-major buffers, and its reverse pass
+//!
+//! - accumulates a product's adjoints inside gemm (`dst = dst + lhs rhs`), so that fan-in costs
+//!   no addition and no buffer;
+//! - reads transposed operands through gemm's strides, never copying them;
+//! - folds a shared weight's rows of every task into one product (forward and adjoint);
+//! - writes a node's first adjoint into uninitialised memory (no zeroing), adding only later ones;
+//! - makes no adjoint of a node that no parameter reaches (constants, detached values).
+//!
+//! Every op's adjoint is checked against central finite differences in f64 (`tape_tests`), and
+//! the whole meta-gradient against candle's (see `gradient::tests`). Products run single-threaded
+//! (`Parallelism::None`): a meta-batch's halves take the cores, so results do not depend on the
+//! thread count.
+//!
+//! A node holds a `[b, r, c]` row-major value: `b` batches (tasks) of `r` rows and `c` columns.
+
+use std::ops::{Add, Mul, Neg, Sub};
+
+/// The element types the tape computes in.
+pub trait Real:
+    Copy
+    + Default
+    + PartialOrd
+    + Send
+    + Sync
+    + std::fmt::Debug
+    + 'static
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Neg<Output = Self>
+{
+    const ZERO: Self;
+    const ONE: Self;
+    fn from_f64(x: f64) -> Self;
+    fn to_f64(self) -> f64;
+}
+
+impl Real for f32 {
+    const ZERO: f32 = 0.0;
+    const ONE: f32 = 1.0;
+    fn from_f64(x: f64) -> f32 {
+        x as f32
+    }
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+}
+
+impl Real for f64 {
+    const ZERO: f64 = 0.0;
+    const ONE: f64 = 1.0;
+    fn from_f64(x: f64) -> f64 {
+        x
+    }
+    fn to_f64(self) -> f64 {
+        self
+    }
+}
+
+/// A node of a [`Tape`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Id(usize);
+
+/// A node's shape: `b` batches of `r x c` row-major matrices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dims {
+    pub b: usize,
+    pub r: usize,
+    pub c: usize,
+}
+
+impl Dims {
+    pub fn new(b: usize, r: usize, c: usize) -> Dims {
+        Dims { b, r, c }
+    }
+    pub fn len(&self) -> usize {
+        self.b * self.r * self.c
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    /// A parameter: its adjoint is kept and returned by [`Tape::grad`].
+    Leaf,
+    /// A constant: no adjoint.
+    Const,
+    /// The value of another node, without its adjoint (a detached gradient, first order).
+    Alias(Id),
+    /// Per batch `op(a) op(b)`, `op` a transpose where flagged; an operand with one batch is
+    /// shared by every batch.
+    MatMul {
+        a: Id,
+        b: Id,
+        ta: bool,
+        tb: bool,
+    },
+    Add(Id, Id),
+    Sub(Id, Id),
+    Neg(Id),
+    /// `z + bias` with `bias: [1, 1, c]` added to every row.
+    AddBias {
+        z: Id,
+        bias: Id,
+    },
+    /// `z + bias` with `bias: [b, 1, c]` added to each batch's rows.
+    AddTaskBias {
+        z: Id,
+        bias: Id,
+    },
+    /// `[b, r, c] -> [b, 1, c]`: each batch's rows summed.
+    SumRows(Id),
+    /// `a * m` elementwise, `m` a constant.
+    MulConst {
+        a: Id,
+        m: Id,
+    },
+    /// `s (y - r)` elementwise, `r` a constant.
+    ScaledDiff {
+        y: Id,
+        s: f64,
+    },
+    /// Columns `[start, start + c)` of `a`.
+    Cols {
+        a: Id,
+        start: usize,
+    },
+    /// `[a | b]` along columns.
+    ConcatCols(Id, Id),
+    /// Per batch, the rows of `a` then those of `b`.
+    ConcatRows(Id, Id),
+    /// Rows looked up in tables: output column block `f` (of width `e`) of row `i` is row
+    /// `idx[f][i]` of `tables[f]`.
+    Gather {
+        tables: Vec<Id>,
+        idx: Vec<Vec<u32>>,
+        e: usize,
+    },
+    /// Per batch `t` and field `f` (column blocks of width `e`): `out_f = M_{t f} g_f`, with the
+    /// constant 0/1 matrices `m: [b F, na, ns]` (the row-space embedding update).
+    EmbStep {
+        m: Id,
+        g: Id,
+        e: usize,
+    },
+    /// The mean of `(y - r)^2` over all elements, `r` a constant: `[1, 1, 1]`.
+    Mse {
+        y: Id,
+        r: Id,
+    },
+}
+
+struct Node<T> {
+    dims: Dims,
+    op: Op,
+    /// Whether a leaf is reached from this node (an adjoint is worth making).
+    tracked: bool,
+    /// Empty for aliases (see [`Tape::val`]).
+    val: Vec<T>,
+}
+
+/// The recorded computation. Build it with the op methods, then call [`Tape::backward`].
+pub struct Tape<T: Real> {
+    nodes: Vec<Node<T>>,
+    grads: Vec<Option<Vec<T>>>,
+}
+
+impl<T: Real> Default for Tape<T> {
+    fn default() -> Self {
+        Tape::new()
+    }
+}
+
+/// A strided matrix operand of gemm.
+#[derive(Clone, Copy)]
+struct Mat<T> {
+    ptr: *const T,
+    rs: isize,
+    cs: isize,
+}
+
+impl<T> Mat<T> {
+    /// A row-major `r x c` matrix at `ptr`, transposed when `t`.
+    fn rm(ptr: *const T, c: usize, t: bool) -> Mat<T> {
+        if t { Mat { ptr, rs: 1, cs: c as isize } } else { Mat { ptr, rs: c as isize, cs: 1 } }
+    }
+    fn t(self) -> Mat<T> {
+        Mat { ptr: self.ptr, rs: self.cs, cs: self.rs }
+    }
+    fn at(self, offset: usize) -> Mat<T> {
+        // SAFETY: callers pass offsets inside the operand's buffer.
+        Mat { ptr: unsafe { self.ptr.add(offset) }, ..self }
+    }
+}
+
+/// `dst (m x n, strides dst_rs, dst_cs) = [dst +] lhs (m x k) rhs (k x n)`, single-threaded.
+///
+/// # Safety
+/// Every pointer must address the whole strided extent of its matrix; `dst` must not overlap
+/// `lhs` or `rhs`; when `!read`, `dst` may be uninitialised (gemm writes every element, reads
+/// none).
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm<T: Real>(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: *mut T,
+    dst_rs: isize,
+    dst_cs: isize,
+    read: bool,
+    lhs: Mat<T>,
+    rhs: Mat<T>,
+) {
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst,
+            dst_cs,
+            dst_rs,
+            read,
+            lhs.ptr,
+            lhs.cs,
+            lhs.rs,
+            rhs.ptr,
+            rhs.cs,
+            rhs.rs,
+            if read { T::ONE } else { T::ZERO },
+            T::ONE,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        )
+    }
+}
+
+/// An adjoint being accumulated: its buffer and whether it already holds values.
+struct Acc<T> {
+    buf: Vec<T>,
+    init: bool,
+}
+
+impl<T: Real> Acc<T> {
+    /// `len` uninitialised elements' room, to be written in full by the first contribution.
+    fn fresh(len: usize) -> Acc<T> {
+        Acc { buf: Vec::with_capacity(len), init: false }
+    }
+    fn ptr(&mut self) -> *mut T {
+        self.buf.as_mut_ptr()
+    }
+    /// After a contribution wrote every element.
+    fn written(&mut self, len: usize) {
+        // SAFETY: the caller wrote all `len` elements (capacity is `len`).
+        unsafe { self.buf.set_len(len) };
+        self.init = true;
+    }
+    /// Adds (or writes, the first time) `f(i)` to element `i` for every `i < len`.
+    fn add_each(&mut self, len: usize, f: impl Fn(usize) -> T) {
+        if self.init {
+            for (i, x) in self.buf.iter_mut().enumerate() {
+                *x = *x + f(i);
+            }
+        } else {
+            self.buf.extend((0..len).map(f));
+            self.init = true;
+        }
+    }
+    /// Makes the buffer zeros if nothing was written yet (for scattered contributions).
+    fn zeroed(&mut self, len: usize) -> &mut [T] {
+        if !self.init {
+            self.buf.resize(len, T::ZERO);
+            self.init = true;
+        }
+        &mut self.buf
+    }
+}
+
+impl<T: Real> Tape<T> {
+    pub fn new() -> Tape<T> {
+        Tape { nodes: Vec::new(), grads: Vec::new() }
+    }
+
+    fn push(&mut self, dims: Dims, op: Op, tracked: bool, val: Vec<T>) -> Id {
+        debug_assert!(matches!(op, Op::Alias(_)) || val.len() == dims.len(), "{op:?}: {} for {dims:?}", val.len());
+        self.nodes.push(Node { dims, op, tracked, val });
+        Id(self.nodes.len() - 1)
+    }
+
+    pub fn dims(&self, x: Id) -> Dims {
+        self.nodes[x.0].dims
+    }
+
+    /// A node's value (an alias's is its source's).
+    pub fn val(&self, x: Id) -> &[T] {
+        match self.nodes[x.0].op {
+            Op::Alias(src) => self.val(src),
+            _ => &self.nodes[x.0].val,
+        }
+    }
+
+    fn tracked(&self, x: Id) -> bool {
+        self.nodes[x.0].tracked
+    }
+
+    /// A parameter.
+    pub fn leaf(&mut self, val: Vec<T>, dims: Dims) -> Id {
+        self.push(dims, Op::Leaf, true, val)
+    }
+
+    /// A constant.
+    pub fn constant(&mut self, val: Vec<T>, dims: Dims) -> Id {
+        self.push(dims, Op::Const, false, val)
+    }
+
+    /// `x`'s value with no adjoint flowing back (first order's detached gradients).
+    pub fn detach(&mut self, x: Id) -> Id {
+        let dims = self.dims(x);
+        self.push(dims, Op::Alias(x), false, Vec::new())
+    }
+
+    /// Per batch `op(a) op(b)` (see [`Op::MatMul`]).
+    pub fn matmul(&mut self, a: Id, ta: bool, b: Id, tb: bool) -> Id {
+        let (da, db) = (self.dims(a), self.dims(b));
+        let (m, k) = if ta { (da.c, da.r) } else { (da.r, da.c) };
+        let (k2, n) = if tb { (db.c, db.r) } else { (db.r, db.c) };
+        assert_eq!(
+            k,
+            k2,
+            "matmul: inner dimensions of {da:?}{} and {db:?}{}",
+            if ta { "^T" } else { "" },
+            if tb { "^T" } else { "" }
+        );
+        let nb = da.b.max(db.b);
+        assert!((da.b == nb || da.b == 1) && (db.b == nb || db.b == 1), "matmul: batches {da:?} and {db:?}");
+        let dims = Dims::new(nb, m, n);
+        let mut out: Vec<T> = Vec::with_capacity(dims.len());
+        let (pa, pb) = (self.val(a).as_ptr(), self.val(b).as_ptr());
+        let (sa, sb) = (if da.b == 1 { 0 } else { da.r * da.c }, if db.b == 1 { 0 } else { db.r * db.c });
+        // SAFETY: operands and output are sized by their dims; the output is fresh.
+        unsafe {
+            if db.b == 1 && !ta {
+                // A shared right operand: every batch's rows in one product.
+                gemm(
+                    nb * m,
+                    n,
+                    k,
+                    out.as_mut_ptr(),
+                    n as isize,
+                    1,
+                    false,
+                    Mat::rm(pa, da.c, false),
+                    Mat::rm(pb, db.c, tb),
+                );
+            } else {
+                for t in 0..nb {
+                    gemm(
+                        m,
+                        n,
+                        k,
+                        out.as_mut_ptr().add(t * m * n),
+                        n as isize,
+                        1,
+                        false,
+                        Mat::rm(pa, da.c, ta).at(t * sa),
+                        Mat::rm(pb, db.c, tb).at(t * sb),
+                    );
+                }
+            }
+            out.set_len(dims.len());
+        }
+        let tracked = self.tracked(a) || self.tracked(b);
+        self.push(dims, Op::MatMul { a, b, ta, tb }, tracked, out)
+    }
+
+    fn zip(&mut self, a: Id, b: Id, op: Op, f: impl Fn(T, T) -> T) -> Id {
+        let dims = self.dims(a);
+        assert_eq!(dims, self.dims(b), "{op:?}: shapes differ");
+        let val = self.val(a).iter().zip(self.val(b)).map(|(x, y)| f(*x, *y)).collect();
+        let tracked = self.tracked(a) || self.tracked(b);
+        self.push(dims, op, tracked, val)
+    }
+
+    pub fn add(&mut self, a: Id, b: Id) -> Id {
+        self.zip(a, b, Op::Add(a, b), |x, y| x + y)
+    }
+
+    pub fn sub(&mut self, a: Id, b: Id) -> Id {
+        self.zip(a, b, Op::Sub(a, b), |x, y| x - y)
+    }
+
+    pub fn neg(&mut self, a: Id) -> Id {
+        let val = self.val(a).iter().map(|x| -*x).collect();
+        let (dims, tracked) = (self.dims(a), self.tracked(a));
+        self.push(dims, Op::Neg(a), tracked, val)
+    }
+
+    /// `z + bias`, `bias: [1, 1, c]` on every row.
+    pub fn add_bias(&mut self, z: Id, bias: Id) -> Id {
+        let dims = self.dims(z);
+        assert_eq!(self.dims(bias), Dims::new(1, 1, dims.c), "add_bias");
+        let bv = self.val(bias);
+        let val = self.val(z).chunks_exact(dims.c).flat_map(|row| row.iter().zip(bv).map(|(x, y)| *x + *y)).collect();
+        let tracked = self.tracked(z) || self.tracked(bias);
+        self.push(dims, Op::AddBias { z, bias }, tracked, val)
+    }
+
+    /// `z + bias`, `bias: [b, 1, c]` on each batch's rows.
+    pub fn add_task_bias(&mut self, z: Id, bias: Id) -> Id {
+        let dims = self.dims(z);
+        assert_eq!(self.dims(bias), Dims::new(dims.b, 1, dims.c), "add_task_bias");
+        let bv = self.val(bias);
+        let val = self
+            .val(z)
+            .chunks_exact(dims.r * dims.c)
+            .zip(bv.chunks_exact(dims.c))
+            .flat_map(|(task, b)| {
+                task.chunks_exact(dims.c).flat_map(move |row| row.iter().zip(b).map(|(x, y)| *x + *y))
+            })
+            .collect();
+        let tracked = self.tracked(z) || self.tracked(bias);
+        self.push(dims, Op::AddTaskBias { z, bias }, tracked, val)
+    }
+
+    /// Each batch's rows summed: `[b, 1, c]`.
+    pub fn sum_rows(&mut self, x: Id) -> Id {
+        let d = self.dims(x);
+        let mut val = vec![T::ZERO; d.b * d.c];
+        for (task, out) in self.val(x).chunks_exact(d.r * d.c).zip(val.chunks_exact_mut(d.c)) {
+            for row in task.chunks_exact(d.c) {
+                for (o, v) in out.iter_mut().zip(row) {
+                    *o = *o + *v;
+                }
+            }
+        }
+        let tracked = self.tracked(x);
+        self.push(Dims::new(d.b, 1, d.c), Op::SumRows(x), tracked, val)
+    }
+
+    /// `a * m` elementwise with a constant `m`.
+    pub fn mul_const(&mut self, a: Id, m: Id) -> Id {
+        assert!(!self.tracked(m), "mul_const: the multiplier must be a constant");
+        self.zip(a, m, Op::MulConst { a, m }, |x, y| x * y)
+    }
+
+    /// `s (y - r)` with a constant `r`.
+    pub fn scaled_diff(&mut self, y: Id, r: Id, s: f64) -> Id {
+        assert!(!self.tracked(r), "scaled_diff: the target must be a constant");
+        let st = T::from_f64(s);
+        self.zip(y, r, Op::ScaledDiff { y, s }, |a, b| (a - b) * st)
+    }
+
+    /// Columns `[start, start + width)`.
+    pub fn cols(&mut self, a: Id, start: usize, width: usize) -> Id {
+        let d = self.dims(a);
+        assert!(start + width <= d.c, "cols: {start}+{width} of {d:?}");
+        let val = self.val(a).chunks_exact(d.c).flat_map(|row| row[start..start + width].iter().copied()).collect();
+        let tracked = self.tracked(a);
+        self.push(Dims::new(d.b, d.r, width), Op::Cols { a, start }, tracked, val)
+    }
+
+    /// `[a | b]` along columns.
+    pub fn concat_cols(&mut self, a: Id, b: Id) -> Id {
+        let (da, db) = (self.dims(a), self.dims(b));
+        assert!(da.b == db.b && da.r == db.r, "concat_cols: {da:?} and {db:?}");
+        let val = self
+            .val(a)
+            .chunks_exact(da.c)
+            .zip(self.val(b).chunks_exact(db.c))
+            .flat_map(|(x, y)| x.iter().chain(y).copied())
+            .collect();
+        let tracked = self.tracked(a) || self.tracked(b);
+        self.push(Dims::new(da.b, da.r, da.c + db.c), Op::ConcatCols(a, b), tracked, val)
+    }
+
+    /// Per batch, the rows of `a` then those of `b`.
+    pub fn concat_rows(&mut self, a: Id, b: Id) -> Id {
+        let (da, db) = (self.dims(a), self.dims(b));
+        assert!(da.b == db.b && da.c == db.c, "concat_rows: {da:?} and {db:?}");
+        let val = self
+            .val(a)
+            .chunks_exact(da.r * da.c)
+            .zip(self.val(b).chunks_exact(db.r * db.c))
+            .flat_map(|(x, y)| x.iter().chain(y).copied())
+            .collect();
+        let tracked = self.tracked(a) || self.tracked(b);
+        self.push(Dims::new(da.b, da.r + db.r, da.c), Op::ConcatRows(a, b), tracked, val)
+    }
+
+    /// `[b, r, F e]`: row `i`'s block `f` is row `idx[f][i]` of table `f` (`[vocab, e]`).
+    pub fn gather(&mut self, tables: &[Id], idx: &[Vec<u32>], b: usize, r: usize) -> Id {
+        assert_eq!(tables.len(), idx.len(), "gather: one index list per table");
+        let e = self.dims(tables[0]).c;
+        let nf = tables.len();
+        let mut val = Vec::with_capacity(b * r * nf * e);
+        for i in 0..b * r {
+            for (f, t) in tables.iter().enumerate() {
+                let row = idx[f][i] as usize;
+                val.extend_from_slice(&self.val(*t)[row * e..(row + 1) * e]);
+            }
+        }
+        let tracked = tables.iter().any(|t| self.tracked(*t));
+        self.push(Dims::new(b, r, nf * e), Op::Gather { tables: tables.to_vec(), idx: idx.to_vec(), e }, tracked, val)
+    }
+
+    /// The row-space embedding update (see [`Op::EmbStep`]).
+    pub fn emb_step(&mut self, m: Id, g: Id, e: usize) -> Id {
+        assert!(!self.tracked(m), "emb_step: the match matrices must be constants");
+        let (dm, dg) = (self.dims(m), self.dims(g));
+        let nf = dg.c / e;
+        assert!(dm.b == dg.b * nf && dm.c == dg.r && dg.c == nf * e, "emb_step: {dm:?} and {dg:?}, e = {e}");
+        let (na, ns, w) = (dm.r, dm.c, dg.c);
+        let mut val = vec![T::ZERO; dg.b * na * w];
+        let (mv, gv) = (self.val(m), self.val(g));
+        for t in 0..dg.b {
+            for f in 0..nf {
+                let mm = &mv[(t * nf + f) * na * ns..][..na * ns];
+                for a in 0..na {
+                    let out = &mut val[(t * na + a) * w + f * e..][..e];
+                    for s in 0..ns {
+                        let x = mm[a * ns + s];
+                        if x != T::ZERO {
+                            let src = &gv[(t * ns + s) * w + f * e..][..e];
+                            for (o, v) in out.iter_mut().zip(src) {
+                                *o = *o + x * *v;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let tracked = self.tracked(g);
+        self.push(Dims::new(dg.b, na, w), Op::EmbStep { m, g, e }, tracked, val)
+    }
+
+    /// The mean of `(y - r)^2` over every element, `r` a constant.
+    pub fn mse(&mut self, y: Id, r: Id) -> Id {
+        assert!(!self.tracked(r), "mse: the target must be a constant");
+        assert_eq!(self.dims(y).len(), self.dims(r).len(), "mse: sizes differ");
+        let (yv, rv) = (self.val(y), self.val(r));
+        let sum = yv.iter().zip(rv).fold(0.0f64, |acc, (a, b)| {
+            let d = (*a - *b).to_f64();
+            acc + d * d
+        });
+        let val = vec![T::from_f64(sum / yv.len() as f64)];
+        let tracked = self.tracked(y);
+        self.push(Dims::new(1, 1, 1), Op::Mse { y, r }, tracked, val)
+    }
+
+    /// The adjoint of `x` being accumulated, made on first use.
+    fn acc(&mut self, x: Id) -> Option<Acc<T>> {
+        if !self.tracked(x) {
+            return None;
+        }
+        Some(match self.grads[x.0].take() {
+            Some(buf) => Acc { buf, init: true },
+            None => Acc::fresh(self.dims(x).len()),
+        })
+    }
+
+    fn put(&mut self, x: Id, acc: Option<Acc<T>>) {
+        if let Some(a) = acc {
+            if a.init {
+                self.grads[x.0] = Some(a.buf);
+            }
+        }
+    }
+
+    /// Reverse pass from the scalar `loss`: afterwards [`Tape::grad`] gives the leaves' adjoints.
+    pub fn backward(&mut self, loss: Id) {
+        assert_eq!(self.dims(loss).len(), 1, "backward from a scalar");
+        self.grads = (0..self.nodes.len()).map(|_| None).collect();
+        self.grads[loss.0] = Some(vec![T::ONE]);
+        for id in (0..=loss.0).rev() {
+            let Some(g) = self.grads[id].take() else { continue };
+            let op = self.nodes[id].op.clone();
+            let d = self.nodes[id].dims;
+            match op {
+                Op::Leaf => {
+                    self.grads[id] = Some(g);
+                }
+                Op::Const | Op::Alias(_) => {}
+                Op::MatMul { a, b, ta, tb } => self.back_matmul(&g, d, a, b, ta, tb),
+                Op::Add(a, b) => {
+                    self.back_elementwise(a, &g, |x| x);
+                    self.back_elementwise(b, &g, |x| x);
+                }
+                Op::Sub(a, b) => {
+                    self.back_elementwise(a, &g, |x| x);
+                    self.back_elementwise(b, &g, |x| -x);
+                }
+                Op::Neg(a) => self.back_elementwise(a, &g, |x| -x),
+                Op::AddBias { z, bias } => {
+                    self.back_elementwise(z, &g, |x| x);
+                    if let Some(mut acc) = self.acc(bias) {
+                        let out = acc.zeroed(d.c);
+                        for row in g.chunks_exact(d.c) {
+                            for (o, v) in out.iter_mut().zip(row) {
+                                *o = *o + *v;
+                            }
+                        }
+                        self.put(bias, Some(acc));
+                    }
+                }
+                Op::AddTaskBias { z, bias } => {
+                    self.back_elementwise(z, &g, |x| x);
+                    if let Some(mut acc) = self.acc(bias) {
+                        let out = acc.zeroed(d.b * d.c);
+                        for (task, o) in g.chunks_exact(d.r * d.c).zip(out.chunks_exact_mut(d.c)) {
+                            for row in task.chunks_exact(d.c) {
+                                for (o, v) in o.iter_mut().zip(row) {
+                                    *o = *o + *v;
+                                }
+                            }
+                        }
+                        self.put(bias, Some(acc));
+                    }
+                }
+                Op::SumRows(x) => {
+                    let dx = self.dims(x);
+                    if let Some(mut acc) = self.acc(x) {
+                        acc.add_each(dx.len(), |i| g[(i / (dx.r * dx.c)) * dx.c + i % dx.c]);
+                        self.put(x, Some(acc));
+                    }
+                }
+                Op::MulConst { a, m } => {
+                    if let Some(mut acc) = self.acc(a) {
+                        let mv = self.val(m);
+                        acc.add_each(g.len(), |i| g[i] * mv[i]);
+                        self.put(a, Some(acc));
+                    }
+                }
+                Op::ScaledDiff { y, s } => {
+                    let st = T::from_f64(s);
+                    self.back_elementwise(y, &g, |x| x * st);
+                }
+                Op::Cols { a, start } => {
+                    let da = self.dims(a);
+                    if let Some(mut acc) = self.acc(a) {
+                        let out = acc.zeroed(da.len());
+                        for (o, v) in out.chunks_exact_mut(da.c).zip(g.chunks_exact(d.c)) {
+                            for (o, v) in o[start..start + d.c].iter_mut().zip(v) {
+                                *o = *o + *v;
+                            }
+                        }
+                        self.put(a, Some(acc));
+                    }
+                }
+                Op::ConcatCols(a, b) => {
+                    let ca = self.dims(a).c;
+                    for (x, start) in [(a, 0), (b, ca)] {
+                        let w = self.dims(x).c;
+                        if let Some(mut acc) = self.acc(x) {
+                            acc.add_each(self.dims(x).len(), |i| g[(i / w) * d.c + start + i % w]);
+                            self.put(x, Some(acc));
+                        }
+                    }
+                }
+                Op::ConcatRows(a, b) => {
+                    let ra = self.dims(a).r;
+                    for (x, start) in [(a, 0), (b, ra)] {
+                        let per = self.dims(x).r * d.c;
+                        if let Some(mut acc) = self.acc(x) {
+                            acc.add_each(self.dims(x).len(), |i| g[(i / per) * d.r * d.c + start * d.c + i % per]);
+                            self.put(x, Some(acc));
+                        }
+                    }
+                }
+                Op::Gather { tables, idx, e } => {
+                    let nf = tables.len();
+                    for (f, t) in tables.iter().enumerate() {
+                        if let Some(mut acc) = self.acc(*t) {
+                            let len = self.dims(*t).len();
+                            let out = acc.zeroed(len);
+                            for (i, row) in g.chunks_exact(nf * e).enumerate() {
+                                let r = idx[f][i] as usize;
+                                for (o, v) in out[r * e..(r + 1) * e].iter_mut().zip(&row[f * e..(f + 1) * e]) {
+                                    *o = *o + *v;
+                                }
+                            }
+                            self.put(*t, Some(acc));
+                        }
+                    }
+                }
+                Op::EmbStep { m, g: src, e } => {
+                    let (dm, dg) = (self.dims(m), self.dims(src));
+                    let nf = dg.c / e;
+                    let (na, ns, w) = (dm.r, dm.c, dg.c);
+                    if let Some(mut acc) = self.acc(src) {
+                        let mv = self.val(m);
+                        let out = acc.zeroed(dg.len());
+                        for t in 0..dg.b {
+                            for f in 0..nf {
+                                let mm = &mv[(t * nf + f) * na * ns..][..na * ns];
+                                for a in 0..na {
+                                    let go = &g[(t * na + a) * w + f * e..][..e];
+                                    for s in 0..ns {
+                                        let x = mm[a * ns + s];
+                                        if x != T::ZERO {
+                                            let o = &mut out[(t * ns + s) * w + f * e..][..e];
+                                            for (o, v) in o.iter_mut().zip(go) {
+                                                *o = *o + x * *v;
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                        self.put(src, Some(acc));
+                    }
+                }
+                Op::Mse { y, r } => {
+                    let n = self.dims(y).len();
+                    let s = g[0] * T::from_f64(2.0 / n as f64);
+                    if let Some(mut acc) = self.acc(y) {
+                        let (yv, rv) = (self.val(y), self.val(r));
+                        acc.add_each(n, |i| (yv[i] - rv[i]) * s);
+                        self.put(y, Some(acc));
+                    }
+                }
+            }
+        }
+    }
+
+    fn back_elementwise(&mut self, x: Id, g: &[T], f: impl Fn(T) -> T) {
+        if let Some(mut acc) = self.acc(x) {
+            acc.add_each(g.len(), |i| f(g[i]));
+            self.put(x, Some(acc));
+        }
+    }
+
+    /// Adjoints of `out = op(a) op(b)` (per batch) given `g = d out`.
+    fn back_matmul(&mut self, g: &[T], d: Dims, a: Id, b: Id, ta: bool, tb: bool) {
+        let (da, db) = (self.dims(a), self.dims(b));
+        let (m, n) = (d.r, d.c);
+        let k = if ta { da.r } else { da.c };
+        let nb = d.b;
+        let (sa, sb) = (if da.b == 1 { 0 } else { da.r * da.c }, if db.b == 1 { 0 } else { db.r * db.c });
+        let gm = Mat::rm(g.as_ptr(), n, false);
+        // d op(a) = g op(b)^T  [m x k]; d op(b) = op(a)^T g  [k x n].
+        if let Some(mut acc) = self.acc(a) {
+            let pb = self.val(b).as_ptr();
+            let read = acc.init;
+            let dst = acc.ptr();
+            // The adjoint of op(a) stored as a (transposed when ta).
+            let (drs, dcs) = if ta { (1isize, da.c as isize) } else { (da.c as isize, 1isize) };
+            // SAFETY: buffers sized by their dims; the adjoint is a distinct buffer.
+            unsafe {
+                if db.b == 1 && !ta && da.b == nb {
+                    // Shared b: every batch's rows in one product.
+                    gemm(nb * m, k, n, dst, drs, dcs, read, gm, Mat::rm(pb, db.c, tb).t());
+                } else {
+                    for t in 0..nb {
+                        gemm(
+                            m,
+                            k,
+                            n,
+                            dst.add(t * sa),
+                            drs,
+                            dcs,
+                            read || (sa == 0 && t > 0),
+                            gm.at(t * m * n),
+                            Mat::rm(pb, db.c, tb).at(t * sb).t(),
+                        );
+                    }
+                }
+            }
+            acc.written(da.len());
+            self.put(a, Some(acc));
+        }
+        if let Some(mut acc) = self.acc(b) {
+            let pa = self.val(a).as_ptr();
+            let read = acc.init;
+            let dst = acc.ptr();
+            let (drs, dcs) = if tb { (1isize, db.c as isize) } else { (db.c as isize, 1isize) };
+            // SAFETY: as above.
+            unsafe {
+                if db.b == 1 && !ta && da.b == nb {
+                    // Shared b: sum over every batch's rows in one product, op(a)^T g.
+                    gemm(k, n, nb * m, dst, drs, dcs, read, Mat::rm(pa, da.c, false).t(), gm);
+                } else {
+                    for t in 0..nb {
+                        gemm(
+                            k,
+                            n,
+                            m,
+                            dst.add(t * sb),
+                            drs,
+                            dcs,
+                            read || (sb == 0 && t > 0),
+                            Mat::rm(pa, da.c, ta).at(t * sa).t(),
+                            gm.at(t * m * n),
+                        );
+                    }
+                }
+            }
+            acc.written(db.len());
+            self.put(b, Some(acc));
+        }
+    }
+
+    /// The adjoint of a leaf after [`Tape::backward`] (`None` when the loss does not depend on it).
+    pub fn grad(&self, x: Id) -> Option<&[T]> {
+        self.grads.get(x.0).and_then(|g| g.as_deref())
+    }
+}

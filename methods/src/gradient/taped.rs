@@ -1,0 +1,285 @@
+//! The meta-gradient of the plain-SGD methods (MAML second and first order, MeLU) on the CPU,
+//! recorded on the lean [`Tape`] instead of candle's autograd.
+//!
+//! The computation is [`Learner::adapt_batch`] with query rows followed by the query MSE, op
+//! for op: [`super::functional`]'s forward and hand-written inner backward, low-rank weight deltas
+//! where they pay ([`Deltas::low_rank_pays`]), row-space embedding updates with match matrices,
+//! the query rows' embedding update made once from the summed inner gradients. The tape's
+//! reverse pass differentiates through the inner backward, so the result is the exact
+//! second-order meta-gradient; first order detaches the inner gradients, as `adapt_batch` does.
+//! The inner backward skips the input rows' gradient when embeddings do not adapt (MeLU), where
+//! nothing would read it.
+//!
+//! `gradient::tests` checks it against candle's autograd (f64, to 1e-10) and central finite
+//! differences; `reference` against PyTorch (f32, MeLU shape).
+
+use super::functional::{Deltas, Rows};
+use super::tape::{Dims, Id, Real, Tape};
+use super::{AdaptLayers, Learner};
+
+/// Rows of a meta-batch in host memory (see [`Rows`]).
+pub struct HostRows<T> {
+    pub idx: Vec<Vec<u32>>,
+    /// `[t, n, m]`, if any.
+    pub numeric: Option<Vec<T>>,
+    pub m: usize,
+    /// `[t, n]`.
+    pub target: Vec<T>,
+    pub t: usize,
+    pub n: usize,
+}
+
+/// Per-task deltas on the tape (see [`Deltas`]): dense, as stacked low-rank factors `(A, B)`
+/// (`[t, r, d_l]`, `[t, r, d_{l+1}]`), and biases `[t, 1, d_{l+1}]`.
+struct TapeDeltas {
+    w: Vec<Option<Id>>,
+    factors: Vec<Option<(Id, Id)>>,
+    b: Vec<Option<Id>>,
+}
+
+/// What the forward pass keeps: each layer's input and the hidden layers' ReLU masks.
+struct TapeCache {
+    h: Vec<Id>,
+    mask: Vec<Id>,
+}
+
+/// The inner gradients (scaled by the inner rate): each layer's output gradient and bias
+/// gradient, and the input rows' gradient when asked for.
+struct TapeGrads {
+    dz: Vec<Id>,
+    b: Vec<Id>,
+    emb: Option<Id>,
+}
+
+/// [`super::functional::forward`] on the tape: returns `y: [t, n, 1]`.
+fn forward<T: Real>(tp: &mut Tape<T>, dense: &[Id], d: &TapeDeltas, emb: Id, numeric: Option<Id>) -> (Id, TapeCache) {
+    let mut h = match numeric {
+        Some(x) => tp.concat_cols(emb, x),
+        None => emb,
+    };
+    let n_layers = dense.len() / 2;
+    let mut cache = TapeCache { h: Vec::with_capacity(n_layers), mask: Vec::with_capacity(n_layers) };
+    for l in 0..n_layers {
+        let zw = tp.matmul(h, false, dense[2 * l], false);
+        let mut z = tp.add_bias(zw, dense[2 * l + 1]);
+        if let Some(dw) = d.w[l] {
+            let p = tp.matmul(h, false, dw, false);
+            z = tp.add(z, p);
+        }
+        if let Some((a, b)) = d.factors[l] {
+            let p = tp.matmul(h, false, a, true);
+            let p = tp.matmul(p, false, b, false);
+            z = tp.add(z, p);
+        }
+        if let Some(db) = d.b[l] {
+            z = tp.add_task_bias(z, db);
+        }
+        cache.h.push(h);
+        if l + 1 < n_layers {
+            // ReLU's step function [z > 0], a constant (as `relu::step(z, false)`).
+            let mask = tp.val(z).iter().map(|x| if *x > T::ZERO { T::ONE } else { T::ZERO }).collect();
+            let mask = tp.constant(mask, tp.dims(z));
+            h = tp.mul_const(z, mask);
+            cache.mask.push(mask);
+        } else {
+            h = z;
+        }
+    }
+    (h, cache)
+}
+
+/// [`super::functional::backward_parts`] on the tape, with no dense weight gradients (the caller makes
+/// them from `h` and `dz`) and the input rows' gradient only when `need_emb`.
+#[allow(clippy::too_many_arguments)]
+fn backward<T: Real>(
+    tp: &mut Tape<T>,
+    dense: &[Id],
+    d: &TapeDeltas,
+    cache: &TapeCache,
+    y: Id,
+    target: Id,
+    scale: f64,
+    need_emb: bool,
+) -> TapeGrads {
+    let n = tp.dims(y).r;
+    let n_layers = dense.len() / 2;
+    let mut dz = tp.scaled_diff(y, target, 2.0 * scale / n as f64);
+    let mut dzs = vec![None; n_layers];
+    let mut b = vec![None; n_layers];
+    let mut emb = None;
+    for l in (0..n_layers).rev() {
+        b[l] = Some(tp.sum_rows(dz));
+        dzs[l] = Some(dz);
+        if l == 0 && !need_emb {
+            break;
+        }
+        // dh_l = dz_l (W_l + dW_l)^T
+        let mut dh = tp.matmul(dz, false, dense[2 * l], true);
+        if let Some(dw) = d.w[l] {
+            let p = tp.matmul(dz, false, dw, true);
+            dh = tp.add(dh, p);
+        }
+        if let Some((fa, fb)) = d.factors[l] {
+            let p = tp.matmul(dz, false, fb, true);
+            let p = tp.matmul(p, false, fa, false);
+            dh = tp.add(dh, p);
+        }
+        if l > 0 {
+            dz = tp.mul_const(dh, cache.mask[l - 1]);
+        } else {
+            emb = Some(dh);
+        }
+    }
+    TapeGrads {
+        dz: dzs.into_iter().map(|x| x.expect("set")).collect(),
+        b: b.into_iter().map(|x| x.expect("set")).collect(),
+        emb,
+    }
+}
+
+/// [`super::functional::match_matrices`] in host memory.
+fn match_matrices<T: Real>(a: &HostRows<T>, support: &HostRows<T>) -> Vec<T> {
+    let (t, na, ns) = (a.t, a.n, support.n);
+    let nf = a.idx.len();
+    let mut m = vec![T::ZERO; t * nf * na * ns];
+    for task in 0..t {
+        for (f, (ia, is)) in a.idx.iter().zip(&support.idx).enumerate() {
+            let base = (task * nf + f) * na * ns;
+            for i in 0..na {
+                let va = ia[task * na + i];
+                for j in 0..ns {
+                    if is[task * ns + j] == va {
+                        m[base + i * ns + j] = T::ONE;
+                    }
+                }
+            }
+        }
+    }
+    m
+}
+
+/// The query MSE after `steps` inner SGD steps on `support` (as [`Learner::adapt_batch`] and
+/// [`super::functional::mse`]) and its gradient with respect to every parameter, in `theta`'s order.
+/// `theta` holds the parameters' values (row-major); `learner` gives shape, rates and order.
+pub fn meta_gradient<T: Real>(
+    learner: &Learner,
+    theta: &[Vec<T>],
+    support: &HostRows<T>,
+    query: &HostRows<T>,
+    steps: usize,
+) -> (f64, Vec<Vec<T>>) {
+    assert!(learner.rates.is_none(), "the taped meta-gradient is for plain inner SGD");
+    let shape = &learner.shape;
+    let nt = learner.n_tables();
+    let e = shape.embed_dim;
+    let layers = shape.layers();
+    let n_layers = layers.len();
+    let mut tp = Tape::<T>::new();
+    let vocab: Vec<usize> = shape.user_vocab.iter().chain(&shape.item_vocab).copied().collect();
+    let tables: Vec<Id> = (0..nt).map(|f| tp.leaf(theta[f].clone(), Dims::new(1, vocab[f], e))).collect();
+    let mut dense = Vec::with_capacity(2 * n_layers);
+    for (l, (i, o)) in layers.iter().enumerate() {
+        dense.push(tp.leaf(theta[nt + 2 * l].clone(), Dims::new(1, *i, *o)));
+        dense.push(tp.leaf(theta[nt + 2 * l + 1].clone(), Dims::new(1, 1, *o)));
+    }
+    let (t, ns, nq) = (support.t, support.n, query.n);
+    let emb_s0 = tp.gather(&tables, &support.idx, t, ns);
+    let emb_q0 = tp.gather(&tables, &query.idx, t, nq);
+    let numeric =
+        |tp: &mut Tape<T>, r: &HostRows<T>| r.numeric.clone().map(|v| tp.constant(v, Dims::new(r.t, r.n, r.m)));
+    let (num_s, num_q) = (numeric(&mut tp, support), numeric(&mut tp, query));
+    let target_s = tp.constant(support.target.clone(), Dims::new(t, ns, 1));
+    let target_q = tp.constant(query.target.clone(), Dims::new(t, nq, 1));
+    let all = learner.adapt == AdaptLayers::All;
+    let nf = support.idx.len();
+    let m_ss = (all && steps > 1).then(|| tp.constant(match_matrices(support, support), Dims::new(t * nf, ns, ns)));
+    let m_qs = all.then(|| tp.constant(match_matrices(query, support), Dims::new(t * nf, nq, ns)));
+    let low_rank: Vec<bool> = layers.iter().map(|(d, o)| Deltas::low_rank_pays(steps, ns, *d, *o)).collect();
+    let mut deltas = TapeDeltas { w: vec![None; n_layers], factors: vec![None; n_layers], b: vec![None; n_layers] };
+    let mut emb_support: Option<Id> = None;
+    let mut ge_sum: Option<Id> = None;
+    let fix = |tp: &mut Tape<T>, x: Id| if learner.first_order { tp.detach(x) } else { x };
+    for step in 0..steps {
+        let emb_s = match emb_support {
+            Some(d) => tp.add(emb_s0, d),
+            None => emb_s0,
+        };
+        let (y, cache) = forward(&mut tp, &dense, &deltas, emb_s, num_s);
+        let g = backward(&mut tp, &dense, &deltas, &cache, y, target_s, learner.inner_lr, all);
+        for l in 0..n_layers {
+            let gb = fix(&mut tp, g.b[l]);
+            let neg_dz = tp.neg(g.dz[l]);
+            if low_rank[l] {
+                let (a, b) = (fix(&mut tp, cache.h[l]), fix(&mut tp, neg_dz));
+                deltas.factors[l] = Some(match deltas.factors[l] {
+                    Some((a0, b0)) => (tp.concat_rows(a0, a), tp.concat_rows(b0, b)),
+                    None => (a, b),
+                });
+            } else {
+                let change = tp.matmul(cache.h[l], true, neg_dz, false);
+                let change = fix(&mut tp, change);
+                deltas.w[l] = Some(match deltas.w[l] {
+                    Some(d) => tp.add(d, change),
+                    None => change,
+                });
+            }
+            deltas.b[l] = Some(match deltas.b[l] {
+                Some(d) => tp.sub(d, gb),
+                None => tp.neg(gb),
+            });
+        }
+        if all {
+            let emb = g.emb.expect("asked for");
+            let ge = if tp.dims(emb).c == nt * e { emb } else { tp.cols(emb, 0, nt * e) };
+            let ge = fix(&mut tp, ge);
+            if step + 1 < steps {
+                let st = tp.emb_step(m_ss.expect("built when steps > 1"), ge, e);
+                emb_support = Some(match emb_support {
+                    Some(d) => tp.sub(d, st),
+                    None => tp.neg(st),
+                });
+            }
+            ge_sum = Some(match ge_sum {
+                Some(s) => tp.add(s, ge),
+                None => ge,
+            });
+        }
+    }
+    let emb_q = match (m_qs, ge_sum) {
+        (Some(m), Some(g)) => {
+            let st = tp.emb_step(m, g, e);
+            let d = tp.neg(st);
+            tp.add(emb_q0, d)
+        }
+        _ => emb_q0,
+    };
+    let (y, _) = forward(&mut tp, &dense, &deltas, emb_q, num_q);
+    let loss = tp.mse(y, target_q);
+    let value = tp.val(loss)[0].to_f64();
+    tp.backward(loss);
+    let grads = tables
+        .iter()
+        .chain(&dense)
+        .map(|id| match tp.grad(*id) {
+            Some(g) => g.to_vec(),
+            None => vec![T::ZERO; tp.dims(*id).len()],
+        })
+        .collect();
+    (value, grads)
+}
+
+/// `rows` in host memory.
+pub fn host_rows<T: Real + candle_core::WithDType>(rows: &Rows) -> candle_core::Result<HostRows<T>> {
+    let (numeric, m) = match &rows.numeric {
+        Some(x) => (Some(x.flatten_all()?.to_vec1::<T>()?), x.dim(2)?),
+        None => (None, 0),
+    };
+    Ok(HostRows {
+        idx: rows.idx_host.clone(),
+        numeric,
+        m,
+        target: rows.target.flatten_all()?.to_vec1::<T>()?,
+        t: rows.t,
+        n: rows.n,
+    })
+}
