@@ -21,6 +21,8 @@
 //!
 //! A node holds a `[b, r, c]` row-major value: `b` batches (tasks) of `r` rows and `c` columns.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::ops::{Add, Mul, Neg, Sub};
 
 /// The element types the tape computes in.
@@ -41,6 +43,52 @@ pub trait Real:
     const ONE: Self;
     fn from_f64(x: f64) -> Self;
     fn to_f64(self) -> f64;
+    /// Runs `f` on this thread's [`Pool`] of buffers of this type.
+    fn with_pool<R>(f: impl FnOnce(&mut Pool<Self>) -> R) -> R;
+}
+
+/// Buffers of finished tapes, by capacity, for the next tape on the same thread: a meta-step
+/// makes buffers of the same lengths every step, and new memory costs the kernel's zeroing of
+/// fresh pages (9% of a step before the pool). At most [`POOL_LIMIT`] elements are kept.
+#[derive(Default)]
+pub struct Pool<T> {
+    free: HashMap<usize, Vec<Vec<T>>>,
+    held: usize,
+}
+
+/// The most elements a thread's [`Pool`] keeps (64 MiB of `f32`).
+pub const POOL_LIMIT: usize = 1 << 24;
+
+thread_local! {
+    static POOL_F32: RefCell<Pool<f32>> = RefCell::new(Pool::default());
+    static POOL_F64: RefCell<Pool<f64>> = RefCell::new(Pool::default());
+}
+
+/// An empty buffer with room for `len` elements, from the pool when it has one.
+fn take<T: Real>(len: usize) -> Vec<T> {
+    let reused = T::with_pool(|p| {
+        let buf = p.free.get_mut(&len).and_then(|v| v.pop());
+        if buf.is_some() {
+            p.held -= len;
+        }
+        buf
+    });
+    reused.unwrap_or_else(|| Vec::with_capacity(len))
+}
+
+/// Returns a buffer to the pool (or frees it when the pool is full).
+fn give<T: Real>(mut buf: Vec<T>) {
+    let cap = buf.capacity();
+    if cap == 0 {
+        return;
+    }
+    T::with_pool(|p| {
+        if p.held + cap <= POOL_LIMIT {
+            buf.clear();
+            p.free.entry(cap).or_default().push(buf);
+            p.held += cap;
+        }
+    });
 }
 
 impl Real for f32 {
@@ -52,6 +100,9 @@ impl Real for f32 {
     fn to_f64(self) -> f64 {
         self as f64
     }
+    fn with_pool<R>(f: impl FnOnce(&mut Pool<f32>) -> R) -> R {
+        POOL_F32.with(|p| f(&mut p.borrow_mut()))
+    }
 }
 
 impl Real for f64 {
@@ -62,6 +113,9 @@ impl Real for f64 {
     }
     fn to_f64(self) -> f64 {
         self
+    }
+    fn with_pool<R>(f: impl FnOnce(&mut Pool<f64>) -> R) -> R {
+        POOL_F64.with(|p| f(&mut p.borrow_mut()))
     }
 }
 
@@ -250,27 +304,55 @@ struct Acc<T> {
 }
 
 impl<T: Real> Acc<T> {
-    /// `len` uninitialised elements' room, to be written in full by the first contribution.
+    /// Room for `len` elements, to be written in full by the first contribution.
     fn fresh(len: usize) -> Acc<T> {
-        Acc { buf: Vec::with_capacity(len), init: false }
+        Acc { buf: take(len), init: false }
     }
     fn ptr(&mut self) -> *mut T {
         self.buf.as_mut_ptr()
     }
     /// After a contribution wrote every element.
     fn written(&mut self, len: usize) {
-        // SAFETY: the caller wrote all `len` elements (capacity is `len`).
+        assert!(self.buf.capacity() >= len);
+        // SAFETY: the caller wrote all `len` elements, within the capacity.
         unsafe { self.buf.set_len(len) };
         self.init = true;
     }
-    /// Adds (or writes, the first time) `f(i)` to element `i` for every `i < len`.
-    fn add_each(&mut self, len: usize, f: impl Fn(usize) -> T) {
+    /// Adds (or writes, the first time) `f(src[i])` to element `i`.
+    fn add_map(&mut self, src: &[T], f: impl Fn(T) -> T) {
         if self.init {
-            for (i, x) in self.buf.iter_mut().enumerate() {
-                *x = *x + f(i);
+            for (x, v) in self.buf.iter_mut().zip(src) {
+                *x = *x + f(*v);
             }
         } else {
-            self.buf.extend((0..len).map(f));
+            self.buf.extend(src.iter().map(|v| f(*v)));
+            self.init = true;
+        }
+    }
+    /// Adds (or writes) `f(a[i], b[i])` to element `i`.
+    fn add_map2(&mut self, a: &[T], b: &[T], f: impl Fn(T, T) -> T) {
+        if self.init {
+            for ((x, u), v) in self.buf.iter_mut().zip(a).zip(b) {
+                *x = *x + f(*u, *v);
+            }
+        } else {
+            self.buf.extend(a.iter().zip(b).map(|(u, v)| f(*u, *v)));
+            self.init = true;
+        }
+    }
+    /// Adds (or writes) `blocks` blocks of `width` elements read from `src` at
+    /// `offset + i stride`, one after another.
+    fn add_blocks(&mut self, src: &[T], blocks: usize, stride: usize, offset: usize, width: usize) {
+        if self.init {
+            for (i, out) in self.buf.chunks_exact_mut(width).enumerate().take(blocks) {
+                for (x, v) in out.iter_mut().zip(&src[offset + i * stride..][..width]) {
+                    *x = *x + *v;
+                }
+            }
+        } else {
+            for i in 0..blocks {
+                self.buf.extend_from_slice(&src[offset + i * stride..][..width]);
+            }
             self.init = true;
         }
     }
@@ -281,6 +363,17 @@ impl<T: Real> Acc<T> {
             self.init = true;
         }
         &mut self.buf
+    }
+}
+
+impl<T: Real> Drop for Tape<T> {
+    fn drop(&mut self) {
+        for node in self.nodes.drain(..) {
+            give(node.val);
+        }
+        for g in self.grads.drain(..).flatten() {
+            give(g);
+        }
     }
 }
 
@@ -342,7 +435,7 @@ impl<T: Real> Tape<T> {
         let nb = da.b.max(db.b);
         assert!((da.b == nb || da.b == 1) && (db.b == nb || db.b == 1), "matmul: batches {da:?} and {db:?}");
         let dims = Dims::new(nb, m, n);
-        let mut out: Vec<T> = Vec::with_capacity(dims.len());
+        let mut out: Vec<T> = take(dims.len());
         let (pa, pb) = (self.val(a).as_ptr(), self.val(b).as_ptr());
         let (sa, sb) = (if da.b == 1 { 0 } else { da.r * da.c }, if db.b == 1 { 0 } else { db.r * db.c });
         // SAFETY: operands and output are sized by their dims; the output is fresh.
@@ -384,7 +477,8 @@ impl<T: Real> Tape<T> {
     fn zip(&mut self, a: Id, b: Id, op: Op, f: impl Fn(T, T) -> T) -> Id {
         let dims = self.dims(a);
         assert_eq!(dims, self.dims(b), "{op:?}: shapes differ");
-        let val = self.val(a).iter().zip(self.val(b)).map(|(x, y)| f(*x, *y)).collect();
+        let mut val = take(dims.len());
+        val.extend(self.val(a).iter().zip(self.val(b)).map(|(x, y)| f(*x, *y)));
         let tracked = self.tracked(a) || self.tracked(b);
         self.push(dims, op, tracked, val)
     }
@@ -398,8 +492,9 @@ impl<T: Real> Tape<T> {
     }
 
     pub fn neg(&mut self, a: Id) -> Id {
-        let val = self.val(a).iter().map(|x| -*x).collect();
         let (dims, tracked) = (self.dims(a), self.tracked(a));
+        let mut val = take(dims.len());
+        val.extend(self.val(a).iter().map(|x| -*x));
         self.push(dims, Op::Neg(a), tracked, val)
     }
 
@@ -408,7 +503,10 @@ impl<T: Real> Tape<T> {
         let dims = self.dims(z);
         assert_eq!(self.dims(bias), Dims::new(1, 1, dims.c), "add_bias");
         let bv = self.val(bias);
-        let val = self.val(z).chunks_exact(dims.c).flat_map(|row| row.iter().zip(bv).map(|(x, y)| *x + *y)).collect();
+        let mut val = take(dims.len());
+        for row in self.val(z).chunks_exact(dims.c) {
+            val.extend(row.iter().zip(bv).map(|(x, y)| *x + *y));
+        }
         let tracked = self.tracked(z) || self.tracked(bias);
         self.push(dims, Op::AddBias { z, bias }, tracked, val)
     }
@@ -418,14 +516,12 @@ impl<T: Real> Tape<T> {
         let dims = self.dims(z);
         assert_eq!(self.dims(bias), Dims::new(dims.b, 1, dims.c), "add_task_bias");
         let bv = self.val(bias);
-        let val = self
-            .val(z)
-            .chunks_exact(dims.r * dims.c)
-            .zip(bv.chunks_exact(dims.c))
-            .flat_map(|(task, b)| {
-                task.chunks_exact(dims.c).flat_map(move |row| row.iter().zip(b).map(|(x, y)| *x + *y))
-            })
-            .collect();
+        let mut val = take(dims.len());
+        for (task, b) in self.val(z).chunks_exact(dims.r * dims.c).zip(bv.chunks_exact(dims.c)) {
+            for row in task.chunks_exact(dims.c) {
+                val.extend(row.iter().zip(b).map(|(x, y)| *x + *y));
+            }
+        }
         let tracked = self.tracked(z) || self.tracked(bias);
         self.push(dims, Op::AddTaskBias { z, bias }, tracked, val)
     }
@@ -433,7 +529,8 @@ impl<T: Real> Tape<T> {
     /// Each batch's rows summed: `[b, 1, c]`.
     pub fn sum_rows(&mut self, x: Id) -> Id {
         let d = self.dims(x);
-        let mut val = vec![T::ZERO; d.b * d.c];
+        let mut val = take(d.b * d.c);
+        val.resize(d.b * d.c, T::ZERO);
         for (task, out) in self.val(x).chunks_exact(d.r * d.c).zip(val.chunks_exact_mut(d.c)) {
             for row in task.chunks_exact(d.c) {
                 for (o, v) in out.iter_mut().zip(row) {
@@ -443,6 +540,14 @@ impl<T: Real> Tape<T> {
         }
         let tracked = self.tracked(x);
         self.push(Dims::new(d.b, 1, d.c), Op::SumRows(x), tracked, val)
+    }
+
+    /// ReLU's step function `[z > 0]` (as `relu::step(z, false)`), a constant.
+    pub fn positive(&mut self, z: Id) -> Id {
+        let dims = self.dims(z);
+        let mut val = take(dims.len());
+        val.extend(self.val(z).iter().map(|x| if *x > T::ZERO { T::ONE } else { T::ZERO }));
+        self.push(dims, Op::Const, false, val)
     }
 
     /// `a * m` elementwise with a constant `m`.
@@ -462,7 +567,10 @@ impl<T: Real> Tape<T> {
     pub fn cols(&mut self, a: Id, start: usize, width: usize) -> Id {
         let d = self.dims(a);
         assert!(start + width <= d.c, "cols: {start}+{width} of {d:?}");
-        let val = self.val(a).chunks_exact(d.c).flat_map(|row| row[start..start + width].iter().copied()).collect();
+        let mut val = take(d.b * d.r * width);
+        for row in self.val(a).chunks_exact(d.c) {
+            val.extend_from_slice(&row[start..start + width]);
+        }
         let tracked = self.tracked(a);
         self.push(Dims::new(d.b, d.r, width), Op::Cols { a, start }, tracked, val)
     }
@@ -471,12 +579,11 @@ impl<T: Real> Tape<T> {
     pub fn concat_cols(&mut self, a: Id, b: Id) -> Id {
         let (da, db) = (self.dims(a), self.dims(b));
         assert!(da.b == db.b && da.r == db.r, "concat_cols: {da:?} and {db:?}");
-        let val = self
-            .val(a)
-            .chunks_exact(da.c)
-            .zip(self.val(b).chunks_exact(db.c))
-            .flat_map(|(x, y)| x.iter().chain(y).copied())
-            .collect();
+        let mut val = take(da.b * da.r * (da.c + db.c));
+        for (x, y) in self.val(a).chunks_exact(da.c).zip(self.val(b).chunks_exact(db.c)) {
+            val.extend_from_slice(x);
+            val.extend_from_slice(y);
+        }
         let tracked = self.tracked(a) || self.tracked(b);
         self.push(Dims::new(da.b, da.r, da.c + db.c), Op::ConcatCols(a, b), tracked, val)
     }
@@ -485,12 +592,11 @@ impl<T: Real> Tape<T> {
     pub fn concat_rows(&mut self, a: Id, b: Id) -> Id {
         let (da, db) = (self.dims(a), self.dims(b));
         assert!(da.b == db.b && da.c == db.c, "concat_rows: {da:?} and {db:?}");
-        let val = self
-            .val(a)
-            .chunks_exact(da.r * da.c)
-            .zip(self.val(b).chunks_exact(db.r * db.c))
-            .flat_map(|(x, y)| x.iter().chain(y).copied())
-            .collect();
+        let mut val = take(da.b * (da.r + db.r) * da.c);
+        for (x, y) in self.val(a).chunks_exact(da.r * da.c).zip(self.val(b).chunks_exact(db.r * db.c)) {
+            val.extend_from_slice(x);
+            val.extend_from_slice(y);
+        }
         let tracked = self.tracked(a) || self.tracked(b);
         self.push(Dims::new(da.b, da.r + db.r, da.c), Op::ConcatRows(a, b), tracked, val)
     }
@@ -500,7 +606,7 @@ impl<T: Real> Tape<T> {
         assert_eq!(tables.len(), idx.len(), "gather: one index list per table");
         let e = self.dims(tables[0]).c;
         let nf = tables.len();
-        let mut val = Vec::with_capacity(b * r * nf * e);
+        let mut val = take(b * r * nf * e);
         for i in 0..b * r {
             for (f, t) in tables.iter().enumerate() {
                 let row = idx[f][i] as usize;
@@ -518,7 +624,8 @@ impl<T: Real> Tape<T> {
         let nf = dg.c / e;
         assert!(dm.b == dg.b * nf && dm.c == dg.r && dg.c == nf * e, "emb_step: {dm:?} and {dg:?}, e = {e}");
         let (na, ns, w) = (dm.r, dm.c, dg.c);
-        let mut val = vec![T::ZERO; dg.b * na * w];
+        let mut val = take(dg.b * na * w);
+        val.resize(dg.b * na * w, T::ZERO);
         let (mv, gv) = (self.val(m), self.val(g));
         for t in 0..dg.b {
             for f in 0..nf {
@@ -583,10 +690,12 @@ impl<T: Real> Tape<T> {
             let Some(g) = self.grads[id].take() else { continue };
             let op = self.nodes[id].op.clone();
             let d = self.nodes[id].dims;
+            if let Op::Leaf = op {
+                self.grads[id] = Some(g);
+                continue;
+            }
             match op {
-                Op::Leaf => {
-                    self.grads[id] = Some(g);
-                }
+                Op::Leaf => unreachable!("kept above"),
                 Op::Const | Op::Alias(_) => {}
                 Op::MatMul { a, b, ta, tb } => self.back_matmul(&g, d, a, b, ta, tb),
                 Op::Add(a, b) => {
@@ -627,14 +736,30 @@ impl<T: Real> Tape<T> {
                 Op::SumRows(x) => {
                     let dx = self.dims(x);
                     if let Some(mut acc) = self.acc(x) {
-                        acc.add_each(dx.len(), |i| g[(i / (dx.r * dx.c)) * dx.c + i % dx.c]);
+                        // Each batch's row of g, once per row of x.
+                        if acc.init {
+                            for (task, gt) in acc.buf.chunks_exact_mut(dx.r * dx.c).zip(g.chunks_exact(dx.c)) {
+                                for row in task.chunks_exact_mut(dx.c) {
+                                    for (x, v) in row.iter_mut().zip(gt) {
+                                        *x = *x + *v;
+                                    }
+                                }
+                            }
+                        } else {
+                            for gt in g.chunks_exact(dx.c) {
+                                for _ in 0..dx.r {
+                                    acc.buf.extend_from_slice(gt);
+                                }
+                            }
+                            acc.init = true;
+                        }
                         self.put(x, Some(acc));
                     }
                 }
                 Op::MulConst { a, m } => {
                     if let Some(mut acc) = self.acc(a) {
                         let mv = self.val(m);
-                        acc.add_each(g.len(), |i| g[i] * mv[i]);
+                        acc.add_map2(&g, mv, |u, v| u * v);
                         self.put(a, Some(acc));
                     }
                 }
@@ -659,7 +784,7 @@ impl<T: Real> Tape<T> {
                     for (x, start) in [(a, 0), (b, ca)] {
                         let w = self.dims(x).c;
                         if let Some(mut acc) = self.acc(x) {
-                            acc.add_each(self.dims(x).len(), |i| g[(i / w) * d.c + start + i % w]);
+                            acc.add_blocks(&g, d.b * d.r, d.c, start, w);
                             self.put(x, Some(acc));
                         }
                     }
@@ -669,7 +794,7 @@ impl<T: Real> Tape<T> {
                     for (x, start) in [(a, 0), (b, ra)] {
                         let per = self.dims(x).r * d.c;
                         if let Some(mut acc) = self.acc(x) {
-                            acc.add_each(self.dims(x).len(), |i| g[(i / per) * d.r * d.c + start * d.c + i % per]);
+                            acc.add_blocks(&g, d.b, d.r * d.c, start * d.c, per);
                             self.put(x, Some(acc));
                         }
                     }
@@ -722,17 +847,18 @@ impl<T: Real> Tape<T> {
                     let s = g[0] * T::from_f64(2.0 / n as f64);
                     if let Some(mut acc) = self.acc(y) {
                         let (yv, rv) = (self.val(y), self.val(r));
-                        acc.add_each(n, |i| (yv[i] - rv[i]) * s);
+                        acc.add_map2(yv, rv, |u, v| (u - v) * s);
                         self.put(y, Some(acc));
                     }
                 }
             }
+            give(g);
         }
     }
 
     fn back_elementwise(&mut self, x: Id, g: &[T], f: impl Fn(T) -> T) {
         if let Some(mut acc) = self.acc(x) {
-            acc.add_each(g.len(), |i| f(g[i]));
+            acc.add_map(g, f);
             self.put(x, Some(acc));
         }
     }

@@ -76,9 +76,7 @@ fn forward<T: Real>(tp: &mut Tape<T>, dense: &[Id], d: &TapeDeltas, emb: Id, num
         }
         cache.h.push(h);
         if l + 1 < n_layers {
-            // ReLU's step function [z > 0], a constant (as `relu::step(z, false)`).
-            let mask = tp.val(z).iter().map(|x| if *x > T::ZERO { T::ONE } else { T::ZERO }).collect();
-            let mask = tp.constant(mask, tp.dims(z));
+            let mask = tp.positive(z);
             h = tp.mul_const(z, mask);
             cache.mask.push(mask);
         } else {
