@@ -337,15 +337,16 @@ impl Learner {
 /// The outer loss and gradient of a meta-batch: the mean query loss over all tasks after
 /// `steps` inner steps, and its gradient with respect to `vars`.
 ///
-/// The tasks are cut into two fixed halves, each adapted, scored and differentiated on its own
+/// The tasks are cut into fixed parts, each adapted, scored and differentiated on its own
 /// rayon task when called on a rayon pool (in parallel when the pool has a second thread; the
 /// runner runs a cell with spare cores on one), one after the other otherwise, and
-/// the halves' losses and gradients are combined weighted by their tasks. The cut does not depend
-/// on the thread count, so neither do results.
+/// the parts' losses and gradients are combined weighted by their tasks ([`in_parts`]). The cut
+/// does not depend on the thread count, so neither do results.
 ///
 /// With plain inner SGD on the CPU (MAML, first-order MAML, MeLU) the gradient is recorded on
-/// the lean tape of [`taped`]; otherwise (Meta-SGD's rates, a GPU) through candle's autograd,
-/// [`meta_batch_gradient_autograd`]. The two agree to rounding (`gradient::tests`).
+/// the lean tape of [`taped`], in parts of at most [`TAPED_PART`] tasks; otherwise (Meta-SGD's
+/// rates, a GPU) through candle's autograd in two halves, [`meta_batch_gradient_autograd`]. The
+/// two agree to rounding (`gradient::tests`).
 pub fn meta_batch_gradient(
     learner: &Learner,
     support: &Rows,
@@ -364,30 +365,44 @@ pub fn meta_batch_gradient(
     }
 }
 
-/// Runs `half` on the meta-batch's two fixed halves (tasks `0..t/2` and `t/2..t`), at once when
-/// called on a rayon pool with a second thread, and returns each part's weight (its share of
-/// the tasks) with its result.
-fn in_halves<R: Send>(
+/// Runs `part` on `n_parts` fixed contiguous parts of the meta-batch's `t` tasks (sizes within
+/// one of each other), and returns each part's weight (its share of the tasks) with its result,
+/// in order. On a rayon pool the parts are split in two, recursively, and the two sides may run
+/// at once; off a pool they run one after the other on this thread (`rayon::join` would hand
+/// them to the global pool, whose one thread the cells of a grid would then queue for). The
+/// parts do not depend on the thread count, so neither do results.
+fn in_parts<R: Send>(
     t: usize,
-    half: impl Fn(std::ops::Range<usize>) -> candle_core::Result<R> + Sync,
+    n_parts: usize,
+    part: impl Fn(std::ops::Range<usize>) -> candle_core::Result<R> + Sync,
 ) -> candle_core::Result<Vec<(f64, R)>> {
-    let cut = t / 2;
-    if cut == 0 {
-        return Ok(vec![(1.0, half(0..t)?)]);
+    let n_parts = n_parts.clamp(1, t.max(1));
+    let ranges: Vec<std::ops::Range<usize>> =
+        (0..n_parts).map(|i| (i * t / n_parts)..((i + 1) * t / n_parts)).collect();
+    fn run<R: Send>(
+        ranges: &[std::ops::Range<usize>],
+        part: &(impl Fn(std::ops::Range<usize>) -> candle_core::Result<R> + Sync),
+        pooled: bool,
+    ) -> Vec<candle_core::Result<R>> {
+        if ranges.len() <= 1 || !pooled {
+            return ranges.iter().map(|r| part(r.clone())).collect();
+        }
+        let (a, b) = ranges.split_at(ranges.len() / 2);
+        let (mut x, y) = rayon::join(|| run(a, part, pooled), || run(b, part, pooled));
+        x.extend(y);
+        x
     }
-    // On a rayon pool (a cell given spare cores runs on one), the halves may run at once.
-    // Off a pool, one after the other on this thread: `rayon::join` would hand both to the
-    // global pool, whose one thread the cells of a grid would then queue for.
-    let (a, b) = if rayon::current_thread_index().is_some() {
-        rayon::join(|| half(0..cut), || half(cut..t))
-    } else {
-        (half(0..cut), half(cut..t))
-    };
-    Ok(vec![(cut as f64 / t as f64, a?), ((t - cut) as f64 / t as f64, b?)])
+    let results = run(&ranges, &part, rayon::current_thread_index().is_some());
+    ranges.iter().zip(results).map(|(r, x)| Ok((r.len() as f64 / t.max(1) as f64, x?))).collect()
 }
 
-/// [`meta_batch_gradient`] on the lean tape ([`taped::meta_gradient`]), each half's gradient
-/// weighted by its tasks and summed in order, as [`meta_batch_gradient_autograd`] combines them.
+/// Tasks per part of a meta-batch on the lean tape: small enough that a part's values stay in
+/// the core's caches (measured at the MeLU shape, ARCHITECTURE.md).
+pub const TAPED_PART: usize = 8;
+
+/// [`meta_batch_gradient`] on the lean tape ([`taped::meta_gradient`]), each part's gradient
+/// weighted by its tasks and summed in order, as [`meta_batch_gradient_autograd`] combines its
+/// halves.
 fn taped_gradient<T: tape::Real + candle_core::WithDType>(
     learner: &Learner,
     support: &Rows,
@@ -397,7 +412,10 @@ fn taped_gradient<T: tape::Real + candle_core::WithDType>(
 ) -> candle_core::Result<(f64, candle_core::backprop::GradStore)> {
     let theta =
         learner.theta.iter().map(|t| t.flatten_all()?.to_vec1::<T>()).collect::<candle_core::Result<Vec<_>>>()?;
-    let parts = in_halves(support.t, |range| {
+    // Parts of at most TAPED_PART tasks, and at least two (one per core of a cell with spare
+    // cores) when there are two tasks.
+    let n_parts = support.t.div_ceil(TAPED_PART).max(2);
+    let parts = in_parts(support.t, n_parts, |range| {
         let s = taped::host_rows::<T>(&support.tasks(range.clone())?)?;
         let q = taped::host_rows::<T>(&query.tasks(range)?)?;
         Ok(taped::meta_gradient(learner, &theta, &s, &q, steps))
@@ -436,7 +454,7 @@ pub fn meta_batch_gradient_autograd(
         let loss = functional::mse(&a.query_pred.expect("query given"), &q.target)?;
         Ok((loss.to_dtype(DType::F64)?.to_scalar::<f64>()?, loss.backward()?))
     };
-    let parts = in_halves(t, half)?;
+    let parts = in_parts(t, 2, half)?;
     // Per variable, the halves' gradients weighted by their tasks, summed in order; the first
     // half's store (candle makes no empty one) then holds the sums.
     let loss = parts.iter().map(|(w, (l, _))| w * l).sum();

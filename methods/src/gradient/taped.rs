@@ -29,6 +29,29 @@ pub struct HostRows<T> {
     pub n: usize,
 }
 
+/// A matrix on the tape with its transpose, so that products with it and their adjoints read
+/// row-major right operands (see [`Tape::matmul_twin`]).
+#[derive(Clone, Copy)]
+struct Twin {
+    m: Id,
+    t: Id,
+}
+
+impl Twin {
+    fn new<T: Real>(tp: &mut Tape<T>, m: Id) -> Twin {
+        Twin { m, t: tp.transpose(m) }
+    }
+    /// The transpose (whose twin is this matrix).
+    fn t(self) -> Twin {
+        Twin { m: self.t, t: self.m }
+    }
+}
+
+/// `a b` on the tape.
+fn mm<T: Real>(tp: &mut Tape<T>, a: Id, b: Twin) -> Id {
+    tp.matmul_twin(a, b.m, b.t)
+}
+
 /// Per-task deltas on the tape (see [`Deltas`]): dense, as stacked low-rank factors `(A, B)`
 /// (`[t, r, d_l]`, `[t, r, d_{l+1}]`), and biases `[t, 1, d_{l+1}]`.
 struct TapeDeltas {
@@ -52,7 +75,7 @@ struct TapeGrads {
 }
 
 /// [`super::functional::forward`] on the tape: returns `y: [t, n, 1]`.
-fn forward<T: Real>(tp: &mut Tape<T>, dense: &[Id], d: &TapeDeltas, emb: Id, numeric: Option<Id>) -> (Id, TapeCache) {
+fn forward<T: Real>(tp: &mut Tape<T>, dense: &[Twin], d: &TapeDeltas, emb: Id, numeric: Option<Id>) -> (Id, TapeCache) {
     let mut h = match numeric {
         Some(x) => tp.concat_cols(emb, x),
         None => emb,
@@ -60,8 +83,8 @@ fn forward<T: Real>(tp: &mut Tape<T>, dense: &[Id], d: &TapeDeltas, emb: Id, num
     let n_layers = dense.len() / 2;
     let mut cache = TapeCache { h: Vec::with_capacity(n_layers), mask: Vec::with_capacity(n_layers) };
     for l in 0..n_layers {
-        let zw = tp.matmul(h, false, dense[2 * l], false);
-        let mut z = tp.add_bias(zw, dense[2 * l + 1]);
+        let zw = mm(tp, h, dense[2 * l]);
+        let mut z = tp.add_bias(zw, dense[2 * l + 1].m);
         if let Some(dw) = d.w[l] {
             let p = tp.matmul(h, false, dw, false);
             z = tp.add(z, p);
@@ -91,7 +114,7 @@ fn forward<T: Real>(tp: &mut Tape<T>, dense: &[Id], d: &TapeDeltas, emb: Id, num
 #[allow(clippy::too_many_arguments)]
 fn backward<T: Real>(
     tp: &mut Tape<T>,
-    dense: &[Id],
+    dense: &[Twin],
     d: &TapeDeltas,
     cache: &TapeCache,
     y: Id,
@@ -112,7 +135,7 @@ fn backward<T: Real>(
             break;
         }
         // dh_l = dz_l (W_l + dW_l)^T
-        let mut dh = tp.matmul(dz, false, dense[2 * l], true);
+        let mut dh = mm(tp, dz, dense[2 * l].t());
         if let Some(dw) = d.w[l] {
             let p = tp.matmul(dz, false, dw, true);
             dh = tp.add(dh, p);
@@ -175,10 +198,13 @@ pub fn meta_gradient<T: Real>(
     let mut tp = Tape::<T>::new();
     let vocab: Vec<usize> = shape.user_vocab.iter().chain(&shape.item_vocab).copied().collect();
     let tables: Vec<Id> = (0..nt).map(|f| tp.leaf(theta[f].clone(), Dims::new(1, vocab[f], e))).collect();
+    // Weights with their transposes; biases (whose twins are never read) as themselves.
     let mut dense = Vec::with_capacity(2 * n_layers);
     for (l, (i, o)) in layers.iter().enumerate() {
-        dense.push(tp.leaf(theta[nt + 2 * l].clone(), Dims::new(1, *i, *o)));
-        dense.push(tp.leaf(theta[nt + 2 * l + 1].clone(), Dims::new(1, 1, *o)));
+        let w = tp.leaf(theta[nt + 2 * l].clone(), Dims::new(1, *i, *o));
+        dense.push(Twin::new(&mut tp, w));
+        let b = tp.leaf(theta[nt + 2 * l + 1].clone(), Dims::new(1, 1, *o));
+        dense.push(Twin { m: b, t: b });
     }
     let (t, ns, nq) = (support.t, support.n, query.n);
     let emb_s0 = tp.gather(&tables, &support.idx, t, ns);
@@ -257,7 +283,7 @@ pub fn meta_gradient<T: Real>(
     tp.backward(loss);
     let grads = tables
         .iter()
-        .chain(&dense)
+        .chain(dense.iter().map(|d| &d.m))
         .map(|id| match tp.grad(*id) {
             Some(g) => g.to_vec(),
             None => vec![T::ZERO; tp.dims(*id).len()],
