@@ -52,8 +52,27 @@ pub trait Real:
 /// fresh pages (9% of a step before the pool). At most [`POOL_LIMIT`] elements are kept.
 #[derive(Default)]
 pub struct Pool<T> {
-    free: HashMap<usize, Vec<Vec<T>>>,
+    free: HashMap<usize, Vec<Vec<T>>, std::hash::BuildHasherDefault<LenHasher>>,
     held: usize,
+}
+
+/// A buffer length is its own hash (the pool's keys are a few dozen lengths).
+#[derive(Default)]
+pub struct LenHasher(u64);
+
+impl std::hash::Hasher for LenHasher {
+    fn finish(&self) -> u64 {
+        // Spread the low bits (lengths are often multiples of powers of two).
+        self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8) | *b as u64;
+        }
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.0 = n as u64;
+    }
 }
 
 /// The most elements a thread's [`Pool`] keeps (64 MiB of `f32`).
@@ -411,13 +430,23 @@ impl<T: Real> Tape<T> {
     }
 
     /// A parameter.
-    pub fn leaf(&mut self, val: Vec<T>, dims: Dims) -> Id {
-        self.push(dims, Op::Leaf, true, val)
+    pub fn leaf(&mut self, val: &[T], dims: Dims) -> Id {
+        let buf = Self::copied(val);
+        self.push(dims, Op::Leaf, true, buf)
     }
 
     /// A constant.
-    pub fn constant(&mut self, val: Vec<T>, dims: Dims) -> Id {
-        self.push(dims, Op::Const, false, val)
+    pub fn constant(&mut self, val: &[T], dims: Dims) -> Id {
+        let buf = Self::copied(val);
+        self.push(dims, Op::Const, false, buf)
+    }
+
+    /// A pooled copy of `val` (every buffer of a tape comes from the pool and goes back to it,
+    /// so that the pool holds what one tape needs and no more).
+    fn copied(val: &[T]) -> Vec<T> {
+        let mut buf = take(val.len());
+        buf.extend_from_slice(val);
+        buf
     }
 
     /// `x`'s value with no adjoint flowing back (first order's detached gradients).
@@ -756,16 +785,17 @@ impl<T: Real> Tape<T> {
                     }
                 }
                 Op::Add(a, b) => {
-                    self.back_elementwise(a, &g, |x| x);
                     self.back_elementwise(b, &g, |x| x);
+                    self.back_pass(a, g);
+                    continue;
                 }
                 Op::Sub(a, b) => {
-                    self.back_elementwise(a, &g, |x| x);
                     self.back_elementwise(b, &g, |x| -x);
+                    self.back_pass(a, g);
+                    continue;
                 }
                 Op::Neg(a) => self.back_elementwise(a, &g, |x| -x),
                 Op::AddBias { z, bias } => {
-                    self.back_elementwise(z, &g, |x| x);
                     if let Some(mut acc) = self.acc(bias) {
                         let out = acc.zeroed(d.c);
                         for row in g.chunks_exact(d.c) {
@@ -775,9 +805,10 @@ impl<T: Real> Tape<T> {
                         }
                         self.put(bias, Some(acc));
                     }
+                    self.back_pass(z, g);
+                    continue;
                 }
                 Op::AddTaskBias { z, bias } => {
-                    self.back_elementwise(z, &g, |x| x);
                     if let Some(mut acc) = self.acc(bias) {
                         let out = acc.zeroed(d.b * d.c);
                         for (task, o) in g.chunks_exact(d.r * d.c).zip(out.chunks_exact_mut(d.c)) {
@@ -789,6 +820,8 @@ impl<T: Real> Tape<T> {
                         }
                         self.put(bias, Some(acc));
                     }
+                    self.back_pass(z, g);
+                    continue;
                 }
                 Op::SumRows(x) => {
                     let dx = self.dims(x);
@@ -910,6 +943,20 @@ impl<T: Real> Tape<T> {
                 }
             }
             give(g);
+        }
+    }
+
+    /// Adds `g` to `x`'s adjoint, handing the buffer over when `x` has none yet (no copy).
+    fn back_pass(&mut self, x: Id, g: Vec<T>) {
+        if !self.tracked(x) {
+            give(g);
+        } else if let Some(prev) = self.grads[x.0].as_mut() {
+            for (p, v) in prev.iter_mut().zip(&g) {
+                *p = *p + *v;
+            }
+            give(g);
+        } else {
+            self.grads[x.0] = Some(g);
         }
     }
 

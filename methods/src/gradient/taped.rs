@@ -197,27 +197,27 @@ pub fn meta_gradient<T: Real>(
     let n_layers = layers.len();
     let mut tp = Tape::<T>::new();
     let vocab: Vec<usize> = shape.user_vocab.iter().chain(&shape.item_vocab).copied().collect();
-    let tables: Vec<Id> = (0..nt).map(|f| tp.leaf(theta[f].clone(), Dims::new(1, vocab[f], e))).collect();
+    let tables: Vec<Id> = (0..nt).map(|f| tp.leaf(&theta[f], Dims::new(1, vocab[f], e))).collect();
     // Weights with their transposes; biases (whose twins are never read) as themselves.
     let mut dense = Vec::with_capacity(2 * n_layers);
     for (l, (i, o)) in layers.iter().enumerate() {
-        let w = tp.leaf(theta[nt + 2 * l].clone(), Dims::new(1, *i, *o));
+        let w = tp.leaf(&theta[nt + 2 * l], Dims::new(1, *i, *o));
         dense.push(Twin::new(&mut tp, w));
-        let b = tp.leaf(theta[nt + 2 * l + 1].clone(), Dims::new(1, 1, *o));
+        let b = tp.leaf(&theta[nt + 2 * l + 1], Dims::new(1, 1, *o));
         dense.push(Twin { m: b, t: b });
     }
     let (t, ns, nq) = (support.t, support.n, query.n);
     let emb_s0 = tp.gather(&tables, &support.idx, t, ns);
     let emb_q0 = tp.gather(&tables, &query.idx, t, nq);
     let numeric =
-        |tp: &mut Tape<T>, r: &HostRows<T>| r.numeric.clone().map(|v| tp.constant(v, Dims::new(r.t, r.n, r.m)));
+        |tp: &mut Tape<T>, r: &HostRows<T>| r.numeric.as_ref().map(|v| tp.constant(v, Dims::new(r.t, r.n, r.m)));
     let (num_s, num_q) = (numeric(&mut tp, support), numeric(&mut tp, query));
-    let target_s = tp.constant(support.target.clone(), Dims::new(t, ns, 1));
-    let target_q = tp.constant(query.target.clone(), Dims::new(t, nq, 1));
+    let target_s = tp.constant(&support.target, Dims::new(t, ns, 1));
+    let target_q = tp.constant(&query.target, Dims::new(t, nq, 1));
     let all = learner.adapt == AdaptLayers::All;
     let nf = support.idx.len();
-    let m_ss = (all && steps > 1).then(|| tp.constant(match_matrices(support, support), Dims::new(t * nf, ns, ns)));
-    let m_qs = all.then(|| tp.constant(match_matrices(query, support), Dims::new(t * nf, nq, ns)));
+    let m_ss = (all && steps > 1).then(|| tp.constant(&match_matrices(support, support), Dims::new(t * nf, ns, ns)));
+    let m_qs = all.then(|| tp.constant(&match_matrices(query, support), Dims::new(t * nf, nq, ns)));
     let low_rank: Vec<bool> = layers.iter().map(|(d, o)| Deltas::low_rank_pays(steps, ns, *d, *o)).collect();
     let mut deltas = TapeDeltas { w: vec![None; n_layers], factors: vec![None; n_layers], b: vec![None; n_layers] };
     let mut emb_support: Option<Id> = None;
