@@ -7,7 +7,7 @@
 //! clipped Adam.
 //!
 //! Run: `RAYON_NUM_THREADS=2 CANDLE_NUM_THREADS=1 cargo bench --bench meta_step`, as cells run: a
-//! gradient step's two halves take the two threads (`gradient::meta_batch_gradient`). The
+//! gradient step's parts take the two threads (`gradient::meta_batch_gradient`). The
 //! comparison with PyTorch in `benches/torch/maml_speed.py` uses the same threads.
 
 use candle_core::{DType, Device, Var};

@@ -612,7 +612,7 @@ fn main() {
         metarec::runner::set_spare_cores(true);
     }
     // candle's pool for large elementwise ops spins, and serialises its callers: a cell's second
-    // thread goes to the two halves of a gradient meta-batch (`gradient::meta_batch_gradient`)
+    // thread goes to the parts of a gradient meta-batch (`gradient::meta_batch_gradient`)
     // and to gemm instead.
     if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
         // SAFETY: as above.

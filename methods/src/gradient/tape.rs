@@ -9,15 +9,19 @@
 //!
 //! - accumulates a product's adjoints inside gemm (`dst = dst + lhs rhs`), so that fan-in costs
 //!   no addition and no buffer;
-//! - reads transposed operands through gemm's strides, never copying them;
+//! - reads transposed operands through gemm's strides, copying none, except a shared weight's
+//!   transpose, made once per tape (gemm runs a product faster with a row-major right operand);
 //! - folds a shared weight's rows of every task into one product (forward and adjoint);
-//! - writes a node's first adjoint into uninitialised memory (no zeroing), adding only later ones;
+//! - writes a node's first adjoint into uninitialised memory (no zeroing), or takes over the
+//!   incoming adjoint's buffer where it passes unchanged, adding only later contributions;
+//! - takes every buffer from a per-thread [`Pool`] that the previous tape filled;
 //! - makes no adjoint of a node that no parameter reaches (constants, detached values).
 //!
-//! Every op's adjoint is checked against central finite differences in f64 (`tape_tests`), and
-//! the whole meta-gradient against candle's (see `gradient::tests`). Products run single-threaded
-//! (`Parallelism::None`): a meta-batch's halves take the cores, so results do not depend on the
-//! thread count.
+//! Every op's adjoint is checked against central finite differences in f64
+//! (`gradient::tests::tape_ops_match_finite_differences`), and the whole meta-gradient against
+//! candle's autograd, finite differences and PyTorch (`gradient::tests`, `gradient::reference`).
+//! Products run single-threaded (`Parallelism::None`): a meta-batch's parts take the cores, so
+//! results do not depend on the thread count.
 //!
 //! A node holds a `[b, r, c]` row-major value: `b` batches (tasks) of `r` rows and `c` columns.
 

@@ -638,3 +638,118 @@ fn taped_meta_gradient_matches_finite_differences() {
         assert!(e < 1e-6, "{adapt:?}: relative error {e}");
     }
 }
+
+/// Every op of the lean tape (`gradient::tape`) against central finite differences in f64: a
+/// scalar built from all of them, differentiated with respect to every input, including
+/// products with each transpose flag, shared operands (one batch) and twins. (`detach` is a
+/// stop-gradient, which finite differences do not see: the first-order meta-gradient's
+/// comparison with candle's covers it.)
+#[test]
+fn tape_ops_match_finite_differences() {
+    use super::tape::{Dims, Tape};
+    let dims = [
+        Dims::new(2, 3, 4), // x: [b, r, c]
+        Dims::new(1, 4, 5), // w: shared weight
+        Dims::new(2, 5, 3), // v: per-batch
+        Dims::new(1, 1, 5), // bias
+        Dims::new(2, 1, 5), // task bias
+        Dims::new(4, 3, 2), // table 0 (vocab 4, e = 2)
+        Dims::new(3, 1, 2), // table 1 (vocab 3, e = 2), rows [1, 2] each
+    ];
+    let mut rng = Rng::new(5);
+    let init: Vec<Tensor> = dims
+        .iter()
+        .map(|d| {
+            let v: Vec<f64> = (0..d.len()).map(|_| rng.uniform() - 0.5).collect();
+            Tensor::from_vec(v, d.len(), &Device::Cpu).unwrap()
+        })
+        .collect();
+    let f = |ps: &[Tensor], grads: bool| -> (f64, Vec<f64>) {
+        let mut tp = Tape::<f64>::new();
+        let vals: Vec<Vec<f64>> = ps.iter().map(|t| t.to_vec1().unwrap()).collect();
+        let mut d = dims;
+        d[5] = Dims::new(1, 4, 6);
+        d[6] = Dims::new(1, 3, 2);
+        let ids: Vec<_> = vals.iter().zip(&d).map(|(v, d)| tp.leaf(v, *d)).collect();
+        let (x, w, v, bias, tbias) = (ids[0], ids[1], ids[2], ids[3], ids[4]);
+        let (tab0, tab1) = (ids[5], ids[6]);
+        // [2, 3, 4] x [4, 5] (shared, folded), twin form, and transposed flags.
+        let wt = tp.transpose(w);
+        let a = tp.matmul(x, false, w, false);
+        let a2 = tp.matmul_twin(x, w, wt);
+        let a = tp.add(a, a2);
+        let a = tp.add_bias(a, bias);
+        let a = tp.add_task_bias(a, tbias);
+        let vt = tp.transpose(v);
+        let p = tp.matmul(a, false, vt, true); // [2, 3, 5] x [5, 3]: per batch
+        let q = tp.matmul(x, true, p, false); // [2, 4, 3] x [2, 3, 3] -> [2, 4, 3]
+        let q2 = tp.matmul(p, true, x, false); // [2, 3, 3]^T x [2, 3, 4] -> [2, 3, 4]
+        let s = tp.sum_rows(q); // [2, 1, 3]
+        let cols = tp.cols(q2, 1, 2); // [2, 3, 2]
+        let m = tp.positive(q2);
+        let masked = tp.mul_const(q2, m);
+        let neg = tp.neg(masked);
+        let cat = tp.concat_cols(neg, cols); // [2, 3, 6]
+        let cat2 = tp.concat_rows(cat, cat); // [2, 6, 6]
+        // A shared left operand: [4, 5] x [2, 5, 3] -> [2, 4, 3].
+        let shared_a = tp.matmul(w, false, v, false);
+        let sa = tp.sum_rows(shared_a);
+        let sh = tp.matmul(x, false, w, false);
+        let sh = tp.sum_rows(sh);
+        // Gather: 2 fields (tables 0 and 1 as [4, 6] and [3, 2]) for 2 x 3 rows.
+        let idx = vec![vec![0u32, 3, 1, 1, 2, 0], vec![2u32, 0, 2, 1, 1, 0]];
+        let e = tp.dims(tab1).c;
+        let tab0_e = tp.cols(tab0, 0, e);
+        let gathered = tp.gather(&[tab0_e, tab1], &idx, 2, 3); // [2, 3, 4]
+        let mvals: Vec<f64> = (0..2 * 2 * 3 * 3).map(|i| ((i * 7 + 3) % 3 == 0) as u8 as f64).collect();
+        let mm = tp.constant(&mvals, Dims::new(4, 3, 3));
+        let step = tp.emb_step(mm, gathered, e); // [2, 3, 4]
+        let both = tp.sub(gathered, step);
+        let both = tp.add(both, gathered);
+        let target = tp.constant(&vec![0.3; 2 * 3 * 4], Dims::new(2, 3, 4));
+        let sd = tp.scaled_diff(both, target, 0.7);
+        let sd = tp.mul_const(sd, m);
+        let z1 = tp.constant(&vec![0.1; 2 * 6 * 6], Dims::new(2, 6, 6));
+        let z2 = tp.constant(&vec![-0.2; 2 * 3], Dims::new(2, 1, 3));
+        let z3 = tp.constant(&vec![0.05; 2 * 5], Dims::new(2, 1, 5));
+        let l1 = tp.mse(cat2, z1);
+        let l2 = tp.mse(s, z2);
+        let l3 = tp.mse(sh, z3);
+        let l4 = tp.mse(sd, target);
+        let l = tp.add(l1, l2);
+        let l = tp.add(l, l3);
+        let l = tp.add(l, l4);
+        let z4 = tp.constant(&[0.4; 6], Dims::new(2, 1, 3));
+        let l5 = tp.mse(sa, z4);
+        let l = tp.add(l, l5);
+        let value = tp.val(l)[0];
+        if !grads {
+            return (value, Vec::new());
+        }
+        tp.backward(l);
+        let mut g = Vec::new();
+        for (i, id) in ids.iter().enumerate() {
+            g.extend(tp.grad(*id).map(|x| x.to_vec()).unwrap_or_else(|| vec![0.0; d[i].len()]));
+        }
+        (value, g)
+    };
+    // Table 0 is [4, 6] (its first 2 columns looked up), smooth values.
+    let mut init = init;
+    init[5] =
+        Tensor::from_vec((0..24).map(|i| (i as f64 * 0.37).sin()).collect::<Vec<f64>>(), 24, &Device::Cpu).unwrap();
+    let (_, exact) = f(&init, true);
+    let every: Vec<usize> = (0..init.len()).collect();
+    let fd = finite_differences(&init, &every, &|ps| f(ps, false).0);
+    let mut at = 0;
+    let per: Vec<f64> = init
+        .iter()
+        .map(|t| {
+            let n = t.elem_count();
+            at += n;
+            rel_err(&exact[at - n..at], &fd[at - n..at])
+        })
+        .collect();
+    let e = rel_err(&exact, &fd);
+    assert!(e < 1e-7, "relative error {e}, per input {per:?}");
+    assert!(exact.iter().all(|x| x.is_finite()) && exact.iter().any(|x| *x != 0.0));
+}
