@@ -4,7 +4,8 @@
 //! A step is: inner loop, query loss, outer backward, Adam update. `meta-lstm/k5` is the same
 //! workload for Meta-LSTM: 5 updates of the coordinate-wise LSTM (20 hidden units) on the
 //! decision layers' 20,673 coordinates per task, backward through the unrolled trajectory,
-//! clipped Adam.
+//! clipped Adam. `autograd/*` are the MAML steps through candle's autograd instead of the lean
+//! tape that meta-training uses on the CPU (`gradient::taped`): the tape's gain, side by side.
 //!
 //! Run: `RAYON_NUM_THREADS=2 CANDLE_NUM_THREADS=1 cargo bench --bench meta_step`, as cells run: a
 //! gradient step's parts take the two threads (`gradient::meta_batch_gradient`). The
@@ -13,16 +14,24 @@
 use candle_core::{DType, Device, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use criterion::{Criterion, criterion_group, criterion_main};
-use metarec_methods::gradient::meta_batch_gradient;
 use metarec_methods::gradient::meta_lstm::{MetaLstm, meta_train_step};
 use metarec_methods::gradient::reference::{FIELDS, LR, inputs, learner};
+use metarec_methods::gradient::{meta_batch_gradient, meta_batch_gradient_autograd};
 use metarec_suites::Rng;
 use std::hint::black_box;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn step(c: &mut Criterion, name: &str, steps: usize, first_order: bool, meta_sgd: bool) {
+/// How a step's meta-gradient is made: as meta-training makes it (the lean tape for MAML on the
+/// CPU, `gradient::taped`), or through candle's autograd (what Meta-SGD and the GPU use).
+#[derive(Clone, Copy, PartialEq)]
+enum Path {
+    AsTrained,
+    Autograd,
+}
+
+fn step(c: &mut Criterion, name: &str, steps: usize, first_order: bool, meta_sgd: bool, path: Path) {
     let (shape, params, s, q) = inputs(&Device::Cpu);
     let vars: Vec<Var> = params.iter().map(|t| Var::from_tensor(t).unwrap()).collect();
     let rates: Option<Vec<Var>> = meta_sgd
@@ -36,7 +45,12 @@ fn step(c: &mut Criterion, name: &str, steps: usize, first_order: bool, meta_sgd
         b.iter(|| {
             // As meta-training runs it: the meta-batch's two halves on two rayon tasks.
             let learner = learner(&shape, &vars, rates.as_deref(), first_order);
-            let (loss, grads) = pool.install(|| meta_batch_gradient(&learner, &s, &q, steps, &all)).unwrap();
+            let (loss, grads) = pool
+                .install(|| match path {
+                    Path::AsTrained => meta_batch_gradient(&learner, &s, &q, steps, &all),
+                    Path::Autograd => meta_batch_gradient_autograd(&learner, &s, &q, steps, &all),
+                })
+                .unwrap();
             opt.step(&grads).unwrap();
             black_box(loss)
         })
@@ -59,10 +73,14 @@ fn meta_lstm(c: &mut Criterion) {
 }
 
 fn benches(c: &mut Criterion) {
-    step(c, "maml/so-k1", 1, false, false);
-    step(c, "maml/so-k5", 5, false, false);
-    step(c, "maml/fo-k1", 1, true, false);
-    step(c, "meta-sgd/k1", 1, false, true);
+    step(c, "maml/so-k1", 1, false, false, Path::AsTrained);
+    step(c, "maml/so-k5", 5, false, false, Path::AsTrained);
+    step(c, "maml/fo-k1", 1, true, false, Path::AsTrained);
+    step(c, "meta-sgd/k1", 1, false, true, Path::AsTrained);
+    // The same MAML steps through candle's autograd, for the tape's gain on one machine.
+    step(c, "autograd/so-k1", 1, false, false, Path::Autograd);
+    step(c, "autograd/so-k5", 5, false, false, Path::Autograd);
+    step(c, "autograd/fo-k1", 1, true, false, Path::Autograd);
     meta_lstm(c);
 }
 
