@@ -4,8 +4,9 @@
 //! A step is: inner loop, query loss, outer backward, Adam update. `meta-lstm/k5` is the same
 //! workload for Meta-LSTM: 5 updates of the coordinate-wise LSTM (20 hidden units) on the
 //! decision layers' 20,673 coordinates per task, backward through the unrolled trajectory,
-//! clipped Adam. `autograd/*` are the MAML steps through candle's autograd instead of the lean
-//! tape that meta-training uses on the CPU (`gradient::taped`): the tape's gain, side by side.
+//! clipped Adam. `autograd/*` are the MAML and Meta-SGD steps through candle's autograd instead
+//! of the lean tape that meta-training uses on the CPU (`gradient::taped`): the tape's gain, side
+//! by side.
 //!
 //! Run: `RAYON_NUM_THREADS=2 CANDLE_NUM_THREADS=1 cargo bench --bench meta_step`, as cells run: a
 //! gradient step's parts take the two threads (`gradient::meta_batch_gradient`). The
@@ -77,10 +78,11 @@ fn benches(c: &mut Criterion) {
     step(c, "maml/so-k5", 5, false, false, Path::AsTrained);
     step(c, "maml/fo-k1", 1, true, false, Path::AsTrained);
     step(c, "meta-sgd/k1", 1, false, true, Path::AsTrained);
-    // The same MAML steps through candle's autograd, for the tape's gain on one machine.
+    // The same steps through candle's autograd, for the tape's gain on one machine.
     step(c, "autograd/so-k1", 1, false, false, Path::Autograd);
     step(c, "autograd/so-k5", 5, false, false, Path::Autograd);
     step(c, "autograd/fo-k1", 1, true, false, Path::Autograd);
+    step(c, "autograd/meta-sgd-k1", 1, false, true, Path::Autograd);
     meta_lstm(c);
 }
 

@@ -343,10 +343,9 @@ impl Learner {
 /// the parts' losses and gradients are combined weighted by their tasks ([`in_parts`]). The cut
 /// does not depend on the thread count, so neither do results.
 ///
-/// With plain inner SGD on the CPU (MAML, first-order MAML, MeLU) the gradient is recorded on
-/// the lean tape of [`taped`], in parts of at most [`TAPED_PART`] tasks; otherwise (Meta-SGD's
-/// rates, a GPU) through candle's autograd in two halves, [`meta_batch_gradient_autograd`]. The
-/// two agree to rounding (`gradient::tests`).
+/// On the CPU (MAML, first-order MAML, MeLU, Meta-SGD) the gradient is recorded on the lean tape
+/// of [`taped`], in parts of at most [`TAPED_PART`] tasks; on a GPU through candle's autograd in
+/// two halves, [`meta_batch_gradient_autograd`]. The two agree to rounding (`gradient::tests`).
 pub fn meta_batch_gradient(
     learner: &Learner,
     support: &Rows,
@@ -354,10 +353,11 @@ pub fn meta_batch_gradient(
     steps: usize,
     vars: &[Var],
 ) -> candle_core::Result<(f64, candle_core::backprop::GradStore)> {
-    let taped = learner.rates.is_none()
-        && learner.theta.first().is_some_and(|t| t.device().is_cpu())
-        && vars.len() == learner.theta.len()
-        && vars.iter().zip(&learner.theta).all(|(v, t)| v.as_tensor().id() == t.id());
+    // The variables must be theta and then the rates, if any, as the tape returns them.
+    let params: Vec<&Tensor> = learner.theta.iter().chain(learner.rates.iter().flatten()).collect();
+    let taped = learner.theta.first().is_some_and(|t| t.device().is_cpu())
+        && vars.len() == params.len()
+        && vars.iter().zip(&params).all(|(v, t)| v.as_tensor().id() == t.id());
     match learner.theta[0].dtype() {
         DType::F32 if taped => taped_gradient::<f32>(learner, support, query, steps, vars),
         DType::F64 if taped => taped_gradient::<f64>(learner, support, query, steps, vars),
@@ -410,15 +410,19 @@ fn taped_gradient<T: tape::Real + candle_core::WithDType>(
     steps: usize,
     vars: &[Var],
 ) -> candle_core::Result<(f64, candle_core::backprop::GradStore)> {
-    let theta =
-        learner.theta.iter().map(|t| t.flatten_all()?.to_vec1::<T>()).collect::<candle_core::Result<Vec<_>>>()?;
+    let params = learner
+        .theta
+        .iter()
+        .chain(learner.rates.iter().flatten())
+        .map(|t| t.flatten_all()?.to_vec1::<T>())
+        .collect::<candle_core::Result<Vec<_>>>()?;
     // Parts of at most TAPED_PART tasks, and at least two (one per core of a cell with spare
     // cores) when there are two tasks.
     let n_parts = support.t.div_ceil(TAPED_PART).max(2);
     let parts = in_parts(support.t, n_parts, |range| {
         let s = taped::host_rows::<T>(&support.tasks(range.clone())?)?;
         let q = taped::host_rows::<T>(&query.tasks(range)?)?;
-        Ok(taped::meta_gradient(learner, &theta, &s, &q, steps))
+        Ok(taped::meta_gradient(learner, &params, &s, &q, steps))
     })?;
     let loss = parts.iter().map(|(w, (l, _))| w * l).sum();
     // candle makes no empty gradient store: this one holds only a constant's own gradient,

@@ -200,6 +200,13 @@ enum Op {
     },
     /// `[b, r, c] -> [b, 1, c]`: each batch's rows summed.
     SumRows(Id),
+    /// `a * b` elementwise, both differentiated.
+    Mul(Id, Id),
+    /// `a * s` with `s: [1, r, c]` multiplying every batch of `a: [b, r, c]` (Meta-SGD's rates).
+    MulShared {
+        a: Id,
+        s: Id,
+    },
     /// `a * m` elementwise, `m` a constant.
     MulConst {
         a: Id,
@@ -615,6 +622,24 @@ impl<T: Real> Tape<T> {
         self.push(dims, Op::Const, false, val)
     }
 
+    /// `a * b` elementwise.
+    pub fn mul(&mut self, a: Id, b: Id) -> Id {
+        self.zip(a, b, Op::Mul(a, b), |x, y| x * y)
+    }
+
+    /// `a * s`, `s: [1, r, c]` on every batch of `a: [b, r, c]`.
+    pub fn mul_shared(&mut self, a: Id, s: Id) -> Id {
+        let d = self.dims(a);
+        assert_eq!(self.dims(s), Dims::new(1, d.r, d.c), "mul_shared: {d:?}");
+        let sv = self.val(s);
+        let mut val = take(d.len());
+        for task in self.val(a).chunks_exact(d.r * d.c) {
+            val.extend(task.iter().zip(sv).map(|(x, y)| *x * *y));
+        }
+        let tracked = self.tracked(a) || self.tracked(s);
+        self.push(d, Op::MulShared { a, s }, tracked, val)
+    }
+
     /// `a * m` elementwise with a constant `m`.
     pub fn mul_const(&mut self, a: Id, m: Id) -> Id {
         assert!(!self.tracked(m), "mul_const: the multiplier must be a constant");
@@ -848,6 +873,44 @@ impl<T: Real> Tape<T> {
                             acc.init = true;
                         }
                         self.put(x, Some(acc));
+                    }
+                }
+                Op::Mul(a, b) => {
+                    for (x, y) in [(a, b), (b, a)] {
+                        if let Some(mut acc) = self.acc(x) {
+                            let yv = self.val(y);
+                            acc.add_map2(&g, yv, |u, v| u * v);
+                            self.put(x, Some(acc));
+                        }
+                    }
+                }
+                Op::MulShared { a, s } => {
+                    let per = d.r * d.c;
+                    if let Some(mut acc) = self.acc(a) {
+                        let sv = self.val(s);
+                        if acc.init {
+                            for (out, gt) in acc.buf.chunks_exact_mut(per).zip(g.chunks_exact(per)) {
+                                for ((o, u), v) in out.iter_mut().zip(gt).zip(sv) {
+                                    *o = *o + *u * *v;
+                                }
+                            }
+                        } else {
+                            for gt in g.chunks_exact(per) {
+                                acc.buf.extend(gt.iter().zip(sv).map(|(u, v)| *u * *v));
+                            }
+                            acc.init = true;
+                        }
+                        self.put(a, Some(acc));
+                    }
+                    if let Some(mut acc) = self.acc(s) {
+                        let av = self.val(a);
+                        let out = acc.zeroed(per);
+                        for (gt, at) in g.chunks_exact(per).zip(av.chunks_exact(per)) {
+                            for ((o, u), v) in out.iter_mut().zip(gt).zip(at) {
+                                *o = *o + *u * *v;
+                            }
+                        }
+                        self.put(s, Some(acc));
                     }
                 }
                 Op::MulConst { a, m } => {

@@ -1,16 +1,16 @@
-//! The meta-gradient of the plain-SGD methods (MAML second and first order, MeLU) on the CPU,
-//! recorded on the lean [`Tape`] instead of candle's autograd.
+//! The meta-gradient of the SGD-inner-loop methods (MAML second and first order, MeLU,
+//! Meta-SGD) on the CPU, recorded on the lean [`Tape`] instead of candle's autograd.
 //!
 //! The computation is [`Learner::adapt_batch`] with query rows followed by the query MSE, op
 //! for op: [`super::functional`]'s forward and hand-written inner backward, low-rank weight deltas
-//! where they pay ([`Deltas::low_rank_pays`]), row-space embedding updates with match matrices,
-//! the query rows' embedding update made once from the summed inner gradients. The tape's
-//! reverse pass differentiates through the inner backward, so the result is the exact
-//! second-order meta-gradient; first order detaches the inner gradients, as `adapt_batch` does.
-//! The inner backward skips the input rows' gradient when embeddings do not adapt (MeLU), where
-//! nothing would read it.
+//! where they pay ([`Deltas::low_rank_pays`]; dense under Meta-SGD's per-weight rates), row-space
+//! embedding updates with match matrices, the query rows' embedding update made once from the
+//! summed inner gradients. The tape's reverse pass differentiates through the inner backward, so
+//! the result is the exact second-order meta-gradient (with respect to Meta-SGD's rates too);
+//! first order detaches the inner gradients, as `adapt_batch` does. The inner backward skips the
+//! input rows' gradient when embeddings do not adapt (MeLU), where nothing would read it.
 //!
-//! `gradient::tests` checks it against candle's autograd (f64, to 1e-10) and central finite
+//! `gradient::tests` checks it against candle's autograd (f64, to 1e-12) and central finite
 //! differences; `reference` against PyTorch (f32, MeLU shape).
 
 use super::functional::{Deltas, Rows};
@@ -180,16 +180,21 @@ fn match_matrices<T: Real>(a: &HostRows<T>, support: &HostRows<T>) -> Vec<T> {
 }
 
 /// The query MSE after `steps` inner SGD steps on `support` (as [`Learner::adapt_batch`] and
-/// [`super::functional::mse`]) and its gradient with respect to every parameter, in `theta`'s order.
-/// `theta` holds the parameters' values (row-major); `learner` gives shape, rates and order.
+/// [`super::functional::mse`]) and its gradient with respect to every parameter, in `params`'
+/// order. `params` holds the values (row-major) of `learner.theta`, then of `learner.rates`
+/// when it has them (Meta-SGD: per-parameter inner rates, dense weight deltas);
+/// `learner` gives shape, adaptation mode, order and rate.
 pub fn meta_gradient<T: Real>(
     learner: &Learner,
-    theta: &[Vec<T>],
+    params: &[Vec<T>],
     support: &HostRows<T>,
     query: &HostRows<T>,
     steps: usize,
 ) -> (f64, Vec<Vec<T>>) {
-    assert!(learner.rates.is_none(), "the taped meta-gradient is for plain inner SGD");
+    let has_rates = learner.rates.is_some();
+    let n_theta = learner.theta.len();
+    assert_eq!(params.len(), if has_rates { 2 * n_theta } else { n_theta }, "parameters and rates");
+    let (theta, rate_vals) = params.split_at(n_theta);
     let shape = &learner.shape;
     let nt = learner.n_tables();
     let e = shape.embed_dim;
@@ -206,6 +211,20 @@ pub fn meta_gradient<T: Real>(
         let b = tp.leaf(&theta[nt + 2 * l + 1], Dims::new(1, 1, *o));
         dense.push(Twin { m: b, t: b });
     }
+    // Meta-SGD's rates, laid out as theta: tables' rates (read only with `All`), then per layer
+    // the weight's `[1, d, o]` and the bias's `[1, 1, o]`.
+    let rate_tables: Vec<Id> = if has_rates {
+        (0..nt).map(|f| tp.leaf(&rate_vals[f], Dims::new(1, vocab[f], e))).collect()
+    } else {
+        Vec::new()
+    };
+    let mut rate_dense = Vec::new();
+    if has_rates {
+        for (l, (i, o)) in layers.iter().enumerate() {
+            rate_dense.push(tp.leaf(&rate_vals[nt + 2 * l], Dims::new(1, *i, *o)));
+            rate_dense.push(tp.leaf(&rate_vals[nt + 2 * l + 1], Dims::new(1, 1, *o)));
+        }
+    }
     let (t, ns, nq) = (support.t, support.n, query.n);
     let emb_s0 = tp.gather(&tables, &support.idx, t, ns);
     let emb_q0 = tp.gather(&tables, &query.idx, t, nq);
@@ -218,7 +237,12 @@ pub fn meta_gradient<T: Real>(
     let nf = support.idx.len();
     let m_ss = (all && steps > 1).then(|| tp.constant(&match_matrices(support, support), Dims::new(t * nf, ns, ns)));
     let m_qs = all.then(|| tp.constant(&match_matrices(query, support), Dims::new(t * nf, nq, ns)));
-    let low_rank: Vec<bool> = layers.iter().map(|(d, o)| Deltas::low_rank_pays(steps, ns, *d, *o)).collect();
+    // Meta-SGD's rates looked up at the support rows.
+    let rate_rows = (all && has_rates).then(|| tp.gather(&rate_tables, &support.idx, t, ns));
+    let scale = if has_rates { 1.0 } else { learner.inner_lr };
+    // Per-weight rates need the dense delta.
+    let low_rank: Vec<bool> =
+        layers.iter().map(|(d, o)| !has_rates && Deltas::low_rank_pays(steps, ns, *d, *o)).collect();
     let mut deltas = TapeDeltas { w: vec![None; n_layers], factors: vec![None; n_layers], b: vec![None; n_layers] };
     let mut emb_support: Option<Id> = None;
     let mut ge_sum: Option<Id> = None;
@@ -229,9 +253,12 @@ pub fn meta_gradient<T: Real>(
             None => emb_s0,
         };
         let (y, cache) = forward(&mut tp, &dense, &deltas, emb_s, num_s);
-        let g = backward(&mut tp, &dense, &deltas, &cache, y, target_s, learner.inner_lr, all);
+        let g = backward(&mut tp, &dense, &deltas, &cache, y, target_s, scale, all);
         for l in 0..n_layers {
-            let gb = fix(&mut tp, g.b[l]);
+            let mut gb = fix(&mut tp, g.b[l]);
+            if has_rates {
+                gb = tp.mul_shared(gb, rate_dense[2 * l + 1]);
+            }
             let neg_dz = tp.neg(g.dz[l]);
             if low_rank[l] {
                 let (a, b) = (fix(&mut tp, cache.h[l]), fix(&mut tp, neg_dz));
@@ -241,7 +268,10 @@ pub fn meta_gradient<T: Real>(
                 });
             } else {
                 let change = tp.matmul(cache.h[l], true, neg_dz, false);
-                let change = fix(&mut tp, change);
+                let mut change = fix(&mut tp, change);
+                if has_rates {
+                    change = tp.mul_shared(change, rate_dense[2 * l]);
+                }
                 deltas.w[l] = Some(match deltas.w[l] {
                     Some(d) => tp.add(d, change),
                     None => change,
@@ -255,7 +285,10 @@ pub fn meta_gradient<T: Real>(
         if all {
             let emb = g.emb.expect("asked for");
             let ge = if tp.dims(emb).c == nt * e { emb } else { tp.cols(emb, 0, nt * e) };
-            let ge = fix(&mut tp, ge);
+            let mut ge = fix(&mut tp, ge);
+            if let Some(r) = rate_rows {
+                ge = tp.mul(ge, r);
+            }
             if step + 1 < steps {
                 let st = tp.emb_step(m_ss.expect("built when steps > 1"), ge, e);
                 emb_support = Some(match emb_support {
@@ -284,6 +317,8 @@ pub fn meta_gradient<T: Real>(
     let grads = tables
         .iter()
         .chain(dense.iter().map(|d| &d.m))
+        .chain(&rate_tables)
+        .chain(&rate_dense)
         .map(|id| match tp.grad(*id) {
             Some(g) => g.to_vec(),
             None => vec![T::ZERO; tp.dims(*id).len()],

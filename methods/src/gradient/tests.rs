@@ -639,6 +639,15 @@ fn taped_meta_gradient_matches_finite_differences() {
     }
 }
 
+/// `2 x + [x > 0]`: a second differentiated value with `x`'s shape.
+fn twice_plus_step(tp: &mut super::tape::Tape<f64>, x: super::tape::Id) -> super::tape::Id {
+    let n = tp.dims(x);
+    let two = tp.constant(&vec![2.0; n.len()], n);
+    let p = tp.positive(x);
+    let y = tp.mul_const(x, two);
+    tp.add(y, p)
+}
+
 /// Every op of the lean tape (`gradient::tape`) against central finite differences in f64: a
 /// scalar built from all of them, differentiated with respect to every input, including
 /// products with each transpose flag, shared operands (one batch) and twins. (`detach` is a
@@ -722,6 +731,17 @@ fn tape_ops_match_finite_differences() {
         let z4 = tp.constant(&[0.4; 6], Dims::new(2, 1, 3));
         let l5 = tp.mse(sa, z4);
         let l = tp.add(l, l5);
+        // Products of two differentiated values: per batch by a shared [1, 4, 5], and elementwise.
+        let xa = tp.matmul(x, true, a, false); // [2, 4, 5]
+        let ms = tp.mul_shared(xa, w);
+        let q3 = twice_plus_step(&mut tp, q2);
+        let sq = tp.mul(q2, q3);
+        let ms = tp.sum_rows(ms);
+        let z5 = tp.constant(&[0.2; 10], Dims::new(2, 1, 5));
+        let l6 = tp.mse(ms, z5);
+        let l7 = tp.mse(sq, target);
+        let l = tp.add(l, l6);
+        let l = tp.add(l, l7);
         let value = tp.val(l)[0];
         if !grads {
             return (value, Vec::new());
@@ -752,4 +772,54 @@ fn tape_ops_match_finite_differences() {
     let e = rel_err(&exact, &fd);
     assert!(e < 1e-7, "relative error {e}, per input {per:?}");
     assert!(exact.iter().all(|x| x.is_finite()) && exact.iter().any(|x| *x != 0.0));
+}
+
+/// Meta-SGD on the tape: the meta-gradient with respect to the parameters and the per-parameter
+/// rates ([`super::meta_batch_gradient`], taped on the CPU) against candle's autograd, both
+/// adaptation modes, 1 to 3 inner steps.
+#[test]
+fn taped_meta_sgd_gradient_equals_autograd() {
+    let f = features();
+    let (s, q) = tasks();
+    let (sr, qr) = (batch(&f, &s), batch(&f, &q));
+    let sh = NetShape::new(&f.schema, 4, &[32, 8]);
+    let th = theta(&sh);
+    let mut rng = Rng::new(8);
+    let rates: Vec<Tensor> = th
+        .iter()
+        .map(|t| {
+            let v: Vec<f64> = (0..t.elem_count()).map(|_| 0.05 + 0.3 * rng.uniform()).collect();
+            Tensor::from_vec(v, t.shape(), &Device::Cpu).unwrap()
+        })
+        .collect();
+    for adapt in [AdaptLayers::All, AdaptLayers::Decision] {
+        for k in [1, 2, 3] {
+            let vars: Vec<Var> = th.iter().chain(&rates).map(|t| Var::from_tensor(t).unwrap()).collect();
+            let (tv, rv) = vars.split_at(th.len());
+            let l = learner(
+                &sh,
+                tv.iter().map(|v| v.as_tensor().clone()).collect(),
+                adapt,
+                false,
+                Some(rv.iter().map(|v| v.as_tensor().clone()).collect()),
+            );
+            let (la, ga) = super::meta_batch_gradient_autograd(&l, &sr, &qr, k, &vars).unwrap();
+            let (lt, gt) = super::meta_batch_gradient(&l, &sr, &qr, k, &vars).unwrap();
+            let pick = |g: &candle_core::backprop::GradStore| {
+                flat(
+                    &vars
+                        .iter()
+                        .map(|v| g.get(v).cloned().unwrap_or_else(|| v.zeros_like().unwrap()))
+                        .collect::<Vec<_>>(),
+                )
+            };
+            assert!((la - lt).abs() <= 1e-12 * la, "{adapt:?} k={k}: loss {lt} vs {la}");
+            let (a, t) = (pick(&ga), pick(&gt));
+            let e = rel_err(&t, &a);
+            assert!(e < 1e-12, "{adapt:?} k={k}: relative difference {e}");
+            // The rates' part is not zero (so it was compared).
+            let n_theta: usize = th.iter().map(|x| x.elem_count()).sum();
+            assert!(t[n_theta..].iter().any(|x| *x != 0.0), "{adapt:?} k={k}: no rate gradient");
+        }
+    }
 }
