@@ -301,23 +301,37 @@ pub fn backward_parts(
 /// support rows `s` of each task, as one `[T * F, n_a, n_s]` tensor of `dtype` (task-major), so
 /// that every field's update is one batched matmul.
 pub fn match_matrices(a: &Rows, support: &Rows, dtype: DType, device: &Device) -> Result<Tensor> {
-    let (t, na, ns) = (a.t, a.n, support.n);
-    let nf = a.idx_host.len();
-    let mut m = vec![0f32; t * nf * na * ns];
+    let m = match_values(&a.idx_host, &support.idx_host, a.t, a.n, support.n, 0f32, 1f32);
+    Tensor::from_vec(m, (a.t * a.idx_host.len(), a.n, support.n), device)?.to_dtype(dtype)
+}
+
+/// The values of [`match_matrices`] in host memory, `zero` and `one` of the caller's type, from
+/// per-field indices of `t` tasks with `na` and `ns` rows each (task-major).
+pub fn match_values<T: Copy>(
+    a: &[Vec<u32>],
+    support: &[Vec<u32>],
+    t: usize,
+    na: usize,
+    ns: usize,
+    zero: T,
+    one: T,
+) -> Vec<T> {
+    let nf = a.len();
+    let mut m = vec![zero; t * nf * na * ns];
     for task in 0..t {
-        for (f, (ia, is)) in a.idx_host.iter().zip(&support.idx_host).enumerate() {
+        for (f, (ia, is)) in a.iter().zip(support).enumerate() {
             let base = (task * nf + f) * na * ns;
             for i in 0..na {
                 let va = ia[task * na + i];
                 for j in 0..ns {
                     if is[task * ns + j] == va {
-                        m[base + i * ns + j] = 1.0;
+                        m[base + i * ns + j] = one;
                     }
                 }
             }
         }
     }
-    Tensor::from_vec(m, (t * nf, na, ns), device)?.to_dtype(dtype)
+    m
 }
 
 /// Row-space update of looked-up embeddings: `delta -= M_f g_f` for every field `f` (blocks of

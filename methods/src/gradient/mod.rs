@@ -359,8 +359,8 @@ pub fn meta_batch_gradient(
         && vars.len() == params.len()
         && vars.iter().zip(&params).all(|(v, t)| v.as_tensor().id() == t.id());
     match learner.theta[0].dtype() {
-        DType::F32 if taped => taped_gradient::<f32>(learner, support, query, steps, vars),
-        DType::F64 if taped => taped_gradient::<f64>(learner, support, query, steps, vars),
+        DType::F32 if taped => taped_gradient::<f32>(learner, &params, support, query, steps, vars),
+        DType::F64 if taped => taped_gradient::<f64>(learner, &params, support, query, steps, vars),
         _ => meta_batch_gradient_autograd(learner, support, query, steps, vars),
     }
 }
@@ -403,19 +403,16 @@ pub const TAPED_PART: usize = 8;
 /// [`meta_batch_gradient`] on the lean tape ([`taped::meta_gradient`]), each part's gradient
 /// weighted by its tasks and summed in order, as [`meta_batch_gradient_autograd`] combines its
 /// halves.
+/// `params` are the learner's theta then rates, the tensors of `vars`.
 fn taped_gradient<T: tape::Real + candle_core::WithDType>(
     learner: &Learner,
+    params: &[&Tensor],
     support: &Rows,
     query: &Rows,
     steps: usize,
     vars: &[Var],
 ) -> candle_core::Result<(f64, candle_core::backprop::GradStore)> {
-    let params = learner
-        .theta
-        .iter()
-        .chain(learner.rates.iter().flatten())
-        .map(|t| t.flatten_all()?.to_vec1::<T>())
-        .collect::<candle_core::Result<Vec<_>>>()?;
+    let params = params.iter().map(|t| t.flatten_all()?.to_vec1::<T>()).collect::<candle_core::Result<Vec<_>>>()?;
     // Parts of at most TAPED_PART tasks, and at least two (one per core of a cell with spare
     // cores) when there are two tasks.
     let n_parts = support.t.div_ceil(TAPED_PART).max(2);

@@ -74,6 +74,23 @@ struct TapeGrads {
     emb: Option<Id>,
 }
 
+/// `acc + x dW_l` through layer `l`'s deltas, dense and low-rank (`(x A^T) B`); with `transposed`,
+/// `acc + x dW_l^T` (`(x B^T) A`), the inner backward's products.
+fn add_delta_products<T: Real>(tp: &mut Tape<T>, acc: Id, x: Id, d: &TapeDeltas, l: usize, transposed: bool) -> Id {
+    let mut acc = acc;
+    if let Some(dw) = d.w[l] {
+        let p = tp.matmul(x, false, dw, transposed);
+        acc = tp.add(acc, p);
+    }
+    if let Some((a, b)) = d.factors[l] {
+        let (first, second) = if transposed { (b, a) } else { (a, b) };
+        let p = tp.matmul(x, false, first, true);
+        let p = tp.matmul(p, false, second, false);
+        acc = tp.add(acc, p);
+    }
+    acc
+}
+
 /// [`super::functional::forward`] on the tape: returns `y: [t, n, 1]`.
 fn forward<T: Real>(tp: &mut Tape<T>, dense: &[Twin], d: &TapeDeltas, emb: Id, numeric: Option<Id>) -> (Id, TapeCache) {
     let mut h = match numeric {
@@ -84,16 +101,8 @@ fn forward<T: Real>(tp: &mut Tape<T>, dense: &[Twin], d: &TapeDeltas, emb: Id, n
     let mut cache = TapeCache { h: Vec::with_capacity(n_layers), mask: Vec::with_capacity(n_layers) };
     for l in 0..n_layers {
         let zw = mm(tp, h, dense[2 * l]);
-        let mut z = tp.add_bias(zw, dense[2 * l + 1].m);
-        if let Some(dw) = d.w[l] {
-            let p = tp.matmul(h, false, dw, false);
-            z = tp.add(z, p);
-        }
-        if let Some((a, b)) = d.factors[l] {
-            let p = tp.matmul(h, false, a, true);
-            let p = tp.matmul(p, false, b, false);
-            z = tp.add(z, p);
-        }
+        let z = tp.add_bias(zw, dense[2 * l + 1].m);
+        let mut z = add_delta_products(tp, z, h, d, l, false);
         if let Some(db) = d.b[l] {
             z = tp.add_task_bias(z, db);
         }
@@ -135,16 +144,8 @@ fn backward<T: Real>(
             break;
         }
         // dh_l = dz_l (W_l + dW_l)^T
-        let mut dh = mm(tp, dz, dense[2 * l].t());
-        if let Some(dw) = d.w[l] {
-            let p = tp.matmul(dz, false, dw, true);
-            dh = tp.add(dh, p);
-        }
-        if let Some((fa, fb)) = d.factors[l] {
-            let p = tp.matmul(dz, false, fb, true);
-            let p = tp.matmul(p, false, fa, false);
-            dh = tp.add(dh, p);
-        }
+        let dh = mm(tp, dz, dense[2 * l].t());
+        let dh = add_delta_products(tp, dh, dz, d, l, true);
         if l > 0 {
             dz = tp.mul_const(dh, cache.mask[l - 1]);
         } else {
@@ -160,23 +161,7 @@ fn backward<T: Real>(
 
 /// [`super::functional::match_matrices`] in host memory.
 fn match_matrices<T: Real>(a: &HostRows<T>, support: &HostRows<T>) -> Vec<T> {
-    let (t, na, ns) = (a.t, a.n, support.n);
-    let nf = a.idx.len();
-    let mut m = vec![T::ZERO; t * nf * na * ns];
-    for task in 0..t {
-        for (f, (ia, is)) in a.idx.iter().zip(&support.idx).enumerate() {
-            let base = (task * nf + f) * na * ns;
-            for i in 0..na {
-                let va = ia[task * na + i];
-                for j in 0..ns {
-                    if is[task * ns + j] == va {
-                        m[base + i * ns + j] = T::ONE;
-                    }
-                }
-            }
-        }
-    }
-    m
+    super::functional::match_values(&a.idx, &support.idx, a.t, a.n, support.n, T::ZERO, T::ONE)
 }
 
 /// The query MSE after `steps` inner SGD steps on `support` (as [`Learner::adapt_batch`] and
