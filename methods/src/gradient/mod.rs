@@ -16,6 +16,7 @@ pub mod maml;
 pub mod meta_lstm;
 pub mod meta_sgd;
 pub mod reptile;
+pub mod small_gemm;
 pub mod tape;
 pub mod taped;
 

@@ -308,6 +308,30 @@ unsafe fn gemm<T: Real>(
     lhs: Mat<T>,
     rhs: Mat<T>,
 ) {
+    if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>() {
+        // Small f32 products on AVX-512 without packing; the rest below.
+        // SAFETY: T is f32; the caller's contract is sgemm's.
+        let done = unsafe {
+            super::small_gemm::sgemm(
+                m,
+                n,
+                k,
+                dst as *mut f32,
+                dst_rs,
+                dst_cs,
+                read,
+                lhs.ptr as *const f32,
+                lhs.rs,
+                lhs.cs,
+                rhs.ptr as *const f32,
+                rhs.rs,
+                rhs.cs,
+            )
+        };
+        if done {
+            return;
+        }
+    }
     unsafe {
         gemm::gemm(
             m,
