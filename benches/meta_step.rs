@@ -13,8 +13,9 @@
 //! comparison with PyTorch in `benches/torch/maml_speed.py` uses the same threads.
 
 use candle_core::{DType, Device, Var};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use candle_nn::{Optimizer, ParamsAdamW};
 use criterion::{Criterion, criterion_group, criterion_main};
+use metarec_methods::adam::Adam;
 use metarec_methods::gradient::meta_lstm::{MetaLstm, meta_train_step};
 use metarec_methods::gradient::reference::{FIELDS, LR, inputs, learner};
 use metarec_methods::gradient::{meta_batch_gradient, meta_batch_gradient_autograd};
@@ -39,7 +40,7 @@ fn step(c: &mut Criterion, name: &str, steps: usize, first_order: bool, meta_sgd
         .then(|| params.iter().map(|t| Var::from_tensor(&(t.ones_like().unwrap() * LR).unwrap()).unwrap()).collect());
     let mut all = vars.clone();
     all.extend(rates.iter().flatten().cloned());
-    let mut opt = AdamW::new(all.clone(), ParamsAdamW { lr: 1e-4, weight_decay: 0.0, ..Default::default() }).unwrap();
+    let mut opt = Adam::new(all.clone(), ParamsAdamW { lr: 1e-4, weight_decay: 0.0, ..Default::default() }).unwrap();
     // As the runner runs a cell with spare cores: on a pool of RAYON_NUM_THREADS threads.
     let pool = rayon::ThreadPoolBuilder::new().build().unwrap();
     c.bench_function(name, |b| {
@@ -64,7 +65,7 @@ fn meta_lstm(c: &mut Criterion) {
     let mut all = params;
     all.extend(lstm.tensors());
     let vars: Vec<Var> = all.iter().map(|t| Var::from_tensor(t).unwrap()).collect();
-    let mut opt = AdamW::new(vars.clone(), ParamsAdamW { lr: 1e-3, weight_decay: 0.0, ..Default::default() }).unwrap();
+    let mut opt = Adam::new(vars.clone(), ParamsAdamW { lr: 1e-3, weight_decay: 0.0, ..Default::default() }).unwrap();
     let mut group = c.benchmark_group("meta-lstm");
     group.sample_size(10);
     group.bench_function("k5", |b| {

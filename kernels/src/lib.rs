@@ -18,6 +18,9 @@
 //! [`step_mul`] (ReLU's backward, `grad * step(x)`), which candle forms as a comparison into a
 //! `u8` tensor, a conversion and a product: three passes, the first not vectorised.
 //!
+//! And small `f32` matrix products on AVX-512 without packing, [`small_gemm`], for the gradient
+//! methods' taped meta-gradient (10-row per-task products at the MeLU shape).
+//!
 //! Each forward writes what its backward needs (the activations), so the backward evaluates no
 //! transcendental function. For `f32` the transcendentals are [`Real::exp`] and [`Real::tanh`]
 //! below, branch-free polynomials (Cephes' `expf` and `tanhf`) that the compiler vectorises, where
@@ -27,6 +30,43 @@
 //! 0.98, 1.28 and 2.47 ulp over dense sweeps against `f64`, which the tests repeat); they use
 //! only IEEE operations without fused multiply-adds, so they give the same bits on every x86-64
 //! machine, whatever its vector width.
+
+pub mod small_gemm;
+
+/// A step's scalars for [`adam_update`], each converted from candle-nn's `f64`.
+pub struct AdamCoefficients<T> {
+    pub beta1: T,
+    pub one_minus_beta1: T,
+    pub beta2: T,
+    pub one_minus_beta2: T,
+    pub scale_m: T,
+    pub scale_v: T,
+    /// `1 - lr * weight_decay`.
+    pub decay: T,
+    pub eps: T,
+    pub lr: T,
+}
+
+/// One step of candle-nn's `AdamW::step` for one parameter, in one pass: `out` the next
+/// parameter, `m` and `v` updated in place. Each of candle's `tensor * s` is its affine
+/// `x * s + 0` and `tensor + s` is `x * 1 + s`, in the tensor's precision, so the result is
+/// `AdamW`'s to the bit (metarec-methods' `adam` tests it).
+pub fn adam_update<T: Real>(k: &AdamCoefficients<T>, theta: &[T], g: &[T], m: &mut [T], v: &mut [T], out: &mut [T]) {
+    let n = theta.len();
+    let (g, m, v, out) = (&g[..n], &mut m[..n], &mut v[..n], &mut out[..n]);
+    let zero = T::ZERO;
+    for i in 0..n {
+        let nm = (m[i] * k.beta1 + zero) + (g[i] * k.one_minus_beta1 + zero);
+        let nv = (v[i] * k.beta2 + zero) + ((g[i] * g[i]) * k.one_minus_beta2 + zero);
+        let m_hat = nm * k.scale_m + zero;
+        let v_hat = nv * k.scale_v + zero;
+        let decayed = theta[i] * k.decay + zero;
+        let adjusted = m_hat / (v_hat.sqrt() * T::ONE + k.eps);
+        out[i] = decayed - (adjusted * k.lr + zero);
+        m[i] = nm;
+        v[i] = nv;
+    }
+}
 
 /// The floating-point types the kernels run on.
 pub trait Real:
@@ -42,6 +82,8 @@ pub trait Real:
     const ONE: Self;
     fn exp(self) -> Self;
     fn tanh(self) -> Self;
+    /// The correctly rounded square root (IEEE).
+    fn sqrt(self) -> Self;
     /// `max(self, 0)` as the standard library's `max` (candle's ReLU).
     fn relu(self) -> Self;
     /// `1 / (1 + exp(-x))`.
@@ -63,6 +105,10 @@ impl Real for f64 {
         f64::tanh(self)
     }
     #[inline(always)]
+    fn sqrt(self) -> f64 {
+        f64::sqrt(self)
+    }
+    #[inline(always)]
     fn relu(self) -> f64 {
         self.max(0.0)
     }
@@ -73,6 +119,10 @@ impl Real for f64 {
 impl Real for f32 {
     const ZERO: f32 = 0.0;
     const ONE: f32 = 1.0;
+    #[inline(always)]
+    fn sqrt(self) -> f32 {
+        f32::sqrt(self)
+    }
     /// Cephes' `expf`: `x = n ln 2 + r` with `|r| <= ln 2 / 2`, a degree-7 polynomial for
     /// `e^r`, then the exponent `n` set in the bits. Saturates: `+inf` above 88.72, 0 below
     /// -87.33 (no subnormal results).

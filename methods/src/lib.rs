@@ -8,6 +8,7 @@
 //! Invariants: nothing here reads files, the clock or a global random source; all randomness
 //! comes from [`Ctx::rng`], all placement from [`Ctx::device`].
 
+pub mod adam;
 pub mod baselines;
 pub mod early_stopping;
 pub mod gradient;

@@ -22,13 +22,14 @@
 //! | `finetune_lr`    | 0.01    | SGD learning rate on the support set (`pooled-finetune` only) | > 0 |
 //! | `finetune_steps` | 20      | SGD steps on the support set (`pooled-finetune` only) | >= 1 |
 
+use crate::adam::Adam;
 use crate::early_stopping::EarlyStopping;
 use crate::nn::{self, Inputs, NetShape};
 use crate::params::{self, Check};
 use crate::space::Dim;
 use crate::{Adapted, Ctx, Method, MethodError, Model, Predictions, Result, SupportSet, TrainData, TrainReport};
 use candle_core::{Device, Tensor, Var};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use candle_nn::{Optimizer, ParamsAdamW};
 use metarec_suites::{Features, Rating, Task};
 
 /// Hyper-parameters of `pooled`.
@@ -169,7 +170,7 @@ impl Method for Pooled {
         let vars: Vec<Var> = self.candle("init", nn::to_vars(&init))?;
         let mut opt = self.candle(
             "optimizer",
-            AdamW::new(vars.clone(), ParamsAdamW { lr: p.lr, weight_decay: 0.0, ..Default::default() }),
+            Adam::new(vars.clone(), ParamsAdamW { lr: p.lr, weight_decay: 0.0, ..Default::default() }),
         )?;
         let mut stopping = EarlyStopping::new(p.patience, 0, None, init.clone());
         let mut epochs = 0u64;

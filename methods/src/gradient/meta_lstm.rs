@@ -76,6 +76,7 @@
 
 use super::functional::{self, Deltas, Rows};
 use super::{AdaptLayers, Adaptation, CommonParams, ForUser, grouped_query_rmse, rows, sample_episodes, unadapted};
+use crate::adam::Adam;
 use crate::early_stopping::EarlyStopping;
 use crate::nn::{self, NetShape};
 use crate::params::{self, Check};
@@ -83,7 +84,7 @@ use crate::space::Dim;
 use crate::{Adapted, Ctx, Method, MethodError, Model, Result, SupportSet, TrainData, TrainReport};
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::ops::sigmoid;
-use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use candle_nn::{Optimizer, ParamsAdamW};
 use metarec_suites::{Features, History, Rating, Rng, Task};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -491,7 +492,7 @@ pub fn meta_train_step(
     query: &Rows,
     steps: usize,
     clip_norm: f64,
-    opt: &mut AdamW,
+    opt: &mut Adam,
 ) -> candle_core::Result<(f64, f64)> {
     let n_theta = vars.len() - 6;
     let ts: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
@@ -583,7 +584,7 @@ impl Method for MetaLstmMethod {
         let n_theta = vars.len() - 6;
         let mut opt = self.candle(
             "optimizer",
-            AdamW::new(vars.clone(), ParamsAdamW { lr: p.outer_lr, weight_decay: 0.0, ..Default::default() }),
+            Adam::new(vars.clone(), ParamsAdamW { lr: p.outer_lr, weight_decay: 0.0, ..Default::default() }),
         )?;
         let validate = |vars: &[Var]| {
             let ts: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().detach()).collect();

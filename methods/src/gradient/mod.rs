@@ -16,10 +16,10 @@ pub mod maml;
 pub mod meta_lstm;
 pub mod meta_sgd;
 pub mod reptile;
-pub mod small_gemm;
 pub mod tape;
 pub mod taped;
 
+use crate::adam::Adam;
 use crate::early_stopping::EarlyStopping;
 use crate::nn::{self, NetShape};
 use crate::params;
@@ -27,7 +27,7 @@ use crate::registry::{MethodInfo, MethodKind};
 use crate::space::Dim;
 use crate::{Adapted, Ctx, MethodError, Model, Predictions, Result, SupportSet, TrainData, TrainReport};
 use candle_core::{DType, Device, Tensor, Var};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use candle_nn::{Optimizer, ParamsAdamW};
 use functional::{Deltas, Rows};
 use metarec_suites::{Features, History, Rating, Rng, Task};
 use std::sync::Arc;
@@ -636,7 +636,7 @@ impl GradientMethod {
         let outer_vars = all_vars.clone();
         let mut opt = self.candle(
             "optimizer",
-            AdamW::new(all_vars, ParamsAdamW { lr: c.outer_lr, weight_decay: 0.0, ..Default::default() }),
+            Adam::new(all_vars, ParamsAdamW { lr: c.outer_lr, weight_decay: 0.0, ..Default::default() }),
         )?;
         let snapshot =
             |theta: &[Var], rates: &Option<Vec<Var>>| -> candle_core::Result<(Vec<Tensor>, Option<Vec<Tensor>>)> {

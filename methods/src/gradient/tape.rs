@@ -312,7 +312,7 @@ unsafe fn gemm<T: Real>(
         // Small f32 products on AVX-512 without packing; the rest below.
         // SAFETY: T is f32; the caller's contract is sgemm's.
         let done = unsafe {
-            super::small_gemm::sgemm(
+            metarec_kernels::small_gemm::sgemm(
                 m,
                 n,
                 k,

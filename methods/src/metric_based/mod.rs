@@ -110,6 +110,7 @@ pub mod matchingnet;
 pub mod protonet;
 pub mod relationnet;
 
+use crate::adam::Adam;
 use crate::early_stopping::EarlyStopping;
 use crate::nn::Inputs;
 use crate::params::{self, Check};
@@ -117,7 +118,7 @@ use crate::registry::{MethodInfo, MethodKind};
 use crate::space::Dim;
 use crate::{Adapted, Ctx, Method, MethodError, Model, Predictions, Result, SupportSet, TrainData, TrainReport};
 use candle_core::{D, DType, Device, Tensor, Var};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use candle_nn::{Optimizer, ParamsAdamW};
 use metarec_suites::{Features, History, Rating, Rng, Schema, Task};
 use std::sync::Arc;
 
@@ -904,7 +905,7 @@ struct Trainer<'a, H> {
     histories: &'a [History],
     eligible: Vec<usize>,
     vars: Vec<Var>,
-    opt: AdamW,
+    opt: Adam,
     device: Device,
     steps: u64,
 }
@@ -946,7 +947,7 @@ impl<'a, H: Head> Trainer<'a, H> {
         let vars = net.candle("init", init.iter().map(Var::from_tensor).collect::<candle_core::Result<Vec<Var>>>())?;
         let opt = net.candle(
             "optimizer",
-            AdamW::new(vars.clone(), ParamsAdamW { lr: p.lr, weight_decay: 0.0, ..Default::default() }),
+            Adam::new(vars.clone(), ParamsAdamW { lr: p.lr, weight_decay: 0.0, ..Default::default() }),
         )?;
         Ok(Trainer { net, p: p.clone(), histories: data.meta_train, eligible, vars, opt, device: dev, steps: 0 })
     }

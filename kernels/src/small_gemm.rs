@@ -21,7 +21,7 @@
 //! kernel takes (narrow products over a short inner dimension, transposed left operands of
 //! `a b^T`) and every f64 product go to the `gemm` crate; so does everything where AVX-512F is
 //! missing. Results depend only on the operands, never on the thread count.
-//! `small_gemm::tests::small_gemm_matches_naive_products` checks both kernels against a plain
+//! `tests::small_gemm_matches_naive_products` (below) checks both kernels against a plain
 //! loop, bit for bit where the order of sums allows.
 
 /// Rows of a register tile (10 x 2 vectors = 20 accumulators of AVX-512's 32 registers).

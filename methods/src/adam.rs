@@ -1,0 +1,210 @@
+//! Adam as candle-nn's `AdamW` computes it, in one pass per parameter on the CPU.
+//!
+//! `AdamW::step` makes about fifteen tensors per parameter and step (each scalar product,
+//! sum and quotient a pass over the parameter with a fresh buffer); at the MeLU shape that was
+//! about a sixth of a first-order MAML step (`perf`, ARCHITECTURE.md "Performance"). [`Adam`]
+//! keeps the moments in host memory and makes the same arithmetic, operation for operation and
+//! in the same precision, in one loop: the results are `AdamW`'s to the bit
+//! (`tests::host_adam_equals_candles_adamw`), so switching changes no number. On any other
+//! device, or for another dtype, it is `AdamW` itself.
+
+use candle_core::backprop::GradStore;
+use candle_core::{DType, Device, Result, Tensor, Var};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+
+/// Adam with `AdamW`'s parameters and results (see the module's documentation).
+pub struct Adam(Inner);
+
+enum Inner {
+    Candle(AdamW),
+    Host { vars: Vec<HostVar>, params: ParamsAdamW, step_t: i32 },
+}
+
+/// A parameter and its first and second moments.
+struct HostVar {
+    var: Var,
+    m: Moments,
+    v: Moments,
+}
+
+enum Moments {
+    F32(Vec<f32>),
+    F64(Vec<f64>),
+}
+
+/// One step for one parameter of dtype `$t` (the loop is `metarec_kernels::adam_update`, built
+/// optimised in every profile).
+macro_rules! adam_step {
+    ($t:ty, $theta:expr, $g:expr, $m:expr, $v:expr, $c:expr) => {{
+        let c: &Coefficients = $c;
+        let f = |x: f64| x as $t;
+        let k = metarec_kernels::AdamCoefficients {
+            beta1: f(c.beta1),
+            one_minus_beta1: f(1.0 - c.beta1),
+            beta2: f(c.beta2),
+            one_minus_beta2: f(1.0 - c.beta2),
+            scale_m: f(c.scale_m),
+            scale_v: f(c.scale_v),
+            decay: f(1.0 - c.lr_lambda),
+            eps: f(c.eps),
+            lr: f(c.lr),
+        };
+        let mut next = vec![0.0 as $t; $theta.len()];
+        metarec_kernels::adam_update(&k, &$theta, &$g, $m, $v, &mut next);
+        next
+    }};
+}
+
+/// A step's scalars, in f64 as `AdamW::step` makes them.
+struct Coefficients {
+    beta1: f64,
+    beta2: f64,
+    scale_m: f64,
+    scale_v: f64,
+    lr_lambda: f64,
+    eps: f64,
+    lr: f64,
+}
+
+impl Optimizer for Adam {
+    type Config = ParamsAdamW;
+
+    fn new(vars: Vec<Var>, params: ParamsAdamW) -> Result<Self> {
+        let host =
+            vars.iter().all(|v| matches!(v.device(), Device::Cpu) && matches!(v.dtype(), DType::F32 | DType::F64));
+        if !host {
+            return Ok(Adam(Inner::Candle(AdamW::new(vars, params)?)));
+        }
+        let vars = vars
+            .into_iter()
+            .map(|var| {
+                let n = var.elem_count();
+                let (m, v) = match var.dtype() {
+                    DType::F32 => (Moments::F32(vec![0.0; n]), Moments::F32(vec![0.0; n])),
+                    _ => (Moments::F64(vec![0.0; n]), Moments::F64(vec![0.0; n])),
+                };
+                HostVar { var, m, v }
+            })
+            .collect();
+        Ok(Adam(Inner::Host { vars, params, step_t: 0 }))
+    }
+
+    fn learning_rate(&self) -> f64 {
+        match &self.0 {
+            Inner::Candle(o) => o.learning_rate(),
+            Inner::Host { params, .. } => params.lr,
+        }
+    }
+
+    fn set_learning_rate(&mut self, lr: f64) {
+        match &mut self.0 {
+            Inner::Candle(o) => o.set_learning_rate(lr),
+            Inner::Host { params, .. } => params.lr = lr,
+        }
+    }
+
+    fn step(&mut self, grads: &GradStore) -> Result<()> {
+        let (vars, params, step_t) = match &mut self.0 {
+            Inner::Candle(o) => return o.step(grads),
+            Inner::Host { vars, params, step_t } => (vars, params, step_t),
+        };
+        *step_t += 1;
+        let c = Coefficients {
+            beta1: params.beta1,
+            beta2: params.beta2,
+            scale_m: 1f64 / (1f64 - params.beta1.powi(*step_t)),
+            scale_v: 1f64 / (1f64 - params.beta2.powi(*step_t)),
+            lr_lambda: params.lr * params.weight_decay,
+            eps: params.eps,
+            lr: params.lr,
+        };
+        for hv in vars.iter_mut() {
+            let Some(g) = grads.get(&hv.var) else { continue };
+            let theta = hv.var.as_tensor().flatten_all()?;
+            let g = g.flatten_all()?;
+            let next = match (&mut hv.m, &mut hv.v) {
+                (Moments::F32(m), Moments::F32(v)) => {
+                    let (th, g) = (theta.to_vec1::<f32>()?, g.to_dtype(DType::F32)?.to_vec1::<f32>()?);
+                    Tensor::from_vec(adam_step!(f32, th, g, m, v, &c), hv.var.shape(), &Device::Cpu)?
+                }
+                (Moments::F64(m), Moments::F64(v)) => {
+                    let (th, g) = (theta.to_vec1::<f64>()?, g.to_dtype(DType::F64)?.to_vec1::<f64>()?);
+                    Tensor::from_vec(adam_step!(f64, th, g, m, v, &c), hv.var.shape(), &Device::Cpu)?
+                }
+                _ => unreachable!("moments share the parameter's dtype"),
+            };
+            hv.var.set(&next)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Several steps on parameters of both dtypes, with zero, negative and large gradients, a
+    /// parameter without a gradient, and weight decay on and off: every parameter's bits equal
+    /// `AdamW`'s after every step.
+    #[test]
+    fn host_adam_equals_candles_adamw() {
+        for dtype in [DType::F32, DType::F64] {
+            for weight_decay in [0.0, 0.01] {
+                let params = ParamsAdamW { lr: 3e-3, weight_decay, ..Default::default() };
+                let init = |seed: u64| -> Vec<Var> {
+                    let mut rng = metarec_suites::Rng::new(seed);
+                    [(3usize, 5usize), (1, 7), (4, 1)]
+                        .iter()
+                        .map(|&(r, c)| {
+                            let x: Vec<f64> = (0..r * c).map(|_| rng.uniform() * 2.0 - 1.0).collect();
+                            let t = Tensor::from_vec(x, (r, c), &Device::Cpu).unwrap().to_dtype(dtype).unwrap();
+                            Var::from_tensor(&t).unwrap()
+                        })
+                        .collect()
+                };
+                let (ours_vars, theirs_vars) = (init(7), init(7));
+                let mut ours = Adam::new(ours_vars.clone(), params.clone()).unwrap();
+                assert!(matches!(ours.0, Inner::Host { .. }));
+                let mut theirs = AdamW::new(theirs_vars.clone(), params.clone()).unwrap();
+                let mut rng = metarec_suites::Rng::new(11);
+                for step in 0..6 {
+                    let (mut g_ours, mut g_theirs) = (GradStore::default(), GradStore::default());
+                    for (i, (a, b)) in ours_vars.iter().zip(&theirs_vars).enumerate() {
+                        // The second parameter has no gradient on odd steps.
+                        if i == 1 && step % 2 == 1 {
+                            continue;
+                        }
+                        let g: Vec<f64> = (0..a.elem_count())
+                            .map(|j| match (j + step) % 5 {
+                                0 => 0.0,
+                                1 => -0.0,
+                                2 => 1e3 * (rng.uniform() - 0.5),
+                                _ => rng.uniform() - 0.5,
+                            })
+                            .collect();
+                        let g = Tensor::from_vec(g, a.shape(), &Device::Cpu).unwrap().to_dtype(dtype).unwrap();
+                        g_ours.insert(a.as_tensor(), g.clone());
+                        g_theirs.insert(b.as_tensor(), g);
+                    }
+                    ours.step(&g_ours).unwrap();
+                    theirs.step(&g_theirs).unwrap();
+                    for (a, b) in ours_vars.iter().zip(&theirs_vars) {
+                        let bits = |v: &Var| -> Vec<u64> {
+                            v.as_tensor()
+                                .flatten_all()
+                                .unwrap()
+                                .to_dtype(DType::F64)
+                                .unwrap()
+                                .to_vec1::<f64>()
+                                .unwrap()
+                                .iter()
+                                .map(|x| x.to_bits())
+                                .collect()
+                        };
+                        assert_eq!(bits(a), bits(b), "{dtype:?}, weight decay {weight_decay}, step {step}");
+                    }
+                }
+            }
+        }
+    }
+}
