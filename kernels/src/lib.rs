@@ -50,7 +50,9 @@ pub struct AdamCoefficients<T> {
 /// One step of candle-nn's `AdamW::step` for one parameter, in one pass: `out` the next
 /// parameter, `m` and `v` updated in place. Each of candle's `tensor * s` is its affine
 /// `x * s + 0` and `tensor + s` is `x * 1 + s`, in the tensor's precision, so the result is
-/// `AdamW`'s to the bit (metarec-methods' `adam` tests it).
+/// `AdamW`'s to the bit (metarec-methods' `adam` tests it), at every vector width
+/// ([`f32_kernels::adam_update`]: IEEE operations only, no fused multiply-add).
+#[inline(always)]
 pub fn adam_update<T: Real>(k: &AdamCoefficients<T>, theta: &[T], g: &[T], m: &mut [T], v: &mut [T], out: &mut [T]) {
     let n = theta.len();
     let (g, m, v, out) = (&g[..n], &mut m[..n], &mut v[..n], &mut out[..n]);
@@ -413,6 +415,10 @@ pub mod f32_kernels {
         };
     }
 
+    dispatch!(
+        /// [`super::adam_update`] on `f32`.
+        adam_update(k: &super::AdamCoefficients<f32>, theta: &[f32], g: &[f32], m: &mut [f32], v: &mut [f32], out: &mut [f32])
+    );
     dispatch!(
         /// [`super::step`] on `f32`.
         step(x: &[f32], inclusive: bool, out: &mut [Out<f32>])

@@ -32,10 +32,10 @@ enum Moments {
     F64(Vec<f64>),
 }
 
-/// One step for one parameter of dtype `$t` (the loop is `metarec_kernels::adam_update`, built
-/// optimised in every profile).
+/// One step for one parameter of dtype `$t` by `$update` (`metarec_kernels::adam_update`, built
+/// optimised in every profile; for `f32` at the CPU's widest vectors).
 macro_rules! adam_step {
-    ($t:ty, $theta:expr, $g:expr, $m:expr, $v:expr, $c:expr) => {{
+    ($t:ty, $update:path, $theta:expr, $g:expr, $m:expr, $v:expr, $c:expr) => {{
         let c: &Coefficients = $c;
         let f = |x: f64| x as $t;
         let k = metarec_kernels::AdamCoefficients {
@@ -50,7 +50,7 @@ macro_rules! adam_step {
             lr: f(c.lr),
         };
         let mut next = vec![0.0 as $t; $theta.len()];
-        metarec_kernels::adam_update(&k, &$theta, &$g, $m, $v, &mut next);
+        $update(&k, &$theta, &$g, $m, $v, &mut next);
         next
     }};
 }
@@ -125,11 +125,19 @@ impl Optimizer for Adam {
             let next = match (&mut hv.m, &mut hv.v) {
                 (Moments::F32(m), Moments::F32(v)) => {
                     let (th, g) = (theta.to_vec1::<f32>()?, g.to_dtype(DType::F32)?.to_vec1::<f32>()?);
-                    Tensor::from_vec(adam_step!(f32, th, g, m, v, &c), hv.var.shape(), &Device::Cpu)?
+                    Tensor::from_vec(
+                        adam_step!(f32, metarec_kernels::f32_kernels::adam_update, th, g, m, v, &c),
+                        hv.var.shape(),
+                        &Device::Cpu,
+                    )?
                 }
                 (Moments::F64(m), Moments::F64(v)) => {
                     let (th, g) = (theta.to_vec1::<f64>()?, g.to_dtype(DType::F64)?.to_vec1::<f64>()?);
-                    Tensor::from_vec(adam_step!(f64, th, g, m, v, &c), hv.var.shape(), &Device::Cpu)?
+                    Tensor::from_vec(
+                        adam_step!(f64, metarec_kernels::adam_update, th, g, m, v, &c),
+                        hv.var.shape(),
+                        &Device::Cpu,
+                    )?
                 }
                 _ => unreachable!("moments share the parameter's dtype"),
             };

@@ -268,6 +268,25 @@ impl<T: Real> Default for Tape<T> {
     }
 }
 
+/// `out (c x r) = [out +] src (r x c)^T`, in 8 x 8 blocks, so that reads and writes both stay
+/// within a few cache lines (a whole column of a `256 x 64` matrix spans 256 lines).
+fn transpose_into<T: Real>(src: &[T], r: usize, c: usize, out: &mut [T], add: bool) {
+    const B: usize = 8;
+    let (src, out) = (&src[..r * c], &mut out[..r * c]);
+    for i0 in (0..r).step_by(B) {
+        let i1 = (i0 + B).min(r);
+        for j0 in (0..c).step_by(B) {
+            for j in j0..(j0 + B).min(c) {
+                let o = &mut out[j * r + i0..j * r + i1];
+                for (k, i) in (i0..i1).enumerate() {
+                    let v = src[i * c + j];
+                    o[k] = if add { o[k] + v } else { v };
+                }
+            }
+        }
+    }
+}
+
 /// A strided matrix operand of gemm.
 #[derive(Clone, Copy)]
 struct Mat<T> {
@@ -506,12 +525,11 @@ impl<T: Real> Tape<T> {
     pub fn transpose(&mut self, x: Id) -> Id {
         let d = self.dims(x);
         let mut val = take(d.len());
+        val.resize(d.len(), T::ZERO);
         let xv = self.val(x);
-        for t in 0..d.b {
-            let m = &xv[t * d.r * d.c..][..d.r * d.c];
-            for j in 0..d.c {
-                val.extend((0..d.r).map(|i| m[i * d.c + j]));
-            }
+        let n = d.r * d.c;
+        for (src, out) in xv.chunks_exact(n).zip(val.chunks_exact_mut(n)) {
+            transpose_into(src, d.r, d.c, out, false);
         }
         let tracked = self.tracked(x);
         self.push(Dims::new(d.b, d.c, d.r), Op::Transpose(x), tracked, val)
@@ -816,24 +834,14 @@ impl<T: Real> Tape<T> {
                     if let Some(mut acc) = self.acc(x) {
                         let dx = self.dims(x);
                         // g is [b, c, r]: element (i, j) of x's batch t is g's (j, i).
-                        if acc.init {
-                            for (t, out) in acc.buf.chunks_exact_mut(dx.r * dx.c).enumerate() {
-                                let gt = &g[t * dx.r * dx.c..][..dx.r * dx.c];
-                                for i in 0..dx.r {
-                                    for j in 0..dx.c {
-                                        out[i * dx.c + j] = out[i * dx.c + j] + gt[j * dx.r + i];
-                                    }
-                                }
-                            }
-                        } else {
-                            for t in 0..dx.b {
-                                let gt = &g[t * dx.r * dx.c..][..dx.r * dx.c];
-                                for i in 0..dx.r {
-                                    acc.buf.extend((0..dx.c).map(|j| gt[j * dx.r + i]));
-                                }
-                            }
-                            acc.init = true;
+                        if !acc.init {
+                            acc.buf.resize(dx.len(), T::ZERO);
                         }
+                        let n = dx.r * dx.c;
+                        for (gt, out) in g.chunks_exact(n).zip(acc.buf.chunks_exact_mut(n)) {
+                            transpose_into(gt, dx.c, dx.r, out, acc.init);
+                        }
+                        acc.init = true;
                         self.put(x, Some(acc));
                     }
                 }
