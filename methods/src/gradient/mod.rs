@@ -417,25 +417,32 @@ fn taped_gradient<T: tape::Real + candle_core::WithDType>(
     // Parts of at most TAPED_PART tasks, and at least two (one per core of a cell with spare
     // cores) when there are two tasks.
     let n_parts = support.t.div_ceil(TAPED_PART).max(2);
+    // The weights' transposes once for every part's tape; the tapes read them and the
+    // parameters in place.
+    let transposes = taped::weight_transposes(learner, &params);
     let parts = in_parts(support.t, n_parts, |range| {
         let s = taped::host_rows::<T>(&support.tasks(range.clone())?)?;
         let q = taped::host_rows::<T>(&query.tasks(range)?)?;
-        Ok(taped::meta_gradient(learner, &params, &s, &q, steps))
+        Ok(taped::meta_gradient_with(learner, &params, &transposes, &s, &q, steps))
     })?;
     let loss = parts.iter().map(|(w, (l, _))| w * l).sum();
     // candle makes no empty gradient store: this one holds only a constant's own gradient,
     // which no optimiser looks up, beside the parameters' inserted below.
     let mut store = Tensor::zeros((), DType::F32, &Device::Cpu)?.backward()?;
-    for (i, v) in vars.iter().enumerate() {
-        let mut sum: Option<Vec<T>> = None;
-        for (w, (_, g)) in &parts {
-            let w = <T as tape::Real>::from_f64(*w);
-            sum = Some(match sum {
-                Some(prev) => prev.iter().zip(&g[i]).map(|(a, b)| *a + *b * w).collect(),
-                None => g[i].iter().map(|b| *b * w).collect(),
-            });
+    // Per variable, `w_0 g_0 + w_1 g_1 + ...` summed in order, in the first part's buffer.
+    let mut parts = parts.into_iter();
+    let (w0, (_, mut sums)) = parts.next().expect("at least one part");
+    let w0 = <T as tape::Real>::from_f64(w0);
+    for sum in &mut sums {
+        sum.iter_mut().for_each(|x| *x = *x * w0);
+    }
+    for (w, (_, g)) in parts {
+        let w = <T as tape::Real>::from_f64(w);
+        for (sum, g) in sums.iter_mut().zip(&g) {
+            sum.iter_mut().zip(g).for_each(|(x, b)| *x = *x + *b * w);
         }
-        let sum = sum.expect("at least one part");
+    }
+    for (v, sum) in vars.iter().zip(sums) {
         store.insert(v.as_tensor(), Tensor::from_vec(sum, v.shape(), &Device::Cpu)?);
     }
     Ok((loss, store))

@@ -247,25 +247,42 @@ enum Op {
     },
 }
 
-struct Node<T> {
+struct Node<'a, T> {
     dims: Dims,
     op: Op,
     /// Whether a leaf is reached from this node (an adjoint is worth making).
     tracked: bool,
-    /// Empty for aliases (see [`Tape::val`]).
+    /// Empty for aliases and borrowed values (see [`Tape::val`]).
     val: Vec<T>,
+    /// A value the tape reads in place instead of `val` ([`Tape::leaf_ref`],
+    /// [`Tape::transpose_given`]): one copy shared by the tapes of a meta-batch's parts.
+    borrowed: Option<&'a [T]>,
 }
 
 /// The recorded computation. Build it with the op methods, then call [`Tape::backward`].
-pub struct Tape<T: Real> {
-    nodes: Vec<Node<T>>,
+/// `'a` is the lifetime of the values it borrows instead of copying.
+pub struct Tape<'a, T: Real> {
+    nodes: Vec<Node<'a, T>>,
     grads: Vec<Option<Vec<T>>>,
 }
 
-impl<T: Real> Default for Tape<T> {
+impl<T: Real> Default for Tape<'_, T> {
     fn default() -> Self {
         Tape::new()
     }
+}
+
+/// Each of `b` row-major `r x c` matrices of `src` transposed (the value of [`Tape::transpose`],
+/// for [`Tape::transpose_given`]).
+pub fn transposed<T: Real>(src: &[T], b: usize, r: usize, c: usize) -> Vec<T> {
+    assert_eq!(src.len(), b * r * c, "transposed: {} values for [{b}, {r}, {c}]", src.len());
+    let mut out = vec![T::ZERO; src.len()];
+    if r * c > 0 {
+        for (m, o) in src.chunks_exact(r * c).zip(out.chunks_exact_mut(r * c)) {
+            transpose_into(m, r, c, o, false);
+        }
+    }
+    out
 }
 
 /// `out (c x r) = [out +] src (r x c)^T`, in 8 x 8 blocks, so that reads and writes both stay
@@ -445,7 +462,7 @@ impl<T: Real> Acc<T> {
     }
 }
 
-impl<T: Real> Drop for Tape<T> {
+impl<T: Real> Drop for Tape<'_, T> {
     fn drop(&mut self) {
         for node in self.nodes.drain(..) {
             give(node.val);
@@ -456,14 +473,21 @@ impl<T: Real> Drop for Tape<T> {
     }
 }
 
-impl<T: Real> Tape<T> {
-    pub fn new() -> Tape<T> {
+impl<'a, T: Real> Tape<'a, T> {
+    pub fn new() -> Tape<'a, T> {
         Tape { nodes: Vec::new(), grads: Vec::new() }
     }
 
     fn push(&mut self, dims: Dims, op: Op, tracked: bool, val: Vec<T>) -> Id {
         debug_assert!(matches!(op, Op::Alias(_)) || val.len() == dims.len(), "{op:?}: {} for {dims:?}", val.len());
-        self.nodes.push(Node { dims, op, tracked, val });
+        self.nodes.push(Node { dims, op, tracked, val, borrowed: None });
+        Id(self.nodes.len() - 1)
+    }
+
+    /// A node whose value is `val`, read in place.
+    fn push_borrowed(&mut self, dims: Dims, op: Op, tracked: bool, val: &'a [T]) -> Id {
+        assert_eq!(val.len(), dims.len(), "{op:?}: {} for {dims:?}", val.len());
+        self.nodes.push(Node { dims, op, tracked, val: Vec::new(), borrowed: Some(val) });
         Id(self.nodes.len() - 1)
     }
 
@@ -475,7 +499,7 @@ impl<T: Real> Tape<T> {
     pub fn val(&self, x: Id) -> &[T] {
         match self.nodes[x.0].op {
             Op::Alias(src) => self.val(src),
-            _ => &self.nodes[x.0].val,
+            _ => self.nodes[x.0].borrowed.unwrap_or(&self.nodes[x.0].val),
         }
     }
 
@@ -487,6 +511,11 @@ impl<T: Real> Tape<T> {
     pub fn leaf(&mut self, val: &[T], dims: Dims) -> Id {
         let buf = Self::copied(val);
         self.push(dims, Op::Leaf, true, buf)
+    }
+
+    /// A parameter whose value the tape reads in place (no copy).
+    pub fn leaf_ref(&mut self, val: &'a [T], dims: Dims) -> Id {
+        self.push_borrowed(dims, Op::Leaf, true, val)
     }
 
     /// A constant.
@@ -533,6 +562,19 @@ impl<T: Real> Tape<T> {
         }
         let tracked = self.tracked(x);
         self.push(Dims::new(d.b, d.c, d.r), Op::Transpose(x), tracked, val)
+    }
+
+    /// [`Tape::transpose`] of `x` given its value `val`, made beforehand (once for the tapes of
+    /// every part, read in place): the same node, the same adjoint.
+    pub fn transpose_given(&mut self, x: Id, val: &'a [T]) -> Id {
+        let d = self.dims(x);
+        let tracked = self.tracked(x);
+        self.push_borrowed(Dims::new(d.b, d.c, d.r), Op::Transpose(x), tracked, val)
+    }
+
+    /// Moves `x`'s adjoint out of the tape (after [`Tape::backward`]; `None` when none was made).
+    pub fn take_grad(&mut self, x: Id) -> Option<Vec<T>> {
+        self.grads.get_mut(x.0).and_then(|g| g.take())
     }
 
     fn matmul_with(&mut self, a: Id, ta: bool, b: Id, tb: bool, bt: Option<Id>) -> Id {

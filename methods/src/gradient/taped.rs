@@ -14,7 +14,7 @@
 //! differences; `reference` against PyTorch (f32, MeLU shape).
 
 use super::functional::{Deltas, Rows};
-use super::tape::{Dims, Id, Real, Tape};
+use super::tape::{Dims, Id, Real, Tape, transposed};
 use super::{AdaptLayers, Learner};
 
 /// Rows of a meta-batch in host memory (see [`Rows`]).
@@ -38,9 +38,6 @@ struct Twin {
 }
 
 impl Twin {
-    fn new<T: Real>(tp: &mut Tape<T>, m: Id) -> Twin {
-        Twin { m, t: tp.transpose(m) }
-    }
     /// The transpose (whose twin is this matrix).
     fn t(self) -> Twin {
         Twin { m: self.t, t: self.m }
@@ -176,6 +173,26 @@ pub fn meta_gradient<T: Real>(
     query: &HostRows<T>,
     steps: usize,
 ) -> (f64, Vec<Vec<T>>) {
+    meta_gradient_with(learner, params, &weight_transposes(learner, params), support, query, steps)
+}
+
+/// The transposes of the learner's weights (`params` as in [`meta_gradient`]), made once for
+/// the tapes of every part of a meta-batch.
+pub fn weight_transposes<T: Real>(learner: &Learner, params: &[Vec<T>]) -> Vec<Vec<T>> {
+    let nt = learner.n_tables();
+    learner.shape.layers().iter().enumerate().map(|(l, (i, o))| transposed(&params[nt + 2 * l], 1, *i, *o)).collect()
+}
+
+/// [`meta_gradient`] given the weights' transposes ([`weight_transposes`]); the tape reads
+/// `params` and `transposes` in place.
+pub fn meta_gradient_with<T: Real>(
+    learner: &Learner,
+    params: &[Vec<T>],
+    transposes: &[Vec<T>],
+    support: &HostRows<T>,
+    query: &HostRows<T>,
+    steps: usize,
+) -> (f64, Vec<Vec<T>>) {
     let has_rates = learner.rates.is_some();
     let n_theta = learner.theta.len();
     assert_eq!(params.len(), if has_rates { 2 * n_theta } else { n_theta }, "parameters and rates");
@@ -187,27 +204,27 @@ pub fn meta_gradient<T: Real>(
     let n_layers = layers.len();
     let mut tp = Tape::<T>::new();
     let vocab: Vec<usize> = shape.user_vocab.iter().chain(&shape.item_vocab).copied().collect();
-    let tables: Vec<Id> = (0..nt).map(|f| tp.leaf(&theta[f], Dims::new(1, vocab[f], e))).collect();
+    let tables: Vec<Id> = (0..nt).map(|f| tp.leaf_ref(&theta[f], Dims::new(1, vocab[f], e))).collect();
     // Weights with their transposes; biases (whose twins are never read) as themselves.
     let mut dense = Vec::with_capacity(2 * n_layers);
     for (l, (i, o)) in layers.iter().enumerate() {
-        let w = tp.leaf(&theta[nt + 2 * l], Dims::new(1, *i, *o));
-        dense.push(Twin::new(&mut tp, w));
-        let b = tp.leaf(&theta[nt + 2 * l + 1], Dims::new(1, 1, *o));
+        let w = tp.leaf_ref(&theta[nt + 2 * l], Dims::new(1, *i, *o));
+        dense.push(Twin { m: w, t: tp.transpose_given(w, &transposes[l]) });
+        let b = tp.leaf_ref(&theta[nt + 2 * l + 1], Dims::new(1, 1, *o));
         dense.push(Twin { m: b, t: b });
     }
     // Meta-SGD's rates, laid out as theta: tables' rates (read only with `All`), then per layer
     // the weight's `[1, d, o]` and the bias's `[1, 1, o]`.
     let rate_tables: Vec<Id> = if has_rates {
-        (0..nt).map(|f| tp.leaf(&rate_vals[f], Dims::new(1, vocab[f], e))).collect()
+        (0..nt).map(|f| tp.leaf_ref(&rate_vals[f], Dims::new(1, vocab[f], e))).collect()
     } else {
         Vec::new()
     };
     let mut rate_dense = Vec::new();
     if has_rates {
         for (l, (i, o)) in layers.iter().enumerate() {
-            rate_dense.push(tp.leaf(&rate_vals[nt + 2 * l], Dims::new(1, *i, *o)));
-            rate_dense.push(tp.leaf(&rate_vals[nt + 2 * l + 1], Dims::new(1, 1, *o)));
+            rate_dense.push(tp.leaf_ref(&rate_vals[nt + 2 * l], Dims::new(1, *i, *o)));
+            rate_dense.push(tp.leaf_ref(&rate_vals[nt + 2 * l + 1], Dims::new(1, 1, *o)));
         }
     }
     let (t, ns, nq) = (support.t, support.n, query.n);
@@ -304,8 +321,8 @@ pub fn meta_gradient<T: Real>(
         .chain(dense.iter().map(|d| &d.m))
         .chain(&rate_tables)
         .chain(&rate_dense)
-        .map(|id| match tp.grad(*id) {
-            Some(g) => g.to_vec(),
+        .map(|id| match tp.take_grad(*id) {
+            Some(g) => g,
             None => vec![T::ZERO; tp.dims(*id).len()],
         })
         .collect();
