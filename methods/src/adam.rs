@@ -55,6 +55,18 @@ macro_rules! adam_step {
     }};
 }
 
+/// `f` of `t`'s values, read in place where `t` is a contiguous host tensor of dtype `T`
+/// (copied otherwise); the storage's lock is released before this returns.
+fn in_host<T: candle_core::WithDType, R>(t: &Tensor, f: impl FnOnce(&[T]) -> R) -> Result<R> {
+    if t.device().is_cpu() && t.is_contiguous() && t.dtype() == T::DTYPE {
+        let (storage, layout) = t.storage_and_layout();
+        if let (candle_core::Storage::Cpu(cpu), Some((start, end))) = (&*storage, layout.contiguous_offsets()) {
+            return Ok(f(&cpu.as_slice::<T>()?[start..end]));
+        }
+    }
+    Ok(f(&t.flatten_all()?.to_vec1::<T>()?))
+}
+
 /// A step's scalars, in f64 as `AdamW::step` makes them.
 struct Coefficients {
     beta1: f64,
@@ -124,20 +136,20 @@ impl Optimizer for Adam {
             let g = g.flatten_all()?;
             let next = match (&mut hv.m, &mut hv.v) {
                 (Moments::F32(m), Moments::F32(v)) => {
-                    let (th, g) = (theta.to_vec1::<f32>()?, g.to_dtype(DType::F32)?.to_vec1::<f32>()?);
-                    Tensor::from_vec(
-                        adam_step!(f32, metarec_kernels::f32_kernels::adam_update, th, g, m, v, &c),
-                        hv.var.shape(),
-                        &Device::Cpu,
-                    )?
+                    let g = g.to_dtype(DType::F32)?;
+                    let next = in_host::<f32, _>(&theta, |th| {
+                        in_host::<f32, _>(&g, |g| {
+                            adam_step!(f32, metarec_kernels::f32_kernels::adam_update, th, g, m, v, &c)
+                        })
+                    })??;
+                    Tensor::from_vec(next, hv.var.shape(), &Device::Cpu)?
                 }
                 (Moments::F64(m), Moments::F64(v)) => {
-                    let (th, g) = (theta.to_vec1::<f64>()?, g.to_dtype(DType::F64)?.to_vec1::<f64>()?);
-                    Tensor::from_vec(
-                        adam_step!(f64, metarec_kernels::adam_update, th, g, m, v, &c),
-                        hv.var.shape(),
-                        &Device::Cpu,
-                    )?
+                    let g = g.to_dtype(DType::F64)?;
+                    let next = in_host::<f64, _>(&theta, |th| {
+                        in_host::<f64, _>(&g, |g| adam_step!(f64, metarec_kernels::adam_update, th, g, m, v, &c))
+                    })??;
+                    Tensor::from_vec(next, hv.var.shape(), &Device::Cpu)?
                 }
                 _ => unreachable!("moments share the parameter's dtype"),
             };

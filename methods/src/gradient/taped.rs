@@ -173,22 +173,23 @@ pub fn meta_gradient<T: Real>(
     query: &HostRows<T>,
     steps: usize,
 ) -> (f64, Vec<Vec<T>>) {
-    meta_gradient_with(learner, params, &weight_transposes(learner, params), support, query, steps)
+    let params: Vec<&[T]> = params.iter().map(|p| p.as_slice()).collect();
+    meta_gradient_with(learner, &params, &weight_transposes(learner, &params), support, query, steps)
 }
 
 /// The transposes of the learner's weights (`params` as in [`meta_gradient`]), made once for
 /// the tapes of every part of a meta-batch.
-pub fn weight_transposes<T: Real>(learner: &Learner, params: &[Vec<T>]) -> Vec<Vec<T>> {
+pub fn weight_transposes<T: Real>(learner: &Learner, params: &[&[T]]) -> Vec<Vec<T>> {
     let nt = learner.n_tables();
-    learner.shape.layers().iter().enumerate().map(|(l, (i, o))| transposed(&params[nt + 2 * l], 1, *i, *o)).collect()
+    learner.shape.layers().iter().enumerate().map(|(l, (i, o))| transposed(params[nt + 2 * l], 1, *i, *o)).collect()
 }
 
 /// [`meta_gradient`] given the weights' transposes ([`weight_transposes`]); the tape reads
 /// `params` and `transposes` in place.
-pub fn meta_gradient_with<T: Real>(
+pub fn meta_gradient_with<'a, T: Real>(
     learner: &Learner,
-    params: &[Vec<T>],
-    transposes: &[Vec<T>],
+    params: &[&'a [T]],
+    transposes: &'a [Vec<T>],
     support: &HostRows<T>,
     query: &HostRows<T>,
     steps: usize,
@@ -204,27 +205,27 @@ pub fn meta_gradient_with<T: Real>(
     let n_layers = layers.len();
     let mut tp = Tape::<T>::new();
     let vocab: Vec<usize> = shape.user_vocab.iter().chain(&shape.item_vocab).copied().collect();
-    let tables: Vec<Id> = (0..nt).map(|f| tp.leaf_ref(&theta[f], Dims::new(1, vocab[f], e))).collect();
+    let tables: Vec<Id> = (0..nt).map(|f| tp.leaf_ref(theta[f], Dims::new(1, vocab[f], e))).collect();
     // Weights with their transposes; biases (whose twins are never read) as themselves.
     let mut dense = Vec::with_capacity(2 * n_layers);
     for (l, (i, o)) in layers.iter().enumerate() {
-        let w = tp.leaf_ref(&theta[nt + 2 * l], Dims::new(1, *i, *o));
+        let w = tp.leaf_ref(theta[nt + 2 * l], Dims::new(1, *i, *o));
         dense.push(Twin { m: w, t: tp.transpose_given(w, &transposes[l]) });
-        let b = tp.leaf_ref(&theta[nt + 2 * l + 1], Dims::new(1, 1, *o));
+        let b = tp.leaf_ref(theta[nt + 2 * l + 1], Dims::new(1, 1, *o));
         dense.push(Twin { m: b, t: b });
     }
     // Meta-SGD's rates, laid out as theta: tables' rates (read only with `All`), then per layer
     // the weight's `[1, d, o]` and the bias's `[1, 1, o]`.
     let rate_tables: Vec<Id> = if has_rates {
-        (0..nt).map(|f| tp.leaf_ref(&rate_vals[f], Dims::new(1, vocab[f], e))).collect()
+        (0..nt).map(|f| tp.leaf_ref(rate_vals[f], Dims::new(1, vocab[f], e))).collect()
     } else {
         Vec::new()
     };
     let mut rate_dense = Vec::new();
     if has_rates {
         for (l, (i, o)) in layers.iter().enumerate() {
-            rate_dense.push(tp.leaf_ref(&rate_vals[nt + 2 * l], Dims::new(1, *i, *o)));
-            rate_dense.push(tp.leaf_ref(&rate_vals[nt + 2 * l + 1], Dims::new(1, 1, *o)));
+            rate_dense.push(tp.leaf_ref(rate_vals[nt + 2 * l], Dims::new(1, *i, *o)));
+            rate_dense.push(tp.leaf_ref(rate_vals[nt + 2 * l + 1], Dims::new(1, 1, *o)));
         }
     }
     let (t, ns, nq) = (support.t, support.n, query.n);
