@@ -10,7 +10,10 @@
 //! - accumulates a product's adjoints inside gemm (`dst = dst + lhs rhs`), so that fan-in costs
 //!   no addition and no buffer;
 //! - reads transposed operands through gemm's strides, copying none, except a shared weight's
-//!   transpose, made once per tape (gemm runs a product faster with a row-major right operand);
+//!   transpose (gemm runs a product faster with a row-major right operand), which the caller can
+//!   make once for the tapes of every part of a meta-batch ([`Tape::transpose_given`]);
+//! - reads parameters in place ([`Tape::leaf_ref`]) and hands adjoints over without a copy
+//!   ([`Tape::take_grad`]);
 //! - folds a shared weight's rows of every task into one product (forward and adjoint);
 //! - writes a node's first adjoint into uninitialised memory (no zeroing), or takes over the
 //!   incoming adjoint's buffer where it passes unchanged, adding only later contributions;
