@@ -317,17 +317,14 @@ pub fn match_values<T: Copy>(
     one: T,
 ) -> Vec<T> {
     let nf = a.len();
-    let mut m = vec![zero; t * nf * na * ns];
+    let mut m = Vec::with_capacity(t * nf * na * ns);
+    // Element (task, f, i, j) in that order, each written once and without a branch (whether
+    // ids match is data, which a branch would mispredict).
     for task in 0..t {
-        for (f, (ia, is)) in a.iter().zip(support).enumerate() {
-            let base = (task * nf + f) * na * ns;
-            for i in 0..na {
-                let va = ia[task * na + i];
-                for j in 0..ns {
-                    if is[task * ns + j] == va {
-                        m[base + i * ns + j] = one;
-                    }
-                }
+        for (ia, is) in a.iter().zip(support) {
+            let s_ids = &is[task * ns..][..ns];
+            for &va in &ia[task * na..][..na] {
+                m.extend(s_ids.iter().map(|&id| if id == va { one } else { zero }));
             }
         }
     }
