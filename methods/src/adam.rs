@@ -12,6 +12,8 @@ use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Result, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 
+use crate::rows::with_data;
+
 /// Adam with `AdamW`'s parameters and results (see the module's documentation).
 pub struct Adam(Inner);
 
@@ -53,18 +55,6 @@ macro_rules! adam_step {
         $update(&k, &$theta, &$g, $m, $v, &mut next);
         next
     }};
-}
-
-/// `f` of `t`'s values, read in place where `t` is a contiguous host tensor of dtype `T`
-/// (copied otherwise); the storage's lock is released before this returns.
-fn in_host<T: candle_core::WithDType, R>(t: &Tensor, f: impl FnOnce(&[T]) -> R) -> Result<R> {
-    if t.device().is_cpu() && t.is_contiguous() && t.dtype() == T::DTYPE {
-        let (storage, layout) = t.storage_and_layout();
-        if let (candle_core::Storage::Cpu(cpu), Some((start, end))) = (&*storage, layout.contiguous_offsets()) {
-            return Ok(f(&cpu.as_slice::<T>()?[start..end]));
-        }
-    }
-    Ok(f(&t.flatten_all()?.to_vec1::<T>()?))
 }
 
 /// A step's scalars, in f64 as `AdamW::step` makes them.
@@ -137,8 +127,9 @@ impl Optimizer for Adam {
             let next = match (&mut hv.m, &mut hv.v) {
                 (Moments::F32(m), Moments::F32(v)) => {
                     let g = g.to_dtype(DType::F32)?;
-                    let next = in_host::<f32, _>(&theta, |th| {
-                        in_host::<f32, _>(&g, |g| {
+                    // Parameter and gradient read in place (both locks released before `set`).
+                    let next = with_data::<f32, _>(&theta, "adam", |th| {
+                        with_data::<f32, _>(&g, "adam", |g| {
                             adam_step!(f32, metarec_kernels::f32_kernels::adam_update, th, g, m, v, &c)
                         })
                     })??;
@@ -146,8 +137,10 @@ impl Optimizer for Adam {
                 }
                 (Moments::F64(m), Moments::F64(v)) => {
                     let g = g.to_dtype(DType::F64)?;
-                    let next = in_host::<f64, _>(&theta, |th| {
-                        in_host::<f64, _>(&g, |g| adam_step!(f64, metarec_kernels::adam_update, th, g, m, v, &c))
+                    let next = with_data::<f64, _>(&theta, "adam", |th| {
+                        with_data::<f64, _>(&g, "adam", |g| {
+                            adam_step!(f64, metarec_kernels::adam_update, th, g, m, v, &c)
+                        })
                     })??;
                     Tensor::from_vec(next, hv.var.shape(), &Device::Cpu)?
                 }

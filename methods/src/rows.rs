@@ -63,6 +63,17 @@ pub(crate) fn elements<'a, T: WithDType>(s: &'a CpuStorage, layout: &Layout, op:
     }
 }
 
+/// Runs `f` on the contiguous elements of a CPU tensor (read in place; copied first only when
+/// `t` is not contiguous), its storage's lock released when this returns.
+pub(crate) fn with_data<T: WithDType, R>(t: &Tensor, op: &str, f: impl FnOnce(&[T]) -> R) -> Result<R> {
+    let t = t.contiguous()?;
+    let (storage, layout) = t.storage_and_layout();
+    match &*storage {
+        candle_core::Storage::Cpu(s) => Ok(f(elements::<T>(s, layout, op)?)),
+        _ => Err(Error::Msg(format!("{op}: a CPU op given a tensor on another device"))),
+    }
+}
+
 struct RepeatRows {
     m: usize,
 }

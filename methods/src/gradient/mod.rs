@@ -413,24 +413,17 @@ fn taped_gradient<T: tape::Real + candle_core::WithDType>(
     steps: usize,
     vars: &[Var],
 ) -> candle_core::Result<(f64, candle_core::backprop::GradStore)> {
-    // The parameters read in place from their storage (copied, before any is locked, where
-    // one is not a contiguous host buffer of this dtype).
-    let flat = params.iter().map(|t| t.flatten_all()).collect::<candle_core::Result<Vec<_>>>()?;
-    let in_place = |t: &Tensor| t.device().is_cpu() && t.is_contiguous() && t.dtype() == T::DTYPE;
-    let copies =
-        flat.iter().filter(|t| !in_place(t)).map(|t| t.to_vec1::<T>()).collect::<candle_core::Result<Vec<_>>>()?;
-    let guards: Vec<_> = flat.iter().map(|t| in_place(t).then(|| t.storage_and_layout())).collect();
-    let mut copied = copies.iter();
-    let mut params: Vec<&[T]> = Vec::with_capacity(flat.len());
-    for guard in &guards {
-        params.push(match guard {
-            Some((storage, layout)) => match (&**storage, layout.contiguous_offsets()) {
-                (candle_core::Storage::Cpu(cpu), Some((start, end))) => &cpu.as_slice::<T>()?[start..end],
-                _ => candle_core::bail!("taped_gradient: a contiguous host parameter without host storage"),
-            },
-            None => copied.next().expect("one copy each").as_slice(),
-        });
-    }
+    // The parameters read in place from their storage (as `rows::with_data`, for all of them at
+    // once: the read locks are held until the parts are done).
+    let contiguous = params.iter().map(|t| t.contiguous()).collect::<candle_core::Result<Vec<_>>>()?;
+    let guards: Vec<_> = contiguous.iter().map(|t| t.storage_and_layout()).collect();
+    let params = guards
+        .iter()
+        .map(|(storage, layout)| match &**storage {
+            candle_core::Storage::Cpu(s) => crate::rows::elements::<T>(s, layout, "taped_gradient"),
+            _ => candle_core::bail!("taped_gradient: a parameter on another device"),
+        })
+        .collect::<candle_core::Result<Vec<&[T]>>>()?;
     // Parts of at most TAPED_PART tasks, and at least two (one per core of a cell with spare
     // cores) when there are two tasks.
     let n_parts = support.t.div_ceil(TAPED_PART).max(2);

@@ -275,16 +275,12 @@ impl<T: Real> Default for Tape<'_, T> {
     }
 }
 
-/// Each of `b` row-major `r x c` matrices of `src` transposed (the value of [`Tape::transpose`],
-/// for [`Tape::transpose_given`]).
-pub fn transposed<T: Real>(src: &[T], b: usize, r: usize, c: usize) -> Vec<T> {
-    assert_eq!(src.len(), b * r * c, "transposed: {} values for [{b}, {r}, {c}]", src.len());
+/// The row-major `r x c` matrix `src` transposed (the value of [`Tape::transpose`] of a single
+/// matrix, for [`Tape::transpose_given`]).
+pub fn transposed<T: Real>(src: &[T], r: usize, c: usize) -> Vec<T> {
+    assert_eq!(src.len(), r * c, "transposed: {} values for {r} x {c}", src.len());
     let mut out = vec![T::ZERO; src.len()];
-    if r * c > 0 {
-        for (m, o) in src.chunks_exact(r * c).zip(out.chunks_exact_mut(r * c)) {
-            transpose_into(m, r, c, o, false);
-        }
-    }
+    transpose_into(src, r, c, &mut out, false);
     out
 }
 

@@ -181,7 +181,7 @@ pub fn meta_gradient<T: Real>(
 /// the tapes of every part of a meta-batch.
 pub fn weight_transposes<T: Real>(learner: &Learner, params: &[&[T]]) -> Vec<Vec<T>> {
     let nt = learner.n_tables();
-    learner.shape.layers().iter().enumerate().map(|(l, (i, o))| transposed(params[nt + 2 * l], 1, *i, *o)).collect()
+    learner.shape.layers().iter().enumerate().map(|(l, (i, o))| transposed(params[nt + 2 * l], *i, *o)).collect()
 }
 
 /// [`meta_gradient`] given the weights' transposes ([`weight_transposes`]); the tape reads

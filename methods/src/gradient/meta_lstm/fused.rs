@@ -9,8 +9,8 @@
 //! Per coordinate and update the composed ops made and walked about twenty `[H, N]` tensors
 //! (`narrow`, `sigmoid`, `tanh`, products and sums, and their gradients).
 
-use crate::rows::elements;
-use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Error, Layout, Result, Shape, Storage, Tensor, WithDType};
+use crate::rows::{elements, with_data};
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Error, Layout, Result, Shape, Tensor, WithDType};
 use metarec_kernels::{Out, Real, f32_kernels, filled};
 use std::sync::{Arc, Mutex};
 
@@ -103,16 +103,6 @@ impl Kernel for f64 {
         dc: &mut [Out<f64>],
     ) {
         metarec_kernels::update_backward(n, saved, c, g, grad, dg, dc)
-    }
-}
-
-/// Runs `f` on the contiguous elements of a CPU tensor.
-fn with_data<T: WithDType, R>(t: &Tensor, op: &str, f: impl FnOnce(&[T]) -> R) -> Result<R> {
-    let t = t.contiguous()?;
-    let (storage, layout) = t.storage_and_layout();
-    match &*storage {
-        Storage::Cpu(s) => Ok(f(elements::<T>(s, layout, op)?)),
-        _ => Err(Error::Msg(format!("{op}: a CPU op given a tensor on another device"))),
     }
 }
 
