@@ -10,6 +10,10 @@ Variants:
 - `vmap`: torch.func vmap over tasks of grad (differentiable for second order);
 - `bmm`: hand-batched: per-task copies as expanded tensors, batched matmuls, autograd.grad.
 
+Then, per shape, one JSON line with the step's matmul FLOPs as PyTorch counts them
+(`torch.utils.flop_counter.FlopCounterMode` on one `bmm` step), against which `cargo xtask speed`
+checks the floor's formula.
+
 Usage: python3 maml_speed.py [--threads 2] [--steps 50]
 """
 
@@ -111,6 +115,17 @@ def hand_batched(params, idx, target, steps, first_order):
     return step
 
 
+def counted_flops(params, idx, target, steps, first_order):
+    """Matmul FLOPs of one hand-batched step, as FlopCounterMode counts them."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    step = hand_batched(params, idx, target, steps, first_order)
+    counter = FlopCounterMode(display=False)
+    with counter:
+        step()
+    return counter.get_total_flops()
+
+
 def median_ms(step, n):
     for _ in range(3):
         step()
@@ -140,3 +155,10 @@ if __name__ == "__main__":
         for label, k, fo in (("SO K=1", 1, False), ("SO K=5", 5, False), ("FO K=1", 1, True)):
             ms = median_ms(make(params, idx, target, k, fo), args.steps)
             print(json.dumps({"variant": name, "shape": label, "ms": round(ms, 3), "torch": torch.__version__, "threads": args.threads}), flush=True)
+    for label, k, fo in (("SO K=1", 1, False), ("SO K=5", 5, False), ("FO K=1", 1, True)):
+        try:
+            flops = counted_flops(params, idx, target, k, fo)
+        except ImportError as e:
+            print(json.dumps({"flop_counter": "unavailable", "error": str(e)}))
+            continue
+        print(json.dumps({"shape": label, "flops": flops, "counter": "FlopCounterMode", "torch": torch.__version__}), flush=True)

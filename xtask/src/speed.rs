@@ -7,7 +7,12 @@
 //! from `benches/torch/maml_speed.py` (median of 50 steps) run with the same thread count.
 //! The arithmetic floor is the step's matmul FLOPs over the best sgemm rate measured here:
 //! SO = 3T[K(4nP + 2nA) + 2nP], FO = T[K(4nP + 2nA) + 6nP] (DESIGN.md), T tasks, n rows per
-//! set, P multiply-adds per row of all layers, A those of the layers above the first.
+//! set, P multiply-adds per row of all layers, A those of the layers whose input gradient an
+//! inner step needs. DESIGN.md's setting adapts only the MLP, so there A leaves out the first
+//! layer; this step adapts every parameter, the embeddings too, whose gradient passes through
+//! the first layer, so A = P. PyTorch's own count agrees: `maml_speed.py` prints what
+//! `torch.utils.flop_counter.FlopCounterMode` counts on its `bmm` step for each shape, and
+//! [`run`] stops if that differs from [`flops`].
 
 use anyhow::{Context, Result, bail};
 use candle_core::{Device, Tensor};
@@ -17,10 +22,12 @@ use std::process::Command;
 const SHAPES: [(&str, &str, usize, bool); 3] =
     [("SO K=1", "maml/so-k1", 1, false), ("SO K=5", "maml/so-k5", 5, false), ("FO K=1", "maml/fo-k1", 1, true)];
 
+/// The step's matmul FLOPs (see the module's documentation).
 fn flops(k: usize, first_order: bool) -> f64 {
     let (t, n) = (32.0, 10.0);
     let p = (256 * 64 + 64 * 64 + 64) as f64;
-    let a = (64 * 64 + 64) as f64;
+    // Every layer's input gradient: the embeddings adapt.
+    let a = p;
     let k = k as f64;
     if first_order {
         t * (k * (4.0 * n * p + 2.0 * n * a) + 6.0 * n * p)
@@ -85,6 +92,8 @@ struct AtThreads {
     threads: usize,
     ours: Vec<f64>,
     torch: std::collections::BTreeMap<(String, String), f64>,
+    /// PyTorch's count of the step's matmul FLOPs per shape (`FlopCounterMode`), if printed.
+    torch_flops: std::collections::BTreeMap<String, f64>,
     gflops: f64,
     notes: Vec<String>,
 }
@@ -126,16 +135,40 @@ fn measure(repo: &Path, python: &str, skip_rust: bool, threads: usize) -> Result
     }
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     let mut torch = std::collections::BTreeMap::new();
+    let mut torch_flops = std::collections::BTreeMap::new();
     let mut notes = Vec::new();
     for line in text.lines() {
         match (json_string(line, "variant"), json_string(line, "shape"), json_number(line, "ms")) {
             (Some(v), Some(s), Some(ms)) => {
                 torch.insert((v, s), ms);
             }
-            _ => notes.push(format!("{threads} threads: {line}")),
+            _ => match (json_string(line, "shape"), json_number(line, "flops")) {
+                (Some(s), Some(f)) => {
+                    torch_flops.insert(s, f);
+                }
+                _ => notes.push(format!("{threads} threads: {line}")),
+            },
         }
     }
-    Ok(AtThreads { threads, ours, torch, gflops: sgemm_at(threads)?, notes })
+    check_flops(&torch_flops)?;
+    Ok(AtThreads { threads, ours, torch, torch_flops, gflops: sgemm_at(threads)?, notes })
+}
+
+/// Stops where PyTorch counted other matmul FLOPs than [`flops`] for a shape: the floor would
+/// then not be the step's.
+fn check_flops(counted: &std::collections::BTreeMap<String, f64>) -> Result<()> {
+    for (label, _, k, fo) in SHAPES {
+        if let Some(&c) = counted.get(label) {
+            let ours = flops(k, fo);
+            if (c - ours).abs() > 0.5 {
+                bail!(
+                    "{label}: PyTorch's FlopCounterMode counts {c} matmul FLOPs per step, the floor's formula {ours}; \
+                     the workload of benches/torch/maml_speed.py and xtask/src/speed.rs's flops() differ"
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Measures at each thread count of `threads` (default: 1 and the number of cores) and prints
@@ -152,8 +185,19 @@ pub fn run(repo: &Path, python: &str, skip_rust: bool, threads: Option<Vec<usize
     println!(
         "\nOne MAML meta-train step, MeLU shape (8x100x32 -> 256 -> 64 -> 64 -> 1, meta-batch 32, 10+10 rows), f32"
     );
+    let counted: Vec<String> = SHAPES
+        .iter()
+        .map(|(label, _, k, fo)| {
+            let checked = runs.iter().any(|r| r.torch_flops.contains_key(*label));
+            format!("{label} {:.1}{}", flops(*k, *fo) / 1e6, if checked { "" } else { " (unchecked)" })
+        })
+        .collect();
     println!(
-        "sgemm rate: candle, 1024^3, best of 20, at the row's thread count; floor = the step's matmul FLOPs / that rate\n(the FLOPs of the dense formulation, as PyTorch computes it; metarec's low-rank deltas need fewer, see ARCHITECTURE.md)\n"
+        "sgemm rate: candle, 1024^3, best of 20, at the row's thread count; floor = the step's matmul FLOPs / that rate\n\
+         matmul MFLOP per step: {} (the dense formulation's, every parameter adapted, as PyTorch's FlopCounterMode\n\
+         counts them on its bmm step, checked in this run unless marked; metarec's low-rank deltas need fewer at K=1\n\
+         and more at K=5, see ARCHITECTURE.md)\n",
+        counted.join(", ")
     );
     let variants = ["l2l", "vmap", "bmm"];
     println!(
@@ -184,4 +228,36 @@ pub fn run(repo: &Path, python: &str, skip_rust: bool, threads: Option<Vec<usize
         println!("note: {n}");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The floor's FLOPs against PyTorch's count of the same step: `FlopCounterMode` on
+    /// `maml_speed.py`'s `bmm` step (and its `vmap` step, the same), torch 2.15.0.
+    #[test]
+    fn flops_match_pytorchs_count() {
+        let counted = [("SO K=1", 157_777_920.0), ("SO K=5", 631_111_680.0), ("FO K=1", 78_888_960.0)];
+        for ((label, _, k, fo), (shape, c)) in SHAPES.iter().zip(counted) {
+            assert_eq!(*label, shape);
+            assert_eq!(flops(*k, *fo), c, "{label}");
+        }
+        assert!(check_flops(&counted.iter().map(|(s, c)| (s.to_string(), *c)).collect()).is_ok());
+    }
+
+    #[test]
+    fn a_count_that_differs_stops_the_run() {
+        let counted = [("SO K=5".to_string(), 473_825_280.0)].into_iter().collect();
+        let e = check_flops(&counted).unwrap_err().to_string();
+        assert!(e.contains("SO K=5") && e.contains("473825280"), "{e}");
+    }
+
+    #[test]
+    fn flop_lines_of_maml_speed_py_parse() {
+        let line = r#"{"shape": "SO K=1", "flops": 157777920, "counter": "FlopCounterMode"}"#;
+        assert_eq!(json_string(line, "shape").as_deref(), Some("SO K=1"));
+        assert_eq!(json_number(line, "flops"), Some(157_777_920.0));
+        assert_eq!(json_number(line, "ms"), None);
+    }
 }
