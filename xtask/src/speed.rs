@@ -3,8 +3,9 @@
 //! number of cores).
 //!
 //! metarec's times come from the criterion bench `benches/meta_step.rs` (median, written under the
-//! target directory that `cargo metadata` reports, per thread count); PyTorch's
-//! from `benches/torch/maml_speed.py` (median of 50 steps) run with the same thread count.
+//! target directory that `cargo metadata` reports, per thread count and round, [`ROUNDS`]);
+//! PyTorch's from `benches/torch/maml_speed.py` (median of 50 steps) run with the same thread
+//! count.
 //! The arithmetic floor is the step's matmul FLOPs over the best sgemm rate measured here:
 //! SO = 3T[K(4nP + 2nA) + 2nP], FO = T[K(4nP + 2nA) + 6nP] (DESIGN.md), T tasks, n rows per
 //! set, P multiply-adds per row of all layers, A those of the layers whose input gradient an
@@ -86,35 +87,76 @@ fn sgemm_at(threads: usize) -> Result<f64> {
     sgemm_gflops()
 }
 
-/// One thread count's measurements: metarec's median per shape, PyTorch's per (variant, shape),
-/// the sgemm rate, and what PyTorch printed besides.
+/// Rounds per thread count, each an sgemm rate, the criterion bench of the three shapes, and
+/// an sgemm rate again: this machine's speed moves by a third within minutes (ARCHITECTURE.md),
+/// so each round's ratio to the floor pairs the step with the sgemm rates measured just before
+/// and after it (the higher, which makes the floor lower), and the table gives the rounds' medians.
+pub const ROUNDS: usize = 3;
+
+/// One round at one thread count.
+struct Round {
+    /// Criterion's median per shape, ms.
+    ours: Vec<f64>,
+    /// sgemm GFLOP/s before and after the bench.
+    before: f64,
+    after: f64,
+}
+
+impl Round {
+    /// The rate the round's floor uses: the higher of the two.
+    fn gflops(&self) -> f64 {
+        self.before.max(self.after)
+    }
+    /// Per shape, the step's time over the floor at this round's rate.
+    fn to_floor(&self) -> Vec<f64> {
+        SHAPES.iter().zip(&self.ours).map(|((_, _, k, fo), ms)| ms / floor_ms(*k, *fo, self.gflops())).collect()
+    }
+}
+
+/// The floor in ms at `gflops`.
+fn floor_ms(k: usize, first_order: bool, gflops: f64) -> f64 {
+    flops(k, first_order) / (gflops * 1e9) * 1e3
+}
+
+/// The median (the mean of the middle two for an even count); NaN for none.
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// One thread count's measurements: the rounds, PyTorch's time per (variant, shape), and what
+/// PyTorch printed besides.
 struct AtThreads {
     threads: usize,
-    ours: Vec<f64>,
+    rounds: Vec<Round>,
     torch: std::collections::BTreeMap<(String, String), f64>,
     /// PyTorch's count of the step's matmul FLOPs per shape (`FlopCounterMode`), if printed.
     torch_flops: std::collections::BTreeMap<String, f64>,
-    gflops: f64,
     notes: Vec<String>,
 }
 
-fn measure(repo: &Path, python: &str, skip_rust: bool, threads: usize) -> Result<AtThreads> {
-    let home = criterion_home(repo, threads)?;
-    if !skip_rust {
-        println!("running the criterion bench (cargo bench --bench meta_step -- maml/) with {threads} threads");
-        let st = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .current_dir(repo)
-            .args(["bench", "--bench", "meta_step", "--", "maml/"])
-            .env("RAYON_NUM_THREADS", threads.to_string())
-            // as `bench` runs cells: candle's elementwise pool off (see xtask's main)
-            .env("CANDLE_NUM_THREADS", "1")
-            .env("CRITERION_HOME", &home)
-            .status()
-            .context("cargo bench")?;
-        if !st.success() {
-            bail!("cargo bench --bench meta_step failed");
-        }
+impl AtThreads {
+    /// Per shape, the median over rounds of criterion's medians.
+    fn ours(&self) -> Vec<f64> {
+        (0..SHAPES.len()).map(|i| median(self.rounds.iter().map(|r| r.ours[i]).collect())).collect()
     }
+    /// The median over rounds of the rate each round's floor uses.
+    fn gflops(&self) -> f64 {
+        median(self.rounds.iter().map(Round::gflops).collect())
+    }
+    /// Per shape, the median over rounds of the round's ratio to its floor.
+    fn to_floor(&self) -> Vec<f64> {
+        let per_round: Vec<Vec<f64>> = self.rounds.iter().map(Round::to_floor).collect();
+        (0..SHAPES.len()).map(|i| median(per_round.iter().map(|r| r[i]).collect())).collect()
+    }
+}
+
+/// Criterion's median per shape, ms, from a run written under `home`.
+fn read_criterion(home: &Path) -> Result<Vec<f64>> {
     let mut ours = Vec::new();
     for (_, id, _, _) in SHAPES {
         // Criterion names the folder after the id with `/` replaced by `_`.
@@ -123,6 +165,47 @@ fn measure(repo: &Path, python: &str, skip_rust: bool, threads: usize) -> Result
             std::fs::read_to_string(&path).with_context(|| format!("{} (run without --skip-rust)", path.display()))?;
         let median = text.find("\"median\"").map(|i| &text[i..]).and_then(|t| json_number(t, "point_estimate"));
         ours.push(median.context("no median in criterion's estimates")? / 1e6);
+    }
+    Ok(ours)
+}
+
+fn measure(repo: &Path, python: &str, skip_rust: bool, threads: usize) -> Result<AtThreads> {
+    let home = criterion_home(repo, threads)?;
+    let mut rounds = Vec::new();
+    if skip_rust {
+        // The rounds on disk, with one sgemm rate measured now.
+        let now = sgemm_at(threads)?;
+        while home.join(format!("round-{}", rounds.len())).exists() {
+            let ours = read_criterion(&home.join(format!("round-{}", rounds.len())))?;
+            rounds.push(Round { ours, before: now, after: now });
+        }
+        if rounds.is_empty() {
+            bail!("{}: no criterion results (run without --skip-rust)", home.join("round-0").display());
+        }
+    }
+    for r in 0..if skip_rust { 0 } else { ROUNDS } {
+        let round_home = home.join(format!("round-{r}"));
+        let before = sgemm_at(threads)?;
+        println!(
+            "round {}/{ROUNDS} at {threads} threads: sgemm {before:.0} GFLOP/s, then the criterion bench (cargo bench --bench meta_step -- maml/)",
+            r + 1
+        );
+        let st = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .current_dir(repo)
+            .args(["bench", "--bench", "meta_step", "--", "maml/", "--warm-up-time", "1", "--measurement-time", "3"])
+            .args(["--noplot"])
+            .env("RAYON_NUM_THREADS", threads.to_string())
+            // as `bench` runs cells: candle's elementwise pool off (see xtask's main)
+            .env("CANDLE_NUM_THREADS", "1")
+            .env("CRITERION_HOME", &round_home)
+            .status()
+            .context("cargo bench")?;
+        if !st.success() {
+            bail!("cargo bench --bench meta_step failed");
+        }
+        let ours = read_criterion(&round_home)?;
+        let after = sgemm_at(threads)?;
+        rounds.push(Round { ours, before, after });
     }
     println!("running {python} benches/torch/maml_speed.py --threads {threads}");
     let out = Command::new(python)
@@ -151,7 +234,7 @@ fn measure(repo: &Path, python: &str, skip_rust: bool, threads: usize) -> Result
         }
     }
     check_flops(&torch_flops)?;
-    Ok(AtThreads { threads, ours, torch, torch_flops, gflops: sgemm_at(threads)?, notes })
+    Ok(AtThreads { threads, rounds, torch, torch_flops, notes })
 }
 
 /// Stops where PyTorch counted other matmul FLOPs than [`flops`] for a shape: the floor would
@@ -196,8 +279,11 @@ pub fn run(repo: &Path, python: &str, skip_rust: bool, threads: Option<Vec<usize
         "sgemm rate: candle, 1024^3, best of 20, at the row's thread count; floor = the step's matmul FLOPs / that rate\n\
          matmul MFLOP per step: {} (the dense formulation's, every parameter adapted, as PyTorch's FlopCounterMode\n\
          counts them on its bmm step, checked in this run unless marked; metarec's low-rank deltas need fewer at K=1\n\
-         and more at K=5, see ARCHITECTURE.md)\n",
-        counted.join(", ")
+         and more at K=5, see ARCHITECTURE.md)\n\
+         {} rounds per thread count, each: sgemm, the criterion bench, sgemm; metarec ms and sgemm are the rounds' medians\n\
+         (a round's rate is the higher of its two), metarec / floor the median of the rounds' own ratios\n",
+        counted.join(", "),
+        ROUNDS
     );
     let variants = ["l2l", "vmap", "bmm"];
     println!(
@@ -206,8 +292,8 @@ pub fn run(repo: &Path, python: &str, skip_rust: bool, threads: Option<Vec<usize
     );
     println!("|---:|---|---:|{}---:|---:|---:|---:|", "---:|".repeat(variants.len()));
     for r in &runs {
-        for ((label, _, k, fo), ms) in SHAPES.iter().zip(&r.ours) {
-            let floor = flops(*k, *fo) / (r.gflops * 1e9) * 1e3;
+        let (ours, gflops, to_floor) = (r.ours(), r.gflops(), r.to_floor());
+        for (((label, _, k, fo), ms), ratio) in SHAPES.iter().zip(&ours).zip(&to_floor) {
             let times: Vec<Option<f64>> =
                 variants.iter().map(|v| r.torch.get(&(v.to_string(), label.to_string())).copied()).collect();
             let cols: Vec<String> =
@@ -215,11 +301,29 @@ pub fn run(repo: &Path, python: &str, skip_rust: bool, threads: Option<Vec<usize
             let fastest = times.iter().flatten().copied().fold(f64::INFINITY, f64::min);
             let best = if fastest.is_finite() { format!("{:.2}x", fastest / ms) } else { "n/a".into() };
             println!(
-                "| {} | {label} | {ms:.2} | {} | {best} | {:.0} | {floor:.2} | {:.1}x |",
+                "| {} | {label} | {ms:.2} | {} | {best} | {gflops:.0} | {:.2} | {ratio:.1}x |",
                 r.threads,
                 cols.join(" | "),
-                r.gflops,
-                ms / floor
+                floor_ms(*k, *fo, gflops),
+            );
+        }
+    }
+    println!("\nThe rounds (sgemm before / after, GFLOP/s; per shape metarec ms and its ratio to the round's floor):");
+    for r in &runs {
+        for (i, round) in r.rounds.iter().enumerate() {
+            let shapes: Vec<String> = SHAPES
+                .iter()
+                .zip(&round.ours)
+                .zip(round.to_floor())
+                .map(|(((label, ..), ms), x)| format!("{label} {ms:.2} ({x:.1}x)"))
+                .collect();
+            println!(
+                "- {} threads, round {}: sgemm {:.0} / {:.0}; {}",
+                r.threads,
+                i + 1,
+                round.before,
+                round.after,
+                shapes.join(", ")
             );
         }
     }
@@ -251,6 +355,35 @@ mod tests {
         let counted = [("SO K=5".to_string(), 473_825_280.0)].into_iter().collect();
         let e = check_flops(&counted).unwrap_err().to_string();
         assert!(e.contains("SO K=5") && e.contains("473825280"), "{e}");
+    }
+
+    /// A round's ratio pairs its own times and rate; the table's ratio is the median of those,
+    /// not the median time over the median rate.
+    #[test]
+    fn ratios_to_the_floor_are_paired_by_round() {
+        let f = |k, fo| floor_ms(k, fo, 100.0);
+        let (a, b, c) = (f(1, false), f(5, false), f(1, true));
+        let round = |scale: f64, rate: f64| Round {
+            ours: vec![2.0 * a * scale, 3.0 * b * scale, 4.0 * c * scale],
+            before: rate * 0.9,
+            after: rate,
+        };
+        // A slow round (everything at half speed) and two at full speed: the ratios are the same
+        // in every round.
+        let at = AtThreads {
+            threads: 1,
+            rounds: vec![round(1.0, 100.0), round(2.0, 50.0), round(1.0, 100.0)],
+            torch: Default::default(),
+            torch_flops: Default::default(),
+            notes: vec![],
+        };
+        for (x, want) in at.to_floor().iter().zip([2.0, 3.0, 4.0]) {
+            assert!((x - want).abs() < 1e-12, "{x} vs {want}");
+        }
+        assert_eq!(at.gflops(), 100.0);
+        assert!((at.ours()[0] - 2.0 * a).abs() < 1e-12);
+        assert_eq!(median(vec![3.0, 1.0]), 2.0);
+        assert!(median(vec![]).is_nan());
     }
 
     #[test]
