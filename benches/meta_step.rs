@@ -45,15 +45,18 @@ fn step(c: &mut Criterion, name: &str, steps: usize, first_order: bool, meta_sgd
     let pool = rayon::ThreadPoolBuilder::new().build().unwrap();
     c.bench_function(name, |b| {
         b.iter(|| {
-            // As meta-training runs it: the meta-batch's two halves on two rayon tasks.
+            // As meta-training runs it: the whole step on the cell's pool, the meta-batch's parts
+            // as rayon tasks, the optimiser's update in chunks (`metarec_methods::jobs`).
             let learner = learner(&shape, &vars, rates.as_deref(), first_order);
-            let (loss, grads) = pool
-                .install(|| match path {
+            let loss = pool.install(|| {
+                let (loss, grads) = match path {
                     Path::AsTrained => meta_batch_gradient(&learner, &s, &q, steps, &all),
                     Path::Autograd => meta_batch_gradient_autograd(&learner, &s, &q, steps, &all),
-                })
+                }
                 .unwrap();
-            opt.step(&grads).unwrap();
+                opt.step(&grads).unwrap();
+                loss
+            });
             black_box(loss)
         })
     });

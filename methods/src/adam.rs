@@ -12,8 +12,6 @@ use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Result, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 
-use crate::rows::with_data;
-
 /// Adam with `AdamW`'s parameters and results (see the module's documentation).
 pub struct Adam(Inner);
 
@@ -34,27 +32,57 @@ enum Moments {
     F64(Vec<f64>),
 }
 
-/// One step for one parameter of dtype `$t` by `$update` (`metarec_kernels::adam_update`, built
-/// optimised in every profile; for `f32` at the CPU's widest vectors).
-macro_rules! adam_step {
-    ($t:ty, $update:path, $theta:expr, $g:expr, $m:expr, $v:expr, $c:expr) => {{
-        let c: &Coefficients = $c;
-        let f = |x: f64| x as $t;
-        let k = metarec_kernels::AdamCoefficients {
-            beta1: f(c.beta1),
-            one_minus_beta1: f(1.0 - c.beta1),
-            beta2: f(c.beta2),
-            one_minus_beta2: f(1.0 - c.beta2),
-            scale_m: f(c.scale_m),
-            scale_v: f(c.scale_v),
-            decay: f(1.0 - c.lr_lambda),
-            eps: f(c.eps),
-            lr: f(c.lr),
-        };
-        let mut next = vec![0.0 as $t; $theta.len()];
-        $update(&k, &$theta, &$g, $m, $v, &mut next);
-        next
-    }};
+/// A step's scalars in the parameters' precision, each converted from `AdamW`'s `f64`.
+fn coefficients<T: metarec_kernels::Real>(
+    c: &Coefficients,
+    f: impl Fn(f64) -> T,
+) -> metarec_kernels::AdamCoefficients<T> {
+    metarec_kernels::AdamCoefficients {
+        beta1: f(c.beta1),
+        one_minus_beta1: f(1.0 - c.beta1),
+        beta2: f(c.beta2),
+        one_minus_beta2: f(1.0 - c.beta2),
+        scale_m: f(c.scale_m),
+        scale_v: f(c.scale_v),
+        decay: f(1.0 - c.lr_lambda),
+        eps: f(c.eps),
+        lr: f(c.lr),
+    }
+}
+
+/// A chunk of one parameter's update: its values and gradient, its moments and the next values.
+enum Job<'a> {
+    F32(&'a [f32], &'a [f32], &'a mut [f32], &'a mut [f32], &'a mut [f32]),
+    F64(&'a [f64], &'a [f64], &'a mut [f64], &'a mut [f64], &'a mut [f64]),
+}
+
+/// The contiguous elements of a CPU tensor's storage, read under its lock.
+fn host<'a, T: candle_core::WithDType>(
+    storage: &'a candle_core::Storage,
+    layout: &candle_core::Layout,
+) -> Result<&'a [T]> {
+    match storage {
+        candle_core::Storage::Cpu(s) => crate::rows::elements::<T>(s, layout, "adam"),
+        _ => candle_core::bail!("adam: a parameter on another device"),
+    }
+}
+
+/// `chunk`-sized jobs over one parameter's elements.
+fn chunks<'a, T>(
+    th: &'a [T],
+    g: &'a [T],
+    m: &'a mut [T],
+    v: &'a mut [T],
+    out: &'a mut [T],
+) -> impl Iterator<Item = (&'a [T], &'a [T], &'a mut [T], &'a mut [T], &'a mut [T])> {
+    assert!(th.len() == g.len() && g.len() == m.len() && m.len() == v.len() && v.len() == out.len(), "adam: sizes");
+    let c = crate::jobs::CHUNK;
+    th.chunks(c)
+        .zip(g.chunks(c))
+        .zip(m.chunks_mut(c))
+        .zip(v.chunks_mut(c))
+        .zip(out.chunks_mut(c))
+        .map(|((((th, g), m), v), out)| (th, g, m, v, out))
 }
 
 /// A step's scalars, in f64 as `AdamW::step` makes them.
@@ -120,33 +148,62 @@ impl Optimizer for Adam {
             eps: params.eps,
             lr: params.lr,
         };
-        for hv in vars.iter_mut() {
+        // The parameters with a gradient: values and gradients, contiguous, in the moments' dtype.
+        let mut todo: Vec<(usize, Tensor, Tensor)> = Vec::new();
+        for (i, hv) in vars.iter().enumerate() {
             let Some(g) = grads.get(&hv.var) else { continue };
-            let theta = hv.var.as_tensor().flatten_all()?;
-            let g = g.flatten_all()?;
-            let next = match (&mut hv.m, &mut hv.v) {
-                (Moments::F32(m), Moments::F32(v)) => {
-                    let g = g.to_dtype(DType::F32)?;
-                    // Parameter and gradient read in place (both locks released before `set`).
-                    let next = with_data::<f32, _>(&theta, "adam", |th| {
-                        with_data::<f32, _>(&g, "adam", |g| {
-                            adam_step!(f32, metarec_kernels::f32_kernels::adam_update, th, g, m, v, &c)
-                        })
-                    })??;
-                    Tensor::from_vec(next, hv.var.shape(), &Device::Cpu)?
+            let dtype = if matches!(hv.m, Moments::F32(_)) { DType::F32 } else { DType::F64 };
+            todo.push((
+                i,
+                hv.var.as_tensor().flatten_all()?.contiguous()?,
+                g.flatten_all()?.to_dtype(dtype)?.contiguous()?,
+            ));
+        }
+        let mut nexts: Vec<Moments> = todo
+            .iter()
+            .map(|(i, ..)| match &vars[*i].m {
+                Moments::F32(m) => Moments::F32(vec![0.0; m.len()]),
+                Moments::F64(m) => Moments::F64(vec![0.0; m.len()]),
+            })
+            .collect();
+        {
+            // Values and gradients read in place (the locks released before `set` below), the
+            // update in chunks that a pool's threads share (`crate::jobs`).
+            let guards: Vec<_> =
+                todo.iter().map(|(_, th, g)| (th.storage_and_layout(), g.storage_and_layout())).collect();
+            let mut jobs = Vec::new();
+            let mut items = todo.iter().zip(&guards).zip(nexts.iter_mut()).peekable();
+            for (i, hv) in vars.iter_mut().enumerate() {
+                let Some((((j, _, _), _), _)) = items.peek() else { break };
+                if *j != i {
+                    continue;
                 }
-                (Moments::F64(m), Moments::F64(v)) => {
-                    let g = g.to_dtype(DType::F64)?;
-                    let next = with_data::<f64, _>(&theta, "adam", |th| {
-                        with_data::<f64, _>(&g, "adam", |g| {
-                            adam_step!(f64, metarec_kernels::adam_update, th, g, m, v, &c)
-                        })
-                    })??;
-                    Tensor::from_vec(next, hv.var.shape(), &Device::Cpu)?
+                let ((_, (th, g)), next) = items.next().expect("peeked");
+                match (&mut hv.m, &mut hv.v, next) {
+                    (Moments::F32(m), Moments::F32(v), Moments::F32(out)) => jobs.extend(
+                        chunks(host::<f32>(&th.0, th.1)?, host::<f32>(&g.0, g.1)?, m, v, out)
+                            .map(|(a, b, c, d, e)| Job::F32(a, b, c, d, e)),
+                    ),
+                    (Moments::F64(m), Moments::F64(v), Moments::F64(out)) => jobs.extend(
+                        chunks(host::<f64>(&th.0, th.1)?, host::<f64>(&g.0, g.1)?, m, v, out)
+                            .map(|(a, b, c, d, e)| Job::F64(a, b, c, d, e)),
+                    ),
+                    _ => unreachable!("moments share the parameter's dtype"),
                 }
-                _ => unreachable!("moments share the parameter's dtype"),
+            }
+            let (k32, k64) = (coefficients(&c, |x| x as f32), coefficients(&c, |x| x));
+            crate::jobs::run(jobs, |job| match job {
+                Job::F32(th, g, m, v, out) => metarec_kernels::f32_kernels::adam_update(&k32, th, g, m, v, out),
+                Job::F64(th, g, m, v, out) => metarec_kernels::adam_update(&k64, th, g, m, v, out),
+            });
+        }
+        for ((i, ..), next) in todo.iter().zip(nexts) {
+            let var = &vars[*i].var;
+            let next = match next {
+                Moments::F32(x) => Tensor::from_vec(x, var.shape(), &Device::Cpu)?,
+                Moments::F64(x) => Tensor::from_vec(x, var.shape(), &Device::Cpu)?,
             };
-            hv.var.set(&next)?;
+            var.set(&next)?;
         }
         Ok(())
     }

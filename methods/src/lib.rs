@@ -12,6 +12,7 @@ pub mod adam;
 pub mod baselines;
 pub mod early_stopping;
 pub mod gradient;
+pub mod jobs;
 pub mod metric_based;
 pub mod mtl;
 pub mod nn;

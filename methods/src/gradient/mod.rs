@@ -439,19 +439,24 @@ fn taped_gradient<T: tape::Real + candle_core::WithDType>(
     // candle makes no empty gradient store: this one holds only a constant's own gradient,
     // which no optimiser looks up, beside the parameters' inserted below.
     let mut store = Tensor::zeros((), DType::F32, &Device::Cpu)?.backward()?;
-    // Per variable, `w_0 g_0 + w_1 g_1 + ...` summed in order, in the first part's buffer.
+    // Per variable and element, `w_0 g_0 + w_1 g_1 + ...` summed in order, in the first part's
+    // buffer, in chunks that the pool's threads share (`crate::jobs`).
     let mut parts = parts.into_iter();
     let (w0, (_, mut sums)) = parts.next().expect("at least one part");
     let w0 = <T as tape::Real>::from_f64(w0);
-    for sum in &mut sums {
-        sum.iter_mut().for_each(|x| *x = *x * w0);
-    }
-    for (w, (_, g)) in parts {
-        let w = <T as tape::Real>::from_f64(w);
-        for (sum, g) in sums.iter_mut().zip(&g) {
-            sum.iter_mut().zip(g).for_each(|(x, b)| *x = *x + *b * w);
+    let rest: Vec<(T, Vec<Vec<T>>)> = parts.map(|(w, (_, g))| (<T as tape::Real>::from_f64(w), g)).collect();
+    let chunk = crate::jobs::CHUNK;
+    let jobs: Vec<(usize, usize, &mut [T])> = sums
+        .iter_mut()
+        .enumerate()
+        .flat_map(|(v, sum)| sum.chunks_mut(chunk).enumerate().map(move |(c, x)| (v, c * chunk, x)))
+        .collect();
+    crate::jobs::run(jobs, |(v, at, xs)| {
+        xs.iter_mut().for_each(|x| *x = *x * w0);
+        for (w, g) in &rest {
+            xs.iter_mut().zip(&g[v][at..]).for_each(|(x, b)| *x = *x + *b * *w);
         }
-    }
+    });
     for (v, sum) in vars.iter().zip(sums) {
         store.insert(v.as_tensor(), Tensor::from_vec(sum, v.shape(), &Device::Cpu)?);
     }
