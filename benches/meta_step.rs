@@ -41,23 +41,27 @@ fn step(c: &mut Criterion, name: &str, steps: usize, first_order: bool, meta_sgd
     let mut all = vars.clone();
     all.extend(rates.iter().flatten().cloned());
     let mut opt = Adam::new(all.clone(), ParamsAdamW { lr: 1e-4, weight_decay: 0.0, ..Default::default() }).unwrap();
-    // As the runner runs a cell with spare cores: on a pool of RAYON_NUM_THREADS threads.
+    // As the runner runs a cell with spare cores: the cell's steps inside one `install` on a
+    // pool of RAYON_NUM_THREADS threads (here each of criterion's batches of steps, timed on the
+    // pool), the meta-batch's parts as rayon tasks, the optimiser's update in chunks
+    // (`metarec_methods::jobs`).
     let pool = rayon::ThreadPoolBuilder::new().build().unwrap();
     c.bench_function(name, |b| {
-        b.iter(|| {
-            // As meta-training runs it: the whole step on the cell's pool, the meta-batch's parts
-            // as rayon tasks, the optimiser's update in chunks (`metarec_methods::jobs`).
-            let learner = learner(&shape, &vars, rates.as_deref(), first_order);
-            let loss = pool.install(|| {
-                let (loss, grads) = match path {
-                    Path::AsTrained => meta_batch_gradient(&learner, &s, &q, steps, &all),
-                    Path::Autograd => meta_batch_gradient_autograd(&learner, &s, &q, steps, &all),
+        b.iter_custom(|iters| {
+            pool.install(|| {
+                let t0 = std::time::Instant::now();
+                for _ in 0..iters {
+                    let learner = learner(&shape, &vars, rates.as_deref(), first_order);
+                    let (loss, grads) = match path {
+                        Path::AsTrained => meta_batch_gradient(&learner, &s, &q, steps, &all),
+                        Path::Autograd => meta_batch_gradient_autograd(&learner, &s, &q, steps, &all),
+                    }
+                    .unwrap();
+                    opt.step(&grads).unwrap();
+                    black_box(loss);
                 }
-                .unwrap();
-                opt.step(&grads).unwrap();
-                loss
-            });
-            black_box(loss)
+                t0.elapsed()
+            })
         })
     });
 }
