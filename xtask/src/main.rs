@@ -112,6 +112,9 @@ enum Command {
         /// Thread counts to measure, comma-separated (default: 1 and the number of cores).
         #[arg(long, value_delimiter = ',')]
         threads: Option<Vec<usize>>,
+        /// Rounds per thread count (sgemm, the criterion bench, sgemm); the table gives medians.
+        #[arg(long, default_value_t = speed::ROUNDS)]
+        rounds: usize,
     },
     /// Compare the MeLU-shape meta-gradient and meta-step time on CPU and a device.
     DeviceCheck {
@@ -668,9 +671,9 @@ fn main() {
                     bin.display()
                 )
             }),
-        Command::Speed { python, skip_rust, threads } => std::env::current_dir()
+        Command::Speed { python, skip_rust, threads, rounds } => std::env::current_dir()
             .context("current directory")
-            .and_then(|cwd| speed::run(&metarec::provenance::repo_root(&cwd), &python, skip_rust, threads)),
+            .and_then(|cwd| speed::run(&metarec::provenance::repo_root(&cwd), &python, skip_rust, threads, rounds)),
         Command::DeviceCheck { device } => (|| -> Result<()> {
             let device = match device.as_str() {
                 "cpu" => candle_core::Device::Cpu,

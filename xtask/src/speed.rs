@@ -87,7 +87,7 @@ fn sgemm_at(threads: usize) -> Result<f64> {
     sgemm_gflops()
 }
 
-/// Rounds per thread count, each an sgemm rate, the criterion bench of the three shapes, and
+/// Rounds per thread count by default (`--rounds`), each an sgemm rate, the criterion bench of the three shapes, and
 /// an sgemm rate again: this machine's speed moves by a third within minutes (ARCHITECTURE.md),
 /// so each round's ratio to the floor pairs the step with the sgemm rates measured just before
 /// and after it (the higher, which makes the floor lower), and the table gives the rounds' medians.
@@ -169,7 +169,7 @@ fn read_criterion(home: &Path) -> Result<Vec<f64>> {
     Ok(ours)
 }
 
-fn measure(repo: &Path, python: &str, skip_rust: bool, threads: usize) -> Result<AtThreads> {
+fn measure(repo: &Path, python: &str, skip_rust: bool, threads: usize, n_rounds: usize) -> Result<AtThreads> {
     let home = criterion_home(repo, threads)?;
     let mut rounds = Vec::new();
     if skip_rust {
@@ -183,11 +183,15 @@ fn measure(repo: &Path, python: &str, skip_rust: bool, threads: usize) -> Result
             bail!("{}: no criterion results (run without --skip-rust)", home.join("round-0").display());
         }
     }
-    for r in 0..if skip_rust { 0 } else { ROUNDS } {
+    if !skip_rust && home.exists() {
+        // An earlier run's rounds would otherwise be read back by a later `--skip-rust`.
+        std::fs::remove_dir_all(&home).with_context(|| format!("removing {}", home.display()))?;
+    }
+    for r in 0..if skip_rust { 0 } else { n_rounds } {
         let round_home = home.join(format!("round-{r}"));
         let before = sgemm_at(threads)?;
         println!(
-            "round {}/{ROUNDS} at {threads} threads: sgemm {before:.0} GFLOP/s, then the criterion bench (cargo bench --bench meta_step -- maml/)",
+            "round {}/{n_rounds} at {threads} threads: sgemm {before:.0} GFLOP/s, then the criterion bench (cargo bench --bench meta_step -- maml/)",
             r + 1
         );
         let st = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
@@ -257,14 +261,17 @@ fn check_flops(counted: &std::collections::BTreeMap<String, f64>) -> Result<()> 
 /// Measures at each thread count of `threads` (default: 1 and the number of cores) and prints
 /// one table: per thread count and shape, metarec's time, every PyTorch formulation's time with
 /// its ratio, the fastest one's ratio, the sgemm rate and the floor.
-pub fn run(repo: &Path, python: &str, skip_rust: bool, threads: Option<Vec<usize>>) -> Result<()> {
+pub fn run(repo: &Path, python: &str, skip_rust: bool, threads: Option<Vec<usize>>, rounds: usize) -> Result<()> {
+    if rounds == 0 {
+        bail!("--rounds: at least 1");
+    }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut threads = threads.unwrap_or_else(|| vec![1, cores]);
     threads.dedup();
     if threads.contains(&0) {
         bail!("--threads: thread counts must be at least 1");
     }
-    let runs = threads.iter().map(|t| measure(repo, python, skip_rust, *t)).collect::<Result<Vec<_>>>()?;
+    let runs = threads.iter().map(|t| measure(repo, python, skip_rust, *t, rounds)).collect::<Result<Vec<_>>>()?;
     println!(
         "\nOne MAML meta-train step, MeLU shape (8x100x32 -> 256 -> 64 -> 64 -> 1, meta-batch 32, 10+10 rows), f32"
     );
@@ -280,10 +287,10 @@ pub fn run(repo: &Path, python: &str, skip_rust: bool, threads: Option<Vec<usize
          matmul MFLOP per step: {} (the dense formulation's, every parameter adapted, as PyTorch's FlopCounterMode\n\
          counts them on its bmm step, checked in this run unless marked; metarec's low-rank deltas need fewer at K=1\n\
          and more at K=5, see ARCHITECTURE.md)\n\
-         {} rounds per thread count, each: sgemm, the criterion bench, sgemm; metarec ms and sgemm are the rounds' medians\n\
+         {} round(s) per thread count, each: sgemm, the criterion bench, sgemm; metarec ms and sgemm are the rounds' medians\n\
          (a round's rate is the higher of its two), metarec / floor the median of the rounds' own ratios\n",
         counted.join(", "),
-        ROUNDS
+        runs.iter().map(|r| r.rounds.len()).max().unwrap_or(0)
     );
     let variants = ["l2l", "vmap", "bmm"];
     println!(
