@@ -178,20 +178,10 @@ pub fn meta_gradient<T: Real>(
 }
 
 /// The transposes of the learner's weights (`params` as in [`meta_gradient`]), made once for
-/// the tapes of every part of a meta-batch. On a rayon pool the first layer's (the largest) and
-/// the others' are made at once on two rayon tasks, which also has a second thread awake when
-/// the parts start.
+/// the tapes of every part of a meta-batch.
 pub fn weight_transposes<T: Real>(learner: &Learner, params: &[&[T]]) -> Vec<Vec<T>> {
     let nt = learner.n_tables();
-    let layers = learner.shape.layers();
-    let one = |l: usize| transposed(params[nt + 2 * l], layers[l].0, layers[l].1);
-    if layers.len() > 1 && rayon::current_thread_index().is_some() {
-        let (first, mut rest) = rayon::join(|| one(0), || (1..layers.len()).map(one).collect::<Vec<_>>());
-        rest.insert(0, first);
-        rest
-    } else {
-        (0..layers.len()).map(one).collect()
-    }
+    learner.shape.layers().iter().enumerate().map(|(l, (i, o))| transposed(params[nt + 2 * l], *i, *o)).collect()
 }
 
 /// [`meta_gradient`] given the weights' transposes ([`weight_transposes`]); the tape reads
