@@ -51,9 +51,12 @@ fn coefficients<T: metarec_kernels::Real>(
 }
 
 /// A chunk of one parameter's update: its values and gradient, its moments and the next values.
+type Chunk<'a, T> = (&'a [T], &'a [T], &'a mut [T], &'a mut [T], &'a mut [T]);
+
+/// A [`Chunk`] of either precision.
 enum Job<'a> {
-    F32(&'a [f32], &'a [f32], &'a mut [f32], &'a mut [f32], &'a mut [f32]),
-    F64(&'a [f64], &'a [f64], &'a mut [f64], &'a mut [f64], &'a mut [f64]),
+    F32(Chunk<'a, f32>),
+    F64(Chunk<'a, f64>),
 }
 
 /// The contiguous elements of a CPU tensor's storage, read under its lock.
@@ -74,7 +77,7 @@ fn chunks<'a, T>(
     m: &'a mut [T],
     v: &'a mut [T],
     out: &'a mut [T],
-) -> impl Iterator<Item = (&'a [T], &'a [T], &'a mut [T], &'a mut [T], &'a mut [T])> {
+) -> impl Iterator<Item = Chunk<'a, T>> {
     assert!(th.len() == g.len() && g.len() == m.len() && m.len() == v.len() && v.len() == out.len(), "adam: sizes");
     let c = crate::jobs::CHUNK;
     th.chunks(c)
@@ -180,21 +183,19 @@ impl Optimizer for Adam {
                 }
                 let ((_, (th, g)), next) = items.next().expect("peeked");
                 match (&mut hv.m, &mut hv.v, next) {
-                    (Moments::F32(m), Moments::F32(v), Moments::F32(out)) => jobs.extend(
-                        chunks(host::<f32>(&th.0, th.1)?, host::<f32>(&g.0, g.1)?, m, v, out)
-                            .map(|(a, b, c, d, e)| Job::F32(a, b, c, d, e)),
-                    ),
-                    (Moments::F64(m), Moments::F64(v), Moments::F64(out)) => jobs.extend(
-                        chunks(host::<f64>(&th.0, th.1)?, host::<f64>(&g.0, g.1)?, m, v, out)
-                            .map(|(a, b, c, d, e)| Job::F64(a, b, c, d, e)),
-                    ),
+                    (Moments::F32(m), Moments::F32(v), Moments::F32(out)) => {
+                        jobs.extend(chunks(host::<f32>(&th.0, th.1)?, host::<f32>(&g.0, g.1)?, m, v, out).map(Job::F32))
+                    }
+                    (Moments::F64(m), Moments::F64(v), Moments::F64(out)) => {
+                        jobs.extend(chunks(host::<f64>(&th.0, th.1)?, host::<f64>(&g.0, g.1)?, m, v, out).map(Job::F64))
+                    }
                     _ => unreachable!("moments share the parameter's dtype"),
                 }
             }
             let (k32, k64) = (coefficients(&c, |x| x as f32), coefficients(&c, |x| x));
             crate::jobs::run(jobs, |job| match job {
-                Job::F32(th, g, m, v, out) => metarec_kernels::f32_kernels::adam_update(&k32, th, g, m, v, out),
-                Job::F64(th, g, m, v, out) => metarec_kernels::adam_update(&k64, th, g, m, v, out),
+                Job::F32((th, g, m, v, out)) => metarec_kernels::f32_kernels::adam_update(&k32, th, g, m, v, out),
+                Job::F64((th, g, m, v, out)) => metarec_kernels::adam_update(&k64, th, g, m, v, out),
             });
         }
         for ((i, ..), next) in todo.iter().zip(nexts) {
