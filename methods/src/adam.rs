@@ -12,6 +12,8 @@ use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Result, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 
+use crate::rows::host_elements;
+
 /// Adam with `AdamW`'s parameters and results (see the module's documentation).
 pub struct Adam(Inner);
 
@@ -57,17 +59,6 @@ type Chunk<'a, T> = (&'a [T], &'a [T], &'a mut [T], &'a mut [T], &'a mut [T]);
 enum Job<'a> {
     F32(Chunk<'a, f32>),
     F64(Chunk<'a, f64>),
-}
-
-/// The contiguous elements of a CPU tensor's storage, read under its lock.
-fn host<'a, T: candle_core::WithDType>(
-    storage: &'a candle_core::Storage,
-    layout: &candle_core::Layout,
-) -> Result<&'a [T]> {
-    match storage {
-        candle_core::Storage::Cpu(s) => crate::rows::elements::<T>(s, layout, "adam"),
-        _ => candle_core::bail!("adam: a parameter on another device"),
-    }
 }
 
 /// `chunk`-sized jobs over one parameter's elements.
@@ -183,12 +174,26 @@ impl Optimizer for Adam {
                 }
                 let ((_, (th, g)), next) = items.next().expect("peeked");
                 match (&mut hv.m, &mut hv.v, next) {
-                    (Moments::F32(m), Moments::F32(v), Moments::F32(out)) => {
-                        jobs.extend(chunks(host::<f32>(&th.0, th.1)?, host::<f32>(&g.0, g.1)?, m, v, out).map(Job::F32))
-                    }
-                    (Moments::F64(m), Moments::F64(v), Moments::F64(out)) => {
-                        jobs.extend(chunks(host::<f64>(&th.0, th.1)?, host::<f64>(&g.0, g.1)?, m, v, out).map(Job::F64))
-                    }
+                    (Moments::F32(m), Moments::F32(v), Moments::F32(out)) => jobs.extend(
+                        chunks(
+                            host_elements::<f32>(&th.0, th.1, "adam")?,
+                            host_elements::<f32>(&g.0, g.1, "adam")?,
+                            m,
+                            v,
+                            out,
+                        )
+                        .map(Job::F32),
+                    ),
+                    (Moments::F64(m), Moments::F64(v), Moments::F64(out)) => jobs.extend(
+                        chunks(
+                            host_elements::<f64>(&th.0, th.1, "adam")?,
+                            host_elements::<f64>(&g.0, g.1, "adam")?,
+                            m,
+                            v,
+                            out,
+                        )
+                        .map(Job::F64),
+                    ),
                     _ => unreachable!("moments share the parameter's dtype"),
                 }
             }

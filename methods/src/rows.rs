@@ -63,15 +63,25 @@ pub(crate) fn elements<'a, T: WithDType>(s: &'a CpuStorage, layout: &Layout, op:
     }
 }
 
+/// The contiguous elements of a tensor's storage when it is on the CPU (an error names `op`
+/// otherwise): for callers that hold the storage's lock themselves, for several tensors at once.
+pub(crate) fn host_elements<'a, T: WithDType>(
+    storage: &'a candle_core::Storage,
+    layout: &Layout,
+    op: &str,
+) -> Result<&'a [T]> {
+    match storage {
+        candle_core::Storage::Cpu(s) => elements::<T>(s, layout, op),
+        _ => Err(Error::Msg(format!("{op}: a CPU op given a tensor on another device"))),
+    }
+}
+
 /// Runs `f` on the contiguous elements of a CPU tensor (read in place; copied first only when
 /// `t` is not contiguous), its storage's lock released when this returns.
 pub(crate) fn with_data<T: WithDType, R>(t: &Tensor, op: &str, f: impl FnOnce(&[T]) -> R) -> Result<R> {
     let t = t.contiguous()?;
     let (storage, layout) = t.storage_and_layout();
-    match &*storage {
-        candle_core::Storage::Cpu(s) => Ok(f(elements::<T>(s, layout, op)?)),
-        _ => Err(Error::Msg(format!("{op}: a CPU op given a tensor on another device"))),
-    }
+    Ok(f(host_elements::<T>(&storage, layout, op)?))
 }
 
 struct RepeatRows {

@@ -419,10 +419,7 @@ fn taped_gradient<T: tape::Real + candle_core::WithDType>(
     let guards: Vec<_> = contiguous.iter().map(|t| t.storage_and_layout()).collect();
     let params = guards
         .iter()
-        .map(|(storage, layout)| match &**storage {
-            candle_core::Storage::Cpu(s) => crate::rows::elements::<T>(s, layout, "taped_gradient"),
-            _ => candle_core::bail!("taped_gradient: a parameter on another device"),
-        })
+        .map(|(storage, layout)| crate::rows::host_elements::<T>(storage, layout, "taped_gradient"))
         .collect::<candle_core::Result<Vec<&[T]>>>()?;
     // Parts of at most TAPED_PART tasks, and at least two (one per core of a cell with spare
     // cores) when there are two tasks.
