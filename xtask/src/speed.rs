@@ -334,6 +334,11 @@ pub fn run(repo: &Path, python: &str, skip_rust: bool, threads: Option<Vec<usize
             );
         }
     }
+    if skip_rust {
+        println!(
+            "\n--skip-rust: metarec's times are an earlier run's rounds, the sgemm rate is this run's, so the ratios to the floor are not paired"
+        );
+    }
     println!("\nratio = PyTorch time / metarec time (above 1: metarec is faster)");
     for n in runs.iter().flat_map(|r| &r.notes) {
         println!("note: {n}");
