@@ -61,22 +61,23 @@ enum Job<'a> {
     F64(Chunk<'a, f64>),
 }
 
-/// `chunk`-sized jobs over one parameter's elements.
-fn chunks<'a, T>(
-    th: &'a [T],
-    g: &'a [T],
-    m: &'a mut [T],
-    v: &'a mut [T],
-    out: &'a mut [T],
-) -> impl Iterator<Item = Chunk<'a, T>> {
+/// Appends one parameter's update as [`crate::jobs::CHUNK`]-sized jobs: its values and gradient
+/// read from their (locked) storages, its moments and next values.
+fn push_chunks<'a, T: candle_core::WithDType>(
+    jobs: &mut Vec<Job<'a>>,
+    th: &'a candle_core::Storage,
+    th_layout: &candle_core::Layout,
+    g: &'a candle_core::Storage,
+    g_layout: &candle_core::Layout,
+    (m, v, out): (&'a mut [T], &'a mut [T], &'a mut [T]),
+    job: fn(Chunk<'a, T>) -> Job<'a>,
+) -> Result<()> {
+    let (th, g) = (host_elements::<T>(th, th_layout, "adam")?, host_elements::<T>(g, g_layout, "adam")?);
     assert!(th.len() == g.len() && g.len() == m.len() && m.len() == v.len() && v.len() == out.len(), "adam: sizes");
     let c = crate::jobs::CHUNK;
-    th.chunks(c)
-        .zip(g.chunks(c))
-        .zip(m.chunks_mut(c))
-        .zip(v.chunks_mut(c))
-        .zip(out.chunks_mut(c))
-        .map(|((((th, g), m), v), out)| (th, g, m, v, out))
+    let chunks = th.chunks(c).zip(g.chunks(c)).zip(m.chunks_mut(c)).zip(v.chunks_mut(c)).zip(out.chunks_mut(c));
+    jobs.extend(chunks.map(|((((th, g), m), v), out)| job((th, g, m, v, out))));
+    Ok(())
 }
 
 /// A step's scalars, in f64 as `AdamW::step` makes them.
@@ -142,58 +143,43 @@ impl Optimizer for Adam {
             eps: params.eps,
             lr: params.lr,
         };
-        // The parameters with a gradient: values and gradients, contiguous, in the moments' dtype.
-        let mut todo: Vec<(usize, Tensor, Tensor)> = Vec::new();
-        for (i, hv) in vars.iter().enumerate() {
-            let Some(g) = grads.get(&hv.var) else { continue };
-            let dtype = if matches!(hv.m, Moments::F32(_)) { DType::F32 } else { DType::F64 };
-            todo.push((
-                i,
+        // Per parameter, if it has a gradient: its values and gradient, contiguous, in the
+        // moments' dtype, and room for its next values.
+        let mut todo: Vec<Option<(Tensor, Tensor)>> = Vec::with_capacity(vars.len());
+        let mut nexts: Vec<Option<Moments>> = Vec::with_capacity(vars.len());
+        for hv in vars.iter() {
+            let Some(g) = grads.get(&hv.var) else {
+                todo.push(None);
+                nexts.push(None);
+                continue;
+            };
+            let (dtype, next) = match &hv.m {
+                Moments::F32(m) => (DType::F32, Moments::F32(vec![0.0; m.len()])),
+                Moments::F64(m) => (DType::F64, Moments::F64(vec![0.0; m.len()])),
+            };
+            todo.push(Some((
                 hv.var.as_tensor().flatten_all()?.contiguous()?,
                 g.flatten_all()?.to_dtype(dtype)?.contiguous()?,
-            ));
+            )));
+            nexts.push(Some(next));
         }
-        let mut nexts: Vec<Moments> = todo
-            .iter()
-            .map(|(i, ..)| match &vars[*i].m {
-                Moments::F32(m) => Moments::F32(vec![0.0; m.len()]),
-                Moments::F64(m) => Moments::F64(vec![0.0; m.len()]),
-            })
-            .collect();
         {
             // Values and gradients read in place (the locks released before `set` below), the
             // update in chunks that a pool's threads share (`crate::jobs`).
-            let guards: Vec<_> =
-                todo.iter().map(|(_, th, g)| (th.storage_and_layout(), g.storage_and_layout())).collect();
+            let guards: Vec<_> = todo
+                .iter()
+                .map(|t| t.as_ref().map(|(th, g)| (th.storage_and_layout(), g.storage_and_layout())))
+                .collect();
             let mut jobs = Vec::new();
-            let mut items = todo.iter().zip(&guards).zip(nexts.iter_mut()).peekable();
-            for (i, hv) in vars.iter_mut().enumerate() {
-                let Some((((j, _, _), _), _)) = items.peek() else { break };
-                if *j != i {
-                    continue;
-                }
-                let ((_, (th, g)), next) = items.next().expect("peeked");
+            for ((hv, guard), next) in vars.iter_mut().zip(&guards).zip(nexts.iter_mut()) {
+                let (Some(((th, th_l), (g, g_l))), Some(next)) = (guard, next) else { continue };
                 match (&mut hv.m, &mut hv.v, next) {
-                    (Moments::F32(m), Moments::F32(v), Moments::F32(out)) => jobs.extend(
-                        chunks(
-                            host_elements::<f32>(&th.0, th.1, "adam")?,
-                            host_elements::<f32>(&g.0, g.1, "adam")?,
-                            m,
-                            v,
-                            out,
-                        )
-                        .map(Job::F32),
-                    ),
-                    (Moments::F64(m), Moments::F64(v), Moments::F64(out)) => jobs.extend(
-                        chunks(
-                            host_elements::<f64>(&th.0, th.1, "adam")?,
-                            host_elements::<f64>(&g.0, g.1, "adam")?,
-                            m,
-                            v,
-                            out,
-                        )
-                        .map(Job::F64),
-                    ),
+                    (Moments::F32(m), Moments::F32(v), Moments::F32(out)) => {
+                        push_chunks(&mut jobs, th, th_l, g, g_l, (m, v, out), Job::F32)?
+                    }
+                    (Moments::F64(m), Moments::F64(v), Moments::F64(out)) => {
+                        push_chunks(&mut jobs, th, th_l, g, g_l, (m, v, out), Job::F64)?
+                    }
                     _ => unreachable!("moments share the parameter's dtype"),
                 }
             }
@@ -203,13 +189,13 @@ impl Optimizer for Adam {
                 Job::F64((th, g, m, v, out)) => metarec_kernels::adam_update(&k64, th, g, m, v, out),
             });
         }
-        for ((i, ..), next) in todo.iter().zip(nexts) {
-            let var = &vars[*i].var;
+        for (hv, next) in vars.iter().zip(nexts) {
+            let Some(next) = next else { continue };
             let next = match next {
-                Moments::F32(x) => Tensor::from_vec(x, var.shape(), &Device::Cpu)?,
-                Moments::F64(x) => Tensor::from_vec(x, var.shape(), &Device::Cpu)?,
+                Moments::F32(x) => Tensor::from_vec(x, hv.var.shape(), &Device::Cpu)?,
+                Moments::F64(x) => Tensor::from_vec(x, hv.var.shape(), &Device::Cpu)?,
             };
-            var.set(&next)?;
+            hv.var.set(&next)?;
         }
         Ok(())
     }

@@ -1,7 +1,8 @@
 //! Elementwise passes split over the threads of the rayon pool a cell runs on when it has spare
 //! cores (the runner's `SpareCores`): the optimiser's update and the sum of a meta-batch's parts'
-//! gradients, which otherwise run on one thread while the other waits (at two threads about a
-//! sixth of a first-order MAML step at the MeLU shape, ARCHITECTURE.md "Performance").
+//! gradients, which otherwise run on one thread while the other waits (at two threads, together
+//! 13-17% of a first-order MAML step at the MeLU shape in an instrumented run, ARCHITECTURE.md
+//! "Performance").
 //!
 //! Every job is an elementwise pass over its own elements, so how they are split and which
 //! thread runs which changes no result.

@@ -169,25 +169,29 @@ fn read_criterion(home: &Path) -> Result<Vec<f64>> {
     Ok(ours)
 }
 
-fn measure(repo: &Path, python: &str, skip_rust: bool, threads: usize, n_rounds: usize) -> Result<AtThreads> {
-    let home = criterion_home(repo, threads)?;
+/// An earlier run's rounds at `threads` threads, read back from `home`, with one sgemm rate
+/// measured now (so not paired with the step times).
+fn read_rounds(home: &Path, threads: usize) -> Result<Vec<Round>> {
+    let now = sgemm_at(threads)?;
     let mut rounds = Vec::new();
-    if skip_rust {
-        // The rounds on disk, with one sgemm rate measured now.
-        let now = sgemm_at(threads)?;
-        while home.join(format!("round-{}", rounds.len())).exists() {
-            let ours = read_criterion(&home.join(format!("round-{}", rounds.len())))?;
-            rounds.push(Round { ours, before: now, after: now });
-        }
-        if rounds.is_empty() {
-            bail!("{}: no criterion results (run without --skip-rust)", home.join("round-0").display());
-        }
+    while home.join(format!("round-{}", rounds.len())).exists() {
+        let ours = read_criterion(&home.join(format!("round-{}", rounds.len())))?;
+        rounds.push(Round { ours, before: now, after: now });
     }
-    if !skip_rust && home.exists() {
-        // An earlier run's rounds would otherwise be read back by a later `--skip-rust`.
-        std::fs::remove_dir_all(&home).with_context(|| format!("removing {}", home.display()))?;
+    if rounds.is_empty() {
+        bail!("{}: no criterion results (run without --skip-rust)", home.join("round-0").display());
     }
-    for r in 0..if skip_rust { 0 } else { n_rounds } {
+    Ok(rounds)
+}
+
+/// `n_rounds` rounds at `threads` threads, written under `home` (an earlier run's removed first,
+/// so that a later `--skip-rust` reads only these).
+fn run_rounds(repo: &Path, home: &Path, threads: usize, n_rounds: usize) -> Result<Vec<Round>> {
+    if home.exists() {
+        std::fs::remove_dir_all(home).with_context(|| format!("removing {}", home.display()))?;
+    }
+    let mut rounds = Vec::new();
+    for r in 0..n_rounds {
         let round_home = home.join(format!("round-{r}"));
         let before = sgemm_at(threads)?;
         println!(
@@ -211,6 +215,12 @@ fn measure(repo: &Path, python: &str, skip_rust: bool, threads: usize, n_rounds:
         let after = sgemm_at(threads)?;
         rounds.push(Round { ours, before, after });
     }
+    Ok(rounds)
+}
+
+fn measure(repo: &Path, python: &str, skip_rust: bool, threads: usize, n_rounds: usize) -> Result<AtThreads> {
+    let home = criterion_home(repo, threads)?;
+    let rounds = if skip_rust { read_rounds(&home, threads)? } else { run_rounds(repo, &home, threads, n_rounds)? };
     println!("running {python} benches/torch/maml_speed.py --threads {threads}");
     let out = Command::new(python)
         .current_dir(repo.join("benches/torch"))
