@@ -47,15 +47,15 @@ pub struct AdamCoefficients<T> {
     pub lr: T,
 }
 
-/// One step of candle-nn's `AdamW::step` for one parameter, in one pass: `out` the next
-/// parameter, `m` and `v` updated in place. Each of candle's `tensor * s` is its affine
+/// One step of candle-nn's `AdamW::step` for one parameter, in one pass: the parameter `theta`,
+/// `m` and `v` updated in place. Each of candle's `tensor * s` is its affine
 /// `x * s + 0` and `tensor + s` is `x * 1 + s`, in the tensor's precision, so the result is
 /// `AdamW`'s to the bit (metarec-methods' `adam` tests it), at every vector width
 /// ([`f32_kernels::adam_update`]: IEEE operations only, no fused multiply-add).
 #[inline(always)]
-pub fn adam_update<T: Real>(k: &AdamCoefficients<T>, theta: &[T], g: &[T], m: &mut [T], v: &mut [T], out: &mut [T]) {
+pub fn adam_update<T: Real>(k: &AdamCoefficients<T>, theta: &mut [T], g: &[T], m: &mut [T], v: &mut [T]) {
     let n = theta.len();
-    let (g, m, v, out) = (&g[..n], &mut m[..n], &mut v[..n], &mut out[..n]);
+    let (g, m, v) = (&g[..n], &mut m[..n], &mut v[..n]);
     let zero = T::ZERO;
     for i in 0..n {
         let nm = (m[i] * k.beta1 + zero) + (g[i] * k.one_minus_beta1 + zero);
@@ -64,7 +64,7 @@ pub fn adam_update<T: Real>(k: &AdamCoefficients<T>, theta: &[T], g: &[T], m: &m
         let v_hat = nv * k.scale_v + zero;
         let decayed = theta[i] * k.decay + zero;
         let adjusted = m_hat / (v_hat.sqrt() * T::ONE + k.eps);
-        out[i] = decayed - (adjusted * k.lr + zero);
+        theta[i] = decayed - (adjusted * k.lr + zero);
         m[i] = nm;
         v[i] = nv;
     }
@@ -417,7 +417,7 @@ pub mod f32_kernels {
 
     dispatch!(
         /// [`super::adam_update`] on `f32`.
-        adam_update(k: &super::AdamCoefficients<f32>, theta: &[f32], g: &[f32], m: &mut [f32], v: &mut [f32], out: &mut [f32])
+        adam_update(k: &super::AdamCoefficients<f32>, theta: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32])
     );
     dispatch!(
         /// [`super::step`] on `f32`.

@@ -5,8 +5,10 @@
 //! about a sixth of a first-order MAML step (`perf`, ARCHITECTURE.md "Performance"). [`Adam`]
 //! keeps the moments in host memory and makes the same arithmetic, operation for operation and
 //! in the same precision, in one loop: the results are `AdamW`'s to the bit
-//! (`tests::host_adam_equals_candles_adamw`), so switching changes no number. On any other
-//! device, or for another dtype, it is `AdamW` itself.
+//! (`tests::host_adam_equals_candles_adamw`), so switching changes no number. It writes the next
+//! values into the variables' storages (`Var::try_storage_mut`, a patch of the vendored
+//! candle-core), as `Var::set` would copy them there. On any other device, or for another dtype,
+//! it is `AdamW` itself.
 
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Result, Tensor, Var};
@@ -52,8 +54,8 @@ fn coefficients<T: metarec_kernels::Real>(
     }
 }
 
-/// A chunk of one parameter's update: its values and gradient, its moments and the next values.
-type Chunk<'a, T> = (&'a [T], &'a [T], &'a mut [T], &'a mut [T], &'a mut [T]);
+/// A chunk of one parameter's update: its values (updated in place), its gradient and moments.
+type Chunk<'a, T> = (&'a mut [T], &'a [T], &'a mut [T], &'a mut [T]);
 
 /// A [`Chunk`] of either precision.
 enum Job<'a> {
@@ -61,23 +63,41 @@ enum Job<'a> {
     F64(Chunk<'a, f64>),
 }
 
-/// Appends one parameter's update as [`crate::jobs::CHUNK`]-sized jobs: its values and gradient
-/// read from their (locked) storages, its moments and next values.
+/// Appends one parameter's update as [`crate::jobs::CHUNK`]-sized jobs: its values (the
+/// variable's contiguous elements), its gradient read from its (locked) storage, its moments.
 fn push_chunks<'a, T: candle_core::WithDType>(
     jobs: &mut Vec<Job<'a>>,
-    th: &'a candle_core::Storage,
-    th_layout: &candle_core::Layout,
+    th: &'a mut [T],
     g: &'a candle_core::Storage,
     g_layout: &candle_core::Layout,
-    (m, v, out): (&'a mut [T], &'a mut [T], &'a mut [T]),
+    (m, v): (&'a mut [T], &'a mut [T]),
     job: fn(Chunk<'a, T>) -> Job<'a>,
 ) -> Result<()> {
-    let (th, g) = (host_elements::<T>(th, th_layout, "adam")?, host_elements::<T>(g, g_layout, "adam")?);
-    assert!(th.len() == g.len() && g.len() == m.len() && m.len() == v.len() && v.len() == out.len(), "adam: sizes");
+    let g = host_elements::<T>(g, g_layout, "adam")?;
+    assert!(th.len() == g.len() && g.len() == m.len() && m.len() == v.len(), "adam: sizes");
     let c = crate::jobs::CHUNK;
-    let chunks = th.chunks(c).zip(g.chunks(c)).zip(m.chunks_mut(c)).zip(v.chunks_mut(c)).zip(out.chunks_mut(c));
-    jobs.extend(chunks.map(|((((th, g), m), v), out)| job((th, g, m, v, out))));
+    let chunks = th.chunks_mut(c).zip(g.chunks(c)).zip(m.chunks_mut(c)).zip(v.chunks_mut(c));
+    jobs.extend(chunks.map(|(((th, g), m), v)| job((th, g, m, v))));
     Ok(())
+}
+
+/// A variable's contiguous elements in its storage (held under the write lock).
+enum Elements<'a> {
+    F32(&'a mut [f32]),
+    F64(&'a mut [f64]),
+}
+
+impl<'a> Elements<'a> {
+    fn of(storage: &'a mut candle_core::Storage, layout: &candle_core::Layout) -> Result<Elements<'a>> {
+        let Some((a, b)) = layout.contiguous_offsets() else {
+            candle_core::bail!("adam: a variable is not contiguous")
+        };
+        Ok(match storage {
+            candle_core::Storage::Cpu(candle_core::CpuStorage::F32(x)) => Elements::F32(&mut x[a..b]),
+            candle_core::Storage::Cpu(candle_core::CpuStorage::F64(x)) => Elements::F64(&mut x[a..b]),
+            _ => candle_core::bail!("adam: a variable is not an f32 or f64 tensor on the CPU"),
+        })
+    }
 }
 
 /// A step's scalars, in f64 as `AdamW::step` makes them.
@@ -133,70 +153,60 @@ impl Optimizer for Adam {
             Inner::Candle(o) => return o.step(grads),
             Inner::Host { vars, params, step_t } => (vars, params, step_t),
         };
-        *step_t += 1;
+        // The step's number, kept only once the update has run.
+        let t = *step_t + 1;
         let c = Coefficients {
             beta1: params.beta1,
             beta2: params.beta2,
-            scale_m: 1f64 / (1f64 - params.beta1.powi(*step_t)),
-            scale_v: 1f64 / (1f64 - params.beta2.powi(*step_t)),
+            scale_m: 1f64 / (1f64 - params.beta1.powi(t)),
+            scale_v: 1f64 / (1f64 - params.beta2.powi(t)),
             lr_lambda: params.lr * params.weight_decay,
             eps: params.eps,
             lr: params.lr,
         };
-        // Per parameter, if it has a gradient: its values and gradient, contiguous, in the
-        // moments' dtype, and room for its next values.
-        let mut todo: Vec<Option<(Tensor, Tensor)>> = Vec::with_capacity(vars.len());
-        let mut nexts: Vec<Option<Moments>> = Vec::with_capacity(vars.len());
-        for hv in vars.iter() {
-            let Some(g) = grads.get(&hv.var) else {
-                todo.push(None);
-                nexts.push(None);
-                continue;
-            };
-            let (dtype, next) = match &hv.m {
-                Moments::F32(m) => (DType::F32, Moments::F32(vec![0.0; m.len()])),
-                Moments::F64(m) => (DType::F64, Moments::F64(vec![0.0; m.len()])),
-            };
-            todo.push(Some((
-                hv.var.as_tensor().flatten_all()?.contiguous()?,
-                g.flatten_all()?.to_dtype(dtype)?.contiguous()?,
-            )));
-            nexts.push(Some(next));
+        // Per parameter, if it has a gradient: the gradient, contiguous, in the moments' dtype.
+        let gs = vars
+            .iter()
+            .map(|hv| {
+                let dtype = match hv.m {
+                    Moments::F32(_) => DType::F32,
+                    Moments::F64(_) => DType::F64,
+                };
+                grads.get(&hv.var).map(|g| g.flatten_all()?.to_dtype(dtype)?.contiguous()).transpose()
+            })
+            .collect::<Result<Vec<Option<Tensor>>>>()?;
+        // The gradients read in place; the parameters written in place, each under its storage's
+        // write lock (as `Var::set` writes them, with no next values made and copied); the update
+        // in chunks that a pool's threads share (`crate::jobs`).
+        let g_guards: Vec<_> = gs.iter().map(|g| g.as_ref().map(|g| g.storage_and_layout())).collect();
+        let mut held = Vec::with_capacity(vars.len());
+        for (HostVar { var, m, v }, g) in vars.iter_mut().zip(&g_guards) {
+            let Some((g, g_l)) = g else { continue };
+            let p = var.try_storage_mut().ok_or_else(|| {
+                candle_core::Error::Msg(
+                    "adam: a variable's storage is in use (shared with a gradient or with another variable)".into(),
+                )
+            })?;
+            held.push((p, g, g_l, m, v));
         }
-        {
-            // Values and gradients read in place (the locks released before `set` below), the
-            // update in chunks that a pool's threads share (`crate::jobs`).
-            let guards: Vec<_> = todo
-                .iter()
-                .map(|t| t.as_ref().map(|(th, g)| (th.storage_and_layout(), g.storage_and_layout())))
-                .collect();
-            let mut jobs = Vec::new();
-            for ((hv, guard), next) in vars.iter_mut().zip(&guards).zip(nexts.iter_mut()) {
-                let (Some(((th, th_l), (g, g_l))), Some(next)) = (guard, next) else { continue };
-                match (&mut hv.m, &mut hv.v, next) {
-                    (Moments::F32(m), Moments::F32(v), Moments::F32(out)) => {
-                        push_chunks(&mut jobs, th, th_l, g, g_l, (m, v, out), Job::F32)?
-                    }
-                    (Moments::F64(m), Moments::F64(v), Moments::F64(out)) => {
-                        push_chunks(&mut jobs, th, th_l, g, g_l, (m, v, out), Job::F64)?
-                    }
-                    _ => unreachable!("moments share the parameter's dtype"),
+        let mut jobs = Vec::new();
+        for ((p, p_l), g, g_l, m, v) in held.iter_mut() {
+            match (Elements::of(p, p_l)?, m, v) {
+                (Elements::F32(th), Moments::F32(m), Moments::F32(v)) => {
+                    push_chunks(&mut jobs, th, g, g_l, (m, v), Job::F32)?
                 }
+                (Elements::F64(th), Moments::F64(m), Moments::F64(v)) => {
+                    push_chunks(&mut jobs, th, g, g_l, (m, v), Job::F64)?
+                }
+                _ => candle_core::bail!("adam: a variable's dtype changed since the optimiser was made"),
             }
-            let (k32, k64) = (coefficients(&c, |x| x as f32), coefficients(&c, |x| x));
-            crate::jobs::run(jobs, |job| match job {
-                Job::F32((th, g, m, v, out)) => metarec_kernels::f32_kernels::adam_update(&k32, th, g, m, v, out),
-                Job::F64((th, g, m, v, out)) => metarec_kernels::adam_update(&k64, th, g, m, v, out),
-            });
         }
-        for (hv, next) in vars.iter().zip(nexts) {
-            let Some(next) = next else { continue };
-            let next = match next {
-                Moments::F32(x) => Tensor::from_vec(x, hv.var.shape(), &Device::Cpu)?,
-                Moments::F64(x) => Tensor::from_vec(x, hv.var.shape(), &Device::Cpu)?,
-            };
-            hv.var.set(&next)?;
-        }
+        let (k32, k64) = (coefficients(&c, |x| x as f32), coefficients(&c, |x| x));
+        crate::jobs::run(jobs, |job| match job {
+            Job::F32((th, g, m, v)) => metarec_kernels::f32_kernels::adam_update(&k32, th, g, m, v),
+            Job::F64((th, g, m, v)) => metarec_kernels::adam_update(&k64, th, g, m, v),
+        });
+        *step_t = t;
         Ok(())
     }
 }
@@ -268,5 +278,22 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A gradient that shares a variable's storage holds its read lock: the in-place update
+    /// stops with an error (taking the write lock would wait forever), and the variable and
+    /// the moments keep their values.
+    #[test]
+    fn a_gradient_sharing_a_variables_storage_is_an_error() {
+        let var = Var::from_tensor(&Tensor::new(&[1f32, -2.0, 3.0], &Device::Cpu).unwrap()).unwrap();
+        let mut opt = Adam::new(vec![var.clone()], ParamsAdamW::default()).unwrap();
+        let mut grads = GradStore::default();
+        grads.insert(var.as_tensor(), var.as_tensor().clone());
+        let err = opt.step(&grads).unwrap_err().to_string();
+        assert!(err.contains("storage is in use"), "{err}");
+        assert_eq!(var.as_tensor().to_vec1::<f32>().unwrap(), vec![1.0, -2.0, 3.0]);
+        let Inner::Host { vars, step_t, .. } = &opt.0 else { panic!("host Adam") };
+        assert!(matches!(&vars[0].m, Moments::F32(m) if m.iter().all(|x| *x == 0.0)));
+        assert_eq!(*step_t, 0);
     }
 }

@@ -2768,6 +2768,11 @@ impl Tensor {
         self.storage.write()
     }
 
+    /// metarec patch: [`Tensor::storage_mut`], or `None` when the lock is held.
+    pub(crate) fn try_storage_mut(&self) -> Option<StorageMutRef<'_>> {
+        self.storage.try_write()
+    }
+
     // If we extend the visibility of this function to be usable outside of this crate, we should
     // make it unsafe.
     pub(crate) fn storage_mut_and_layout(&self) -> (StorageMutRef<'_>, &Layout) {

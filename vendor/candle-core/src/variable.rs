@@ -149,4 +149,13 @@ impl Var {
         src.copy_strided_src(&mut dst, layout.start_offset(), src_l)?;
         Ok(())
     }
+
+    /// metarec patch: the variable's storage under its write lock, with its layout, so that an
+    /// optimiser can write the next values in place (what [`Var::set`] writes, without a source
+    /// tensor to copy from). `None` when the lock is held (a live tensor guard reads it), where
+    /// waiting for it would never end on this thread.
+    pub fn try_storage_mut(&self) -> Option<(crate::storage::StorageMutRef<'_>, &crate::Layout)> {
+        let storage = self.0.try_storage_mut()?;
+        Some((storage, self.0.layout()))
+    }
 }
