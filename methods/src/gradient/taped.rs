@@ -307,9 +307,9 @@ pub fn meta_gradient_with<'a, T: Real>(
     }
     let emb_q = match (m_qs, ge_sum) {
         (Some(m), Some(g)) => {
+            // `emb_q0 - st`, the same bits as `emb_q0 + (-st)` without the negated copy.
             let st = tp.emb_step(m, g, e);
-            let d = tp.neg(st);
-            tp.add(emb_q0, d)
+            tp.sub(emb_q0, st)
         }
         _ => emb_q0,
     };
