@@ -11,7 +11,7 @@
 //! it is `AdamW` itself.
 
 use candle_core::backprop::GradStore;
-use candle_core::{DType, Device, Result, Tensor, Var};
+use candle_core::{CpuStorage, DType, Device, Result, Storage, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 
 use crate::rows::host_elements;
@@ -79,25 +79,6 @@ fn push_chunks<'a, T: candle_core::WithDType>(
     let chunks = th.chunks_mut(c).zip(g.chunks(c)).zip(m.chunks_mut(c)).zip(v.chunks_mut(c));
     jobs.extend(chunks.map(|(((th, g), m), v)| job((th, g, m, v))));
     Ok(())
-}
-
-/// A variable's contiguous elements in its storage (held under the write lock).
-enum Elements<'a> {
-    F32(&'a mut [f32]),
-    F64(&'a mut [f64]),
-}
-
-impl<'a> Elements<'a> {
-    fn of(storage: &'a mut candle_core::Storage, layout: &candle_core::Layout) -> Result<Elements<'a>> {
-        let Some((a, b)) = layout.contiguous_offsets() else {
-            candle_core::bail!("adam: a variable is not contiguous")
-        };
-        Ok(match storage {
-            candle_core::Storage::Cpu(candle_core::CpuStorage::F32(x)) => Elements::F32(&mut x[a..b]),
-            candle_core::Storage::Cpu(candle_core::CpuStorage::F64(x)) => Elements::F64(&mut x[a..b]),
-            _ => candle_core::bail!("adam: a variable is not an f32 or f64 tensor on the CPU"),
-        })
-    }
 }
 
 /// A step's scalars, in f64 as `AdamW::step` makes them.
@@ -191,14 +172,17 @@ impl Optimizer for Adam {
         }
         let mut jobs = Vec::new();
         for ((p, p_l), g, g_l, m, v) in held.iter_mut() {
-            match (Elements::of(p, p_l)?, m, v) {
-                (Elements::F32(th), Moments::F32(m), Moments::F32(v)) => {
-                    push_chunks(&mut jobs, th, g, g_l, (m, v), Job::F32)?
+            let Some((a, b)) = p_l.contiguous_offsets() else {
+                candle_core::bail!("adam: a variable is not contiguous")
+            };
+            match (&mut **p, m, v) {
+                (Storage::Cpu(CpuStorage::F32(th)), Moments::F32(m), Moments::F32(v)) => {
+                    push_chunks(&mut jobs, &mut th[a..b], g, g_l, (m, v), Job::F32)?
                 }
-                (Elements::F64(th), Moments::F64(m), Moments::F64(v)) => {
-                    push_chunks(&mut jobs, th, g, g_l, (m, v), Job::F64)?
+                (Storage::Cpu(CpuStorage::F64(th)), Moments::F64(m), Moments::F64(v)) => {
+                    push_chunks(&mut jobs, &mut th[a..b], g, g_l, (m, v), Job::F64)?
                 }
-                _ => candle_core::bail!("adam: a variable's dtype changed since the optimiser was made"),
+                _ => candle_core::bail!("adam: a variable is no longer the CPU tensor of the optimiser's dtype"),
             }
         }
         let (k32, k64) = (coefficients(&c, |x| x as f32), coefficients(&c, |x| x));
