@@ -118,14 +118,11 @@ fn floor_ms(k: usize, first_order: bool, gflops: f64) -> f64 {
     flops(k, first_order) / (gflops * 1e9) * 1e3
 }
 
-/// The median (the mean of the middle two for an even count); NaN for none.
+/// The median (the mean of the middle two for an even count: the reports' type-7 quantile at
+/// one half); NaN for none.
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
-    match v.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    }
+    metarec_reports::plot::quantile(&v, 0.5)
 }
 
 /// One thread count's measurements: the rounds, PyTorch's time per (variant, shape), and what
