@@ -185,6 +185,12 @@ enum Op {
         ta: bool,
         tb: bool,
         bt: Option<Id>,
+        /// `acc + op(a) op(b)` when given ([`Tape::matmul_add`]): the product accumulated into
+        /// `acc`'s buffer, which `acc`'s adjoint passes through unchanged.
+        acc: Option<Id>,
+        /// `op(a) op(b) + bias` when given ([`Tape::matmul_twin_bias`]), `bias: [1, 1, c]` on
+        /// every row.
+        bias: Option<Id>,
     },
     /// Each batch's matrix transposed: `[b, r, c] -> [b, c, r]`.
     Transpose(Id),
@@ -260,6 +266,9 @@ struct Node<'a, T> {
     /// A value the tape reads in place instead of `val` ([`Tape::leaf_ref`],
     /// [`Tape::transpose_given`]): one copy shared by the tapes of a meta-batch's parts.
     borrowed: Option<&'a [T]>,
+    /// Whether `val` has gone: taken over by [`Tape::matmul_add`]'s result, or back to the pool
+    /// once the reverse pass is past every reader ([`Tape::backward`]).
+    released: bool,
 }
 
 /// The recorded computation. Build it with the op methods, then call [`Tape::backward`].
@@ -479,14 +488,14 @@ impl<'a, T: Real> Tape<'a, T> {
 
     fn push(&mut self, dims: Dims, op: Op, tracked: bool, val: Vec<T>) -> Id {
         debug_assert!(matches!(op, Op::Alias(_)) || val.len() == dims.len(), "{op:?}: {} for {dims:?}", val.len());
-        self.nodes.push(Node { dims, op, tracked, val, borrowed: None });
+        self.nodes.push(Node { dims, op, tracked, val, borrowed: None, released: false });
         Id(self.nodes.len() - 1)
     }
 
     /// A node whose value is `val`, read in place.
     fn push_borrowed(&mut self, dims: Dims, op: Op, tracked: bool, val: &'a [T]) -> Id {
         assert_eq!(val.len(), dims.len(), "{op:?}: {} for {dims:?}", val.len());
-        self.nodes.push(Node { dims, op, tracked, val: Vec::new(), borrowed: Some(val) });
+        self.nodes.push(Node { dims, op, tracked, val: Vec::new(), borrowed: Some(val), released: false });
         Id(self.nodes.len() - 1)
     }
 
@@ -496,6 +505,7 @@ impl<'a, T: Real> Tape<'a, T> {
 
     /// A node's value (an alias's is its source's).
     pub fn val(&self, x: Id) -> &[T] {
+        assert!(!self.nodes[x.0].released, "the value of node {x:?} ({:?}) was released", self.nodes[x.0].op);
         match self.nodes[x.0].op {
             Op::Alias(src) => self.val(src),
             _ => self.nodes[x.0].borrowed.unwrap_or(&self.nodes[x.0].val),
@@ -539,14 +549,32 @@ impl<'a, T: Real> Tape<'a, T> {
 
     /// Per batch `op(a) op(b)` (see [`Op::MatMul`]).
     pub fn matmul(&mut self, a: Id, ta: bool, b: Id, tb: bool) -> Id {
-        self.matmul_with(a, ta, b, tb, None)
+        self.matmul_with(a, ta, b, tb, None, None, None)
+    }
+
+    /// `acc + op(a) op(b)` per batch: [`Tape::add`] of `acc` and [`Tape::matmul`]'s product,
+    /// the same bits (gemm adds the destination's old value to each finished sum), without the
+    /// product's buffer and the addition's pass, forward and reverse. The result takes over
+    /// `acc`'s buffer when `acc` owns one, so `acc`'s value must not be read afterwards (by
+    /// an op or a reverse pass: it is released, and reading it panics).
+    pub fn matmul_add(&mut self, acc: Id, a: Id, ta: bool, b: Id, tb: bool) -> Id {
+        self.matmul_with(a, ta, b, tb, None, Some(acc), None)
     }
 
     /// Per batch `a b`, given `bt` holding `b^T` (see [`Op::MatMul`]).
     pub fn matmul_twin(&mut self, a: Id, b: Id, bt: Id) -> Id {
         let (db, dt) = (self.dims(b), self.dims(bt));
         assert_eq!((db.b, db.r, db.c), (dt.b, dt.c, dt.r), "matmul_twin: {db:?} and its transpose {dt:?}");
-        self.matmul_with(a, false, b, false, Some(bt))
+        self.matmul_with(a, false, b, false, Some(bt), None, None)
+    }
+
+    /// [`Tape::add_bias`] of [`Tape::matmul_twin`]'s product, the same bits (the output starts
+    /// as the bias's rows and gemm adds each finished sum to them), in one pass.
+    pub fn matmul_twin_bias(&mut self, a: Id, b: Id, bt: Id, bias: Id) -> Id {
+        let (db, dt) = (self.dims(b), self.dims(bt));
+        assert_eq!((db.b, db.r, db.c), (dt.b, dt.c, dt.r), "matmul_twin: {db:?} and its transpose {dt:?}");
+        assert_eq!(self.dims(bias), Dims::new(1, 1, db.c), "matmul_twin_bias: the bias");
+        self.matmul_with(a, false, b, false, Some(bt), None, Some(bias))
     }
 
     /// Each batch's matrix transposed.
@@ -576,7 +604,17 @@ impl<'a, T: Real> Tape<'a, T> {
         self.grads.get_mut(x.0).and_then(|g| g.take())
     }
 
-    fn matmul_with(&mut self, a: Id, ta: bool, b: Id, tb: bool, bt: Option<Id>) -> Id {
+    #[allow(clippy::too_many_arguments)]
+    fn matmul_with(
+        &mut self,
+        a: Id,
+        ta: bool,
+        b: Id,
+        tb: bool,
+        bt: Option<Id>,
+        acc: Option<Id>,
+        bias: Option<Id>,
+    ) -> Id {
         let (da, db) = (self.dims(a), self.dims(b));
         let (m, k) = if ta { (da.c, da.r) } else { (da.r, da.c) };
         let (k2, n) = if tb { (db.c, db.r) } else { (db.r, db.c) };
@@ -590,10 +628,44 @@ impl<'a, T: Real> Tape<'a, T> {
         let nb = da.b.max(db.b);
         assert!((da.b == nb || da.b == 1) && (db.b == nb || db.b == 1), "matmul: batches {da:?} and {db:?}");
         let dims = Dims::new(nb, m, n);
-        let mut out: Vec<T> = take(dims.len());
         let (pa, pb) = (self.val(a).as_ptr(), self.val(b).as_ptr());
+        // The sum's buffer: `acc`'s, taken over (or copied when `acc` does not own it), the
+        // bias's rows, or fresh.
+        assert!(acc.is_none() || bias.is_none(), "matmul: a sum and a bias");
+        let mut out: Vec<T> = match acc {
+            Some(x) => {
+                assert_ne!(x, a, "matmul_add: the sum is an operand");
+                assert_ne!(x, b, "matmul_add: the sum is an operand");
+                assert_eq!(self.dims(x), dims, "matmul_add: a sum of {:?} and a product of {dims:?}", self.dims(x));
+                let node = &self.nodes[x.0];
+                let owned = node.borrowed.is_none() && !matches!(node.op, Op::Alias(_));
+                let v = if owned {
+                    assert!(!node.released, "matmul_add: the value of {x:?} was released");
+                    std::mem::take(&mut self.nodes[x.0].val)
+                } else {
+                    let mut v = take(dims.len());
+                    v.extend_from_slice(self.val(x));
+                    v
+                };
+                self.nodes[x.0].released = true;
+                v
+            }
+            None => match bias {
+                Some(x) => {
+                    let mut v = take(dims.len());
+                    let bv = self.val(x);
+                    for _ in 0..nb * m {
+                        v.extend_from_slice(bv);
+                    }
+                    v
+                }
+                None => take(dims.len()),
+            },
+        };
+        let read = acc.is_some() || bias.is_some();
         let (sa, sb) = (if da.b == 1 { 0 } else { da.r * da.c }, if db.b == 1 { 0 } else { db.r * db.c });
-        // SAFETY: operands and output are sized by their dims; the output is fresh.
+        // SAFETY: operands and output are sized by their dims; the output is fresh (written in
+        // full) or `acc`'s value (read), a buffer no operand shares.
         unsafe {
             if db.b == 1 && !ta {
                 // A shared right operand: every batch's rows in one product.
@@ -604,7 +676,7 @@ impl<'a, T: Real> Tape<'a, T> {
                     out.as_mut_ptr(),
                     n as isize,
                     1,
-                    false,
+                    read,
                     Mat::rm(pa, da.c, false),
                     Mat::rm(pb, db.c, tb),
                 );
@@ -617,7 +689,7 @@ impl<'a, T: Real> Tape<'a, T> {
                         out.as_mut_ptr().add(t * m * n),
                         n as isize,
                         1,
-                        false,
+                        read,
                         Mat::rm(pa, da.c, ta).at(t * sa),
                         Mat::rm(pb, db.c, tb).at(t * sb),
                     );
@@ -625,8 +697,11 @@ impl<'a, T: Real> Tape<'a, T> {
             }
             out.set_len(dims.len());
         }
-        let tracked = self.tracked(a) || self.tracked(b);
-        self.push(dims, Op::MatMul { a, b, ta, tb, bt }, tracked, out)
+        let tracked = self.tracked(a)
+            || self.tracked(b)
+            || acc.is_some_and(|x| self.tracked(x))
+            || bias.is_some_and(|x| self.tracked(x));
+        self.push(dims, Op::MatMul { a, b, ta, tb, bt, acc, bias }, tracked, out)
     }
 
     fn zip(&mut self, a: Id, b: Id, op: Op, f: impl Fn(T, T) -> T) -> Id {
@@ -860,6 +935,12 @@ impl<'a, T: Real> Tape<'a, T> {
         self.grads = (0..self.nodes.len()).map(|_| None).collect();
         self.grads[loss.0] = Some(vec![T::ONE]);
         for id in (0..=loss.0).rev() {
+            // Every reader of node `id + 1`'s value comes after it, and has had its adjoint made:
+            // the value goes back to the pool, where the next adjoint of its length takes it
+            // while it is still in the cache.
+            if id < loss.0 {
+                self.release(Id(id + 1));
+            }
             let Some(g) = self.grads[id].take() else { continue };
             let op = self.nodes[id].op.clone();
             let d = self.nodes[id].dims;
@@ -870,7 +951,16 @@ impl<'a, T: Real> Tape<'a, T> {
             match op {
                 Op::Leaf => unreachable!("kept above"),
                 Op::Const | Op::Alias(_) => {}
-                Op::MatMul { a, b, ta, tb, bt } => self.back_matmul(&g, d, a, b, ta, tb, bt),
+                Op::MatMul { a, b, ta, tb, bt, acc, bias } => {
+                    self.back_matmul(&g, d, a, b, ta, tb, bt);
+                    if let Some(x) = bias {
+                        self.back_bias(x, &g, d.c);
+                    }
+                    if let Some(x) = acc {
+                        self.back_pass(x, g);
+                        continue;
+                    }
+                }
                 Op::Transpose(x) => {
                     if let Some(mut acc) = self.acc(x) {
                         let dx = self.dims(x);
@@ -898,15 +988,7 @@ impl<'a, T: Real> Tape<'a, T> {
                 }
                 Op::Neg(a) => self.back_elementwise(a, &g, |x| -x),
                 Op::AddBias { z, bias } => {
-                    if let Some(mut acc) = self.acc(bias) {
-                        let out = acc.zeroed(d.c);
-                        for row in g.chunks_exact(d.c) {
-                            for (o, v) in out.iter_mut().zip(row) {
-                                *o = *o + *v;
-                            }
-                        }
-                        self.put(bias, Some(acc));
-                    }
+                    self.back_bias(bias, &g, d.c);
                     self.back_pass(z, g);
                     continue;
                 }
@@ -1084,6 +1166,26 @@ impl<'a, T: Real> Tape<'a, T> {
             }
             give(g);
         }
+    }
+
+    /// Adds the column sums of `g` (rows of `c`) to the adjoint of `bias: [1, 1, c]`, row by row.
+    fn back_bias(&mut self, bias: Id, g: &[T], c: usize) {
+        if let Some(mut acc) = self.acc(bias) {
+            let out = acc.zeroed(c);
+            for row in g.chunks_exact(c) {
+                for (o, v) in out.iter_mut().zip(row) {
+                    *o = *o + *v;
+                }
+            }
+            self.put(bias, Some(acc));
+        }
+    }
+
+    /// Gives `x`'s value back to the pool, where the next buffer of its length comes from.
+    fn release(&mut self, x: Id) {
+        let node = &mut self.nodes[x.0];
+        node.released = true;
+        give(std::mem::take(&mut node.val));
     }
 
     /// Adds `g` to `x`'s adjoint, handing the buffer over when `x` has none yet (no copy).

@@ -72,18 +72,17 @@ struct TapeGrads {
 }
 
 /// `acc + x dW_l` through layer `l`'s deltas, dense and low-rank (`(x A^T) B`); with `transposed`,
-/// `acc + x dW_l^T` (`(x B^T) A`), the inner backward's products.
+/// `acc + x dW_l^T` (`(x B^T) A`), the inner backward's products. Each product is accumulated
+/// into the sum ([`Tape::matmul_add`]), so `acc`'s value must not be read afterwards.
 fn add_delta_products<T: Real>(tp: &mut Tape<T>, acc: Id, x: Id, d: &TapeDeltas, l: usize, transposed: bool) -> Id {
     let mut acc = acc;
     if let Some(dw) = d.w[l] {
-        let p = tp.matmul(x, false, dw, transposed);
-        acc = tp.add(acc, p);
+        acc = tp.matmul_add(acc, x, false, dw, transposed);
     }
     if let Some((a, b)) = d.factors[l] {
         let (first, second) = if transposed { (b, a) } else { (a, b) };
         let p = tp.matmul(x, false, first, true);
-        let p = tp.matmul(p, false, second, false);
-        acc = tp.add(acc, p);
+        acc = tp.matmul_add(acc, p, false, second, false);
     }
     acc
 }
@@ -97,8 +96,7 @@ fn forward<T: Real>(tp: &mut Tape<T>, dense: &[Twin], d: &TapeDeltas, emb: Id, n
     let n_layers = dense.len() / 2;
     let mut cache = TapeCache { h: Vec::with_capacity(n_layers), mask: Vec::with_capacity(n_layers) };
     for l in 0..n_layers {
-        let zw = mm(tp, h, dense[2 * l]);
-        let z = tp.add_bias(zw, dense[2 * l + 1].m);
+        let z = tp.matmul_twin_bias(h, dense[2 * l].m, dense[2 * l].t, dense[2 * l + 1].m);
         let mut z = add_delta_products(tp, z, h, d, l, false);
         if let Some(db) = d.b[l] {
             z = tp.add_task_bias(z, db);

@@ -742,6 +742,18 @@ fn tape_ops_match_finite_differences() {
         let l7 = tp.mse(sq, target);
         let l = tp.add(l, l6);
         let l = tp.add(l, l7);
+        // A product with the bias in its output (shared right operand, twin), a product added
+        // into it (shared), and one added into a per-batch product (transposed right operand).
+        let wb = tp.matmul_twin_bias(x, w, wt, bias); // [2, 3, 5]
+        let wb = tp.matmul_add(wb, x, false, w, false);
+        let r1 = tp.matmul(a, false, v, false); // [2, 3, 3]
+        let r2 = tp.matmul_add(r1, a, false, vt, true);
+        let z6 = tp.constant(&[0.1; 30], Dims::new(2, 3, 5));
+        let z7 = tp.constant(&[-0.1; 18], Dims::new(2, 3, 3));
+        let l8 = tp.mse(wb, z6);
+        let l9 = tp.mse(r2, z7);
+        let l = tp.add(l, l8);
+        let l = tp.add(l, l9);
         let value = tp.val(l)[0];
         if !grads {
             return (value, Vec::new());
@@ -772,6 +784,68 @@ fn tape_ops_match_finite_differences() {
     let e = rel_err(&exact, &fd);
     assert!(e < 1e-7, "relative error {e}, per input {per:?}");
     assert!(exact.iter().all(|x| x.is_finite()) && exact.iter().any(|x| *x != 0.0));
+}
+
+/// The fused products give the bits of the ops they replace, in `f32` (the small-product kernels
+/// where the CPU has AVX-512, the `gemm` crate elsewhere): `matmul_twin_bias` is `add_bias` of
+/// `matmul_twin`, `matmul_add` is `add` of `matmul`, values and adjoints, at the MeLU shape's
+/// part sizes (80 rows of shared products, 10-row per-task products, transposed operands). A
+/// value a fused product took over cannot be read.
+#[test]
+fn fused_products_are_the_ops_they_replace_bit_for_bit() {
+    use super::tape::{Dims, Id, Tape};
+    let mut rng = Rng::new(11);
+    let mut vals = |n: usize| -> Vec<f32> { (0..n).map(|_| (rng.uniform() - 0.5) as f32).collect() };
+    let (h, w, b, dw, g) = (vals(8 * 10 * 48), vals(48 * 24), vals(24), vals(8 * 24 * 24), vals(8 * 10 * 24));
+    let run = |fused: bool| -> (Vec<f32>, Vec<Vec<f32>>) {
+        let mut tp = Tape::<f32>::new();
+        let h = tp.leaf(&h, Dims::new(8, 10, 48));
+        let w = tp.leaf(&w, Dims::new(1, 48, 24));
+        let wt = tp.transpose(w);
+        let b = tp.leaf(&b, Dims::new(1, 1, 24));
+        let dw = tp.leaf(&dw, Dims::new(8, 24, 24));
+        let g = tp.leaf(&g, Dims::new(8, 10, 24));
+        let out: Id = if fused {
+            let z = tp.matmul_twin_bias(h, w, wt, b);
+            let zi = z_input(&mut tp, z);
+            let z = tp.matmul_add(z, zi, false, dw, false);
+            tp.matmul_add(z, g, false, dw, true)
+        } else {
+            let z = tp.matmul_twin(h, w, wt);
+            let z = tp.add_bias(z, b);
+            let zi = z_input(&mut tp, z);
+            let p = tp.matmul(zi, false, dw, false);
+            let z = tp.add(z, p);
+            let p = tp.matmul(g, false, dw, true);
+            tp.add(z, p)
+        };
+        let target = tp.constant(&vec![0.25; 8 * 10 * 24], Dims::new(8, 10, 24));
+        let value = tp.val(out).to_vec();
+        let loss = tp.mse(out, target);
+        tp.backward(loss);
+        (value, [h, w, b, dw, g].iter().map(|x| tp.grad(*x).expect("reached").to_vec()).collect())
+    };
+    // The second product's left operand: a function of the first sum (read before it is taken).
+    fn z_input(tp: &mut Tape<f32>, z: Id) -> Id {
+        let m = tp.positive(z);
+        tp.mul_const(z, m)
+    }
+    let (fused, unfused) = (run(true), run(false));
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&fused.0), bits(&unfused.0), "values");
+    for (i, (a, b)) in fused.1.iter().zip(&unfused.1).enumerate() {
+        assert_eq!(bits(a), bits(b), "adjoint of input {i}");
+    }
+    // The sum's own value is gone once a product took it over.
+    let taken = std::panic::catch_unwind(|| {
+        let mut tp = Tape::<f32>::new();
+        let x = tp.leaf(&[1.0; 4], Dims::new(1, 2, 2));
+        let y = tp.leaf(&[2.0; 4], Dims::new(1, 2, 2));
+        let s = tp.add(x, y);
+        tp.matmul_add(s, x, false, y, false);
+        tp.val(s).to_vec()
+    });
+    assert!(taken.is_err(), "a taken-over value was read");
 }
 
 /// Meta-SGD on the tape: the meta-gradient with respect to the parameters and the per-parameter
