@@ -18,7 +18,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use metarec_methods::adam::Adam;
 use metarec_methods::gradient::meta_lstm::{MetaLstm, meta_train_step};
 use metarec_methods::gradient::reference::{FIELDS, LR, inputs, learner};
-use metarec_methods::gradient::{meta_batch_gradient, meta_batch_gradient_autograd};
+use metarec_methods::gradient::{MetaGradient, meta_batch_gradient_autograd, meta_batch_gradient_parts};
 use metarec_suites::Rng;
 use std::hint::black_box;
 
@@ -53,11 +53,12 @@ fn step(c: &mut Criterion, name: &str, steps: usize, first_order: bool, meta_sgd
                 for _ in 0..iters {
                     let learner = learner(&shape, &vars, rates.as_deref(), first_order);
                     let (loss, grads) = match path {
-                        Path::AsTrained => meta_batch_gradient(&learner, &s, &q, steps, &all),
-                        Path::Autograd => meta_batch_gradient_autograd(&learner, &s, &q, steps, &all),
+                        Path::AsTrained => meta_batch_gradient_parts(&learner, &s, &q, steps, &all),
+                        Path::Autograd => meta_batch_gradient_autograd(&learner, &s, &q, steps, &all)
+                            .map(|(l, g)| (l, MetaGradient::Store(g))),
                     }
                     .unwrap();
-                    opt.step(&grads).unwrap();
+                    opt.step_meta(grads).unwrap();
                     black_box(loss);
                 }
                 t0.elapsed()

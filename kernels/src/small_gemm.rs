@@ -17,6 +17,9 @@
 //!   scalar copies against `m k n` multiply-adds, more than the product at 10 rows): tiles of up
 //!   to 16 dot products, 16 lanes of `k` at a time, whose lanes one transposing reduction sums.
 //!
+//! And [`transpose`], 16 x 16 blocks transposed in registers (the tape's weight twins and their
+//! adjoints; element by element these cost about as much as a 10-row product).
+//!
 //! A product with a column-major destination runs transposed (`c^T = b^T a^T`). What neither
 //! kernel takes (narrow products over a short inner dimension, transposed left operands of
 //! `a b^T`) and every f64 product go to the `gemm` crate; so does everything where AVX-512F is
@@ -101,12 +104,112 @@ pub unsafe fn sgemm(
     }
 }
 
+/// `out (c x r, row-major) = [out +] src (r x c, row-major)^T`, in 16 x 16 blocks transposed in
+/// AVX-512 registers where the CPU has them, the edges element by element. Each element is a
+/// copy (or one addition), so the result does not depend on the path.
+pub fn transpose(src: &[f32], r: usize, c: usize, out: &mut [f32], add: bool) {
+    assert!(
+        src.len() >= r * c && out.len() >= r * c,
+        "transpose: {} and {} elements for {r} x {c}",
+        src.len(),
+        out.len()
+    );
+    let (r16, c16) = if available() { (r / 16 * 16, c / 16 * 16) } else { (0, 0) };
+    #[cfg(target_arch = "x86_64")]
+    if r16 > 0 && c16 > 0 {
+        // SAFETY: avx512f is present; the blocks lie inside both slices (asserted above).
+        unsafe { avx512::transpose_blocks(src.as_ptr(), r16, c16, c, out.as_mut_ptr(), r, add) };
+    }
+    // Rows from r16 on, then columns from c16 on of the rows before.
+    let mut one = |i: usize, j: usize| {
+        let v = src[i * c + j];
+        let o = &mut out[j * r + i];
+        *o = if add { *o + v } else { v };
+    };
+    for i in r16..r {
+        for j in 0..c {
+            one(i, j);
+        }
+    }
+    for i in 0..r16 {
+        for j in c16..c {
+            one(i, j);
+        }
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 // Indexed loops over constant bounds: unrolled, the tiles' accumulators stay in registers.
 #[allow(clippy::needless_range_loop)]
 mod avx512 {
     use super::MR;
     use std::arch::x86_64::*;
+
+    /// [`super::transpose`] of the `r16 x c16` top-left part (both multiples of 16) of `src`
+    /// (row stride `c`) into `out` (row stride `r`).
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn transpose_blocks(
+        src: *const f32,
+        r16: usize,
+        c16: usize,
+        c: usize,
+        out: *mut f32,
+        r: usize,
+        add: bool,
+    ) {
+        for i0 in (0..r16).step_by(16) {
+            for j0 in (0..c16).step_by(16) {
+                let mut x = [_mm512_setzero_ps(); 16];
+                for (k, row) in x.iter_mut().enumerate() {
+                    // SAFETY: row i0 + k, columns j0 .. j0 + 16 of src.
+                    *row = unsafe { _mm512_loadu_ps(src.add((i0 + k) * c + j0)) };
+                }
+                let y = transpose16(x);
+                for (k, col) in y.iter().enumerate() {
+                    // SAFETY: row j0 + k, columns i0 .. i0 + 16 of out.
+                    unsafe {
+                        let p = out.add((j0 + k) * r + i0);
+                        let v = if add { _mm512_add_ps(_mm512_loadu_ps(p), *col) } else { *col };
+                        _mm512_storeu_ps(p, v);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The 16 x 16 matrix whose rows are `x` transposed: lane `j` of output `k` is lane `k` of
+    /// `x[j]`. Interleaves of 32-bit, then 64-bit elements within 128-bit lanes, then two
+    /// exchanges of 128-bit lanes (64 shuffles).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn transpose16(x: [__m512; 16]) -> [__m512; 16] {
+        let mut t = [_mm512_setzero_ps(); 16];
+        for i in 0..8 {
+            t[2 * i] = _mm512_unpacklo_ps(x[2 * i], x[2 * i + 1]);
+            t[2 * i + 1] = _mm512_unpackhi_ps(x[2 * i], x[2 * i + 1]);
+        }
+        let mut u = [_mm512_setzero_ps(); 16];
+        for i in 0..4 {
+            for h in 0..2 {
+                let (a, b) = (_mm512_castps_pd(t[4 * i + h]), _mm512_castps_pd(t[4 * i + h + 2]));
+                u[4 * i + 2 * h] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+                u[4 * i + 2 * h + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+            }
+        }
+        let mut v = [_mm512_setzero_ps(); 16];
+        for i in 0..2 {
+            for k in 0..4 {
+                v[8 * i + k] = _mm512_shuffle_f32x4(u[8 * i + k], u[8 * i + k + 4], 0x88);
+                v[8 * i + k + 4] = _mm512_shuffle_f32x4(u[8 * i + k], u[8 * i + k + 4], 0xdd);
+            }
+        }
+        let mut o = [_mm512_setzero_ps(); 16];
+        for k in 0..8 {
+            o[k] = _mm512_shuffle_f32x4(v[k], v[k + 8], 0x88);
+            o[k + 8] = _mm512_shuffle_f32x4(v[k], v[k + 8], 0xdd);
+        }
+        o
+    }
 
     /// [`super::sgemm`] with `c` and `b` row-major (column stride 1).
     #[allow(clippy::too_many_arguments)]
@@ -454,6 +557,28 @@ mod tests {
         }
         if super::available() {
             assert!(checked.0 > 500 && checked.1 > 300, "cases per kernel: {checked:?}");
+        }
+    }
+
+    /// Transposes of every shape class (blocks only, edges only, both, a single row or column),
+    /// written and added, equal a plain loop bit for bit.
+    #[test]
+    fn transpose_matches_a_plain_loop() {
+        for &(r, c) in &[(16usize, 16usize), (32, 48), (256, 64), (64, 1), (1, 64), (17, 33), (40, 10), (3, 5), (0, 4)]
+        {
+            let src: Vec<f32> = (0..r * c).map(|i| (i as f32 * 0.37).sin()).collect();
+            for add in [false, true] {
+                let old: Vec<f32> = (0..r * c).map(|i| (i as f32 * 0.11).cos()).collect();
+                let mut out = old.clone();
+                super::transpose(&src, r, c, &mut out, add);
+                for i in 0..r {
+                    for j in 0..c {
+                        let v = src[i * c + j];
+                        let want = if add { old[j * r + i] + v } else { v };
+                        assert_eq!(out[j * r + i].to_bits(), want.to_bits(), "{r} x {c}, add {add}: ({i}, {j})");
+                    }
+                }
+            }
         }
     }
 }

@@ -14,6 +14,7 @@ use candle_core::backprop::GradStore;
 use candle_core::{CpuStorage, DType, Device, Result, Storage, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 
+use crate::gradient::{MetaGradient, Parts};
 use crate::rows::host_elements;
 
 /// Adam with `AdamW`'s parameters and results (see the module's documentation).
@@ -92,6 +93,142 @@ struct Coefficients {
     lr: f64,
 }
 
+impl Coefficients {
+    /// Step `t`'s (counted from 1).
+    fn at(params: &ParamsAdamW, t: i32) -> Coefficients {
+        Coefficients {
+            beta1: params.beta1,
+            beta2: params.beta2,
+            scale_m: 1f64 / (1f64 - params.beta1.powi(t)),
+            scale_v: 1f64 / (1f64 - params.beta2.powi(t)),
+            lr_lambda: params.lr * params.weight_decay,
+            eps: params.eps,
+            lr: params.lr,
+        }
+    }
+}
+
+/// A chunk of one parameter's update whose gradient is a [`Parts`] sum, made in the chunk's own
+/// buffer: its values, the variable's index in the parts and the chunk's first element, moments.
+type PartsChunk<'a, T> = (&'a mut [T], usize, usize, &'a mut [T], &'a mut [T]);
+
+impl Adam {
+    /// [`Optimizer::step`] with a [`MetaGradient`]. Taped parts of the moments' dtype are summed
+    /// chunk by chunk ([`Parts::sum_into`], into a buffer of one chunk that stays in the core's
+    /// cache) right before the chunk's update, instead of into a whole summed gradient that the
+    /// update then reads back: the same sums and the same update, so the same bits as `step`
+    /// of [`MetaGradient::into_store`] (`tests::fused_parts_step_equals_the_summed_store`).
+    /// Anything else goes through the store.
+    pub fn step_meta(&mut self, g: MetaGradient) -> Result<()> {
+        match (&mut self.0, g) {
+            (_, MetaGradient::Store(s)) => self.step(&s),
+            (Inner::Host { vars, params, step_t }, MetaGradient::F32(p))
+                if vars.iter().all(|hv| matches!(hv.m, Moments::F32(_))) =>
+            {
+                step_parts(vars, params, step_t, &p, Moments::as_f32, host_f32, |k, th, g, m, v| {
+                    metarec_kernels::f32_kernels::adam_update(k, th, g, m, v)
+                })
+            }
+            (Inner::Host { vars, params, step_t }, MetaGradient::F64(p))
+                if vars.iter().all(|hv| matches!(hv.m, Moments::F64(_))) =>
+            {
+                step_parts(vars, params, step_t, &p, Moments::as_f64, host_f64, |k, th, g, m, v| {
+                    metarec_kernels::adam_update(k, th, g, m, v)
+                })
+            }
+            (_, g) => {
+                let store = g.into_store()?;
+                self.step(&store)
+            }
+        }
+    }
+}
+
+/// A CPU storage's elements, if they are `f32`.
+fn host_f32(s: &mut CpuStorage) -> Option<&mut Vec<f32>> {
+    match s {
+        CpuStorage::F32(x) => Some(x),
+        _ => None,
+    }
+}
+
+/// A CPU storage's elements, if they are `f64`.
+fn host_f64(s: &mut CpuStorage) -> Option<&mut Vec<f64>> {
+    match s {
+        CpuStorage::F64(x) => Some(x),
+        _ => None,
+    }
+}
+
+impl Moments {
+    fn as_f32(&mut self) -> Option<&mut Vec<f32>> {
+        match self {
+            Moments::F32(x) => Some(x),
+            Moments::F64(_) => None,
+        }
+    }
+    fn as_f64(&mut self) -> Option<&mut Vec<f64>> {
+        match self {
+            Moments::F64(x) => Some(x),
+            Moments::F32(_) => None,
+        }
+    }
+}
+
+/// [`Adam::step_meta`] for parts of one dtype `T`, the moments' (`moments` picks them out).
+fn step_parts<T: crate::gradient::tape::Real + metarec_kernels::Real + candle_core::WithDType>(
+    vars: &mut [HostVar],
+    params: &ParamsAdamW,
+    step_t: &mut i32,
+    p: &Parts<T>,
+    moments: fn(&mut Moments) -> Option<&mut Vec<T>>,
+    host: fn(&mut CpuStorage) -> Option<&mut Vec<T>>,
+    update: impl Fn(&metarec_kernels::AdamCoefficients<T>, &mut [T], &[T], &mut [T], &mut [T]) + Sync + Send,
+) -> Result<()> {
+    let t = *step_t + 1;
+    let k = coefficients(&Coefficients::at(params, t), |x| <T as crate::gradient::tape::Real>::from_f64(x));
+    // Each variable's place among the parts' (none: no gradient, no update, as `step`).
+    let index: Vec<Option<usize>> =
+        vars.iter().map(|hv| p.vars.iter().position(|v| v.as_tensor().id() == hv.var.as_tensor().id())).collect();
+    let mut held = Vec::with_capacity(vars.len());
+    for (HostVar { var, m, v }, at) in vars.iter_mut().zip(&index) {
+        let Some(at) = at else { continue };
+        let p = var.try_storage_mut().ok_or_else(|| {
+            candle_core::Error::Msg(
+                "adam: a variable's storage is in use (shared with a gradient or with another variable)".into(),
+            )
+        })?;
+        held.push((p, *at, m, v));
+    }
+    let c = crate::jobs::CHUNK;
+    let mut jobs: Vec<PartsChunk<T>> = Vec::new();
+    for ((storage, layout), at, m, v) in held.iter_mut() {
+        let Some((a, b)) = layout.contiguous_offsets() else {
+            candle_core::bail!("adam: a variable is not contiguous")
+        };
+        let th = match &mut **storage {
+            Storage::Cpu(s) => match host(s) {
+                Some(x) => x,
+                None => candle_core::bail!("adam: a variable is no longer of the optimiser's dtype"),
+            },
+            _ => candle_core::bail!("adam: a variable is no longer a CPU tensor"),
+        };
+        let th = &mut th[a..b];
+        let (Some(m), Some(v)) = (moments(m), moments(v)) else { candle_core::bail!("adam: moments of another dtype") };
+        assert!(th.len() == m.len() && m.len() == v.len() && p.parts[0].1[*at].len() == th.len(), "adam: sizes");
+        let chunks = th.chunks_mut(c).zip(m.chunks_mut(c)).zip(v.chunks_mut(c)).enumerate();
+        jobs.extend(chunks.map(|(i, ((th, m), v))| (th, *at, i * c, m, v)));
+    }
+    crate::jobs::run(jobs, |(th, var, first, m, v)| {
+        let mut g = [<T as crate::gradient::tape::Real>::ZERO; crate::jobs::CHUNK];
+        let g = &mut g[..th.len()];
+        p.sum_into(var, first, g);
+        update(&k, th, g, m, v);
+    });
+    *step_t = t;
+    Ok(())
+}
+
 impl Optimizer for Adam {
     type Config = ParamsAdamW;
 
@@ -136,15 +273,7 @@ impl Optimizer for Adam {
         };
         // The step's number, kept only once the update has run.
         let t = *step_t + 1;
-        let c = Coefficients {
-            beta1: params.beta1,
-            beta2: params.beta2,
-            scale_m: 1f64 / (1f64 - params.beta1.powi(t)),
-            scale_v: 1f64 / (1f64 - params.beta2.powi(t)),
-            lr_lambda: params.lr * params.weight_decay,
-            eps: params.eps,
-            lr: params.lr,
-        };
+        let c = Coefficients::at(params, t);
         // Per parameter, if it has a gradient: the gradient, contiguous, in the moments' dtype.
         let gs = vars
             .iter()
@@ -261,6 +390,82 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// `step_meta` with taped parts (three parts of uneven weights, the parts' variables in
+    /// another order than the optimiser's, one variable without a gradient, a variable longer
+    /// than a chunk, on a two-thread pool and off it) gives every parameter the bits of `step`
+    /// with the summed store, after every step, in both dtypes.
+    #[test]
+    fn fused_parts_step_equals_the_summed_store() {
+        fn run<T: crate::gradient::tape::Real + candle_core::WithDType>(
+            wrap: fn(Parts<T>) -> MetaGradient,
+            pooled: bool,
+        ) {
+            let params = ParamsAdamW { lr: 3e-3, weight_decay: 0.01, ..Default::default() };
+            let shapes = [(3usize, 5usize), (1, 7), (3, crate::jobs::CHUNK + 5)];
+            let init = || -> Vec<Var> {
+                let mut rng = metarec_suites::Rng::new(3);
+                shapes
+                    .iter()
+                    .map(|&(r, c)| {
+                        let x: Vec<T> = (0..r * c)
+                            .map(|_| <T as crate::gradient::tape::Real>::from_f64(rng.uniform() - 0.5))
+                            .collect();
+                        Var::from_tensor(&Tensor::from_vec(x, (r, c), &Device::Cpu).unwrap()).unwrap()
+                    })
+                    .collect()
+            };
+            let (fused_vars, store_vars) = (init(), init());
+            let mut fused = Adam::new(fused_vars.clone(), params.clone()).unwrap();
+            let mut store = Adam::new(store_vars.clone(), params.clone()).unwrap();
+            let mut rng = metarec_suites::Rng::new(5);
+            let bits = |v: &Var| -> Vec<u64> {
+                v.as_tensor()
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1::<T>()
+                    .unwrap()
+                    .iter()
+                    .map(|x| crate::gradient::tape::Real::to_f64(*x).to_bits())
+                    .collect()
+            };
+            for step in 0..4 {
+                // Variables 2 and 0, in that order (1 has no gradient).
+                let grads: Vec<(T, Vec<Vec<T>>)> = [0.3, 0.3, 0.4]
+                    .iter()
+                    .map(|w| {
+                        let g = [2usize, 0]
+                            .iter()
+                            .map(|&i| {
+                                (0..shapes[i].0 * shapes[i].1)
+                                    .map(|_| <T as crate::gradient::tape::Real>::from_f64(rng.uniform() - 0.5))
+                                    .collect()
+                            })
+                            .collect();
+                        (<T as crate::gradient::tape::Real>::from_f64(*w), g)
+                    })
+                    .collect();
+                let parts = |vars: &[Var]| Parts { parts: grads.clone(), vars: vec![vars[2].clone(), vars[0].clone()] };
+                let mut go = || {
+                    fused.step_meta(wrap(parts(&fused_vars))).unwrap();
+                    store.step(&wrap(parts(&store_vars)).into_store().unwrap()).unwrap();
+                };
+                if pooled {
+                    rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap().install(go);
+                } else {
+                    go();
+                }
+                for (i, (a, b)) in fused_vars.iter().zip(&store_vars).enumerate() {
+                    assert_eq!(bits(a), bits(b), "step {step}, variable {i}, pooled {pooled}");
+                }
+                assert_eq!(bits(&fused_vars[1]), bits(&init()[1]), "no gradient, no update");
+            }
+        }
+        for pooled in [false, true] {
+            run::<f32>(MetaGradient::F32, pooled);
+            run::<f64>(MetaGradient::F64, pooled);
         }
     }
 

@@ -354,15 +354,121 @@ pub fn meta_batch_gradient(
     steps: usize,
     vars: &[Var],
 ) -> candle_core::Result<(f64, candle_core::backprop::GradStore)> {
+    let (loss, g) = meta_batch_gradient_parts(learner, support, query, steps, vars)?;
+    Ok((loss, g.into_store()?))
+}
+
+/// [`meta_batch_gradient`] with the taped parts' gradients left unsummed ([`MetaGradient`]), for
+/// an optimiser that sums them inside its own pass ([`Adam::step_meta`]).
+pub fn meta_batch_gradient_parts(
+    learner: &Learner,
+    support: &Rows,
+    query: &Rows,
+    steps: usize,
+    vars: &[Var],
+) -> candle_core::Result<(f64, MetaGradient)> {
     // The variables must be theta and then the rates, if any, as the tape returns them.
     let params: Vec<&Tensor> = learner.theta.iter().chain(learner.rates.iter().flatten()).collect();
     let taped = learner.theta.first().is_some_and(|t| t.device().is_cpu())
         && vars.len() == params.len()
         && vars.iter().zip(&params).all(|(v, t)| v.as_tensor().id() == t.id());
     match learner.theta[0].dtype() {
-        DType::F32 if taped => taped_gradient::<f32>(learner, &params, support, query, steps, vars),
-        DType::F64 if taped => taped_gradient::<f64>(learner, &params, support, query, steps, vars),
-        _ => meta_batch_gradient_autograd(learner, support, query, steps, vars),
+        DType::F32 if taped => {
+            let (loss, parts) = taped_parts::<f32>(learner, &params, support, query, steps)?;
+            Ok((loss, MetaGradient::F32(Parts { parts, vars: vars.to_vec() })))
+        }
+        DType::F64 if taped => {
+            let (loss, parts) = taped_parts::<f64>(learner, &params, support, query, steps)?;
+            Ok((loss, MetaGradient::F64(Parts { parts, vars: vars.to_vec() })))
+        }
+        _ => {
+            let (loss, store) = meta_batch_gradient_autograd(learner, support, query, steps, vars)?;
+            Ok((loss, MetaGradient::Store(store)))
+        }
+    }
+}
+
+/// The outer gradient of a meta-batch: candle's gradient store (autograd, any device), or the
+/// taped parts' gradients with their weights, whose sum `w_0 g_0 + w_1 g_1 + ...` (in that
+/// order, per element) is the gradient. [`MetaGradient::into_store`] makes the sum;
+/// [`Adam::step_meta`] makes it chunk by chunk inside its update, the same bits without the
+/// summed gradient's pass through memory.
+pub enum MetaGradient {
+    Store(candle_core::backprop::GradStore),
+    F32(Parts<f32>),
+    F64(Parts<f64>),
+}
+
+/// The parts of a [`MetaGradient`]: per part its weight (its share of the tasks) and its
+/// gradient, one buffer per variable of `vars`, in order.
+pub struct Parts<T> {
+    pub parts: Weighted<T>,
+    pub vars: Vec<Var>,
+}
+
+/// Per part, its weight and its gradient (one buffer per variable).
+pub type Weighted<T> = Vec<(T, Vec<Vec<T>>)>;
+
+/// `out = w_0 g_0 + w_1 g_1 + ...` per element, in order, with `g_0` from `first` or, when
+/// `None`, `out`'s own values: the sum of a [`MetaGradient`]'s parts, wherever it is made.
+fn weighted_sum<'g, T: tape::Real>(
+    out: &mut [T],
+    first: Option<&[T]>,
+    w0: T,
+    rest: impl Iterator<Item = (T, &'g [T])>,
+) {
+    match first {
+        Some(g0) => out.iter_mut().zip(g0).for_each(|(x, g)| *x = *g * w0),
+        None => out.iter_mut().for_each(|x| *x = *x * w0),
+    }
+    for (w, g) in rest {
+        out.iter_mut().zip(g).for_each(|(x, b)| *x = *x + *b * w);
+    }
+}
+
+impl<T: tape::Real> Parts<T> {
+    /// Elements `at .. at + out.len()` of variable `v`'s summed gradient, written into `out`.
+    pub fn sum_into(&self, v: usize, at: usize, out: &mut [T]) {
+        let (w0, g0) = &self.parts[0];
+        let rest = self.parts[1..].iter().map(|(w, g)| (*w, &g[v][at..]));
+        weighted_sum(out, Some(&g0[v][at..]), *w0, rest);
+    }
+}
+
+impl MetaGradient {
+    /// The summed gradient as candle's store.
+    pub fn into_store(self) -> candle_core::Result<candle_core::backprop::GradStore> {
+        match self {
+            MetaGradient::Store(s) => Ok(s),
+            MetaGradient::F32(p) => p.into_store(),
+            MetaGradient::F64(p) => p.into_store(),
+        }
+    }
+}
+
+impl<T: tape::Real + candle_core::WithDType> Parts<T> {
+    fn into_store(self) -> candle_core::Result<candle_core::backprop::GradStore> {
+        // candle makes no empty gradient store: this one holds only a constant's own gradient,
+        // which no optimiser looks up, beside the parameters' inserted below.
+        let mut store = Tensor::zeros((), DType::F32, &Device::Cpu)?.backward()?;
+        // Per variable, the sum in the first part's buffer, in chunks that the pool's threads
+        // share (`crate::jobs`).
+        let mut parts = self.parts.into_iter();
+        let (w0, mut sums) = parts.next().expect("at least one part");
+        let rest: Weighted<T> = parts.collect();
+        let chunk = crate::jobs::CHUNK;
+        let jobs: Vec<(usize, usize, &mut [T])> = sums
+            .iter_mut()
+            .enumerate()
+            .flat_map(|(v, sum)| sum.chunks_mut(chunk).enumerate().map(move |(c, x)| (v, c * chunk, x)))
+            .collect();
+        crate::jobs::run(jobs, |(v, at, xs)| {
+            weighted_sum(xs, None, w0, rest.iter().map(|(w, g)| (*w, &g[v][at..])));
+        });
+        for (v, sum) in self.vars.iter().zip(sums) {
+            store.insert(v.as_tensor(), Tensor::from_vec(sum, v.shape(), &Device::Cpu)?);
+        }
+        Ok(store)
     }
 }
 
@@ -401,18 +507,17 @@ fn in_parts<R: Send>(
 /// the core's caches (measured at the MeLU shape, ARCHITECTURE.md).
 pub const TAPED_PART: usize = 8;
 
-/// [`meta_batch_gradient`] on the lean tape ([`taped::meta_gradient`]), each part's gradient
-/// weighted by its tasks and summed in order, as [`meta_batch_gradient_autograd`] combines its
-/// halves.
-/// `params` are the learner's theta then rates, the tensors of `vars`.
-fn taped_gradient<T: tape::Real + candle_core::WithDType>(
+/// [`meta_batch_gradient`] on the lean tape ([`taped::meta_gradient`]): the loss and each part's
+/// gradient with its weight (its share of the tasks), to be summed in order
+/// ([`Parts::sum_into`]), as [`meta_batch_gradient_autograd`] combines its halves.
+/// `params` are the learner's theta then rates.
+fn taped_parts<T: tape::Real + candle_core::WithDType>(
     learner: &Learner,
     params: &[&Tensor],
     support: &Rows,
     query: &Rows,
     steps: usize,
-    vars: &[Var],
-) -> candle_core::Result<(f64, candle_core::backprop::GradStore)> {
+) -> candle_core::Result<(f64, Weighted<T>)> {
     // The parameters read in place from their storage (as `rows::with_data`, for all of them at
     // once: the read locks are held until the parts are done).
     let contiguous = params.iter().map(|t| t.contiguous()).collect::<candle_core::Result<Vec<_>>>()?;
@@ -433,31 +538,7 @@ fn taped_gradient<T: tape::Real + candle_core::WithDType>(
         Ok(taped::meta_gradient_with(learner, &params, &transposes, &s, &q, steps))
     })?;
     let loss = parts.iter().map(|(w, (l, _))| w * l).sum();
-    // candle makes no empty gradient store: this one holds only a constant's own gradient,
-    // which no optimiser looks up, beside the parameters' inserted below.
-    let mut store = Tensor::zeros((), DType::F32, &Device::Cpu)?.backward()?;
-    // Per variable and element, `w_0 g_0 + w_1 g_1 + ...` summed in order, in the first part's
-    // buffer, in chunks that the pool's threads share (`crate::jobs`).
-    let mut parts = parts.into_iter();
-    let (w0, (_, mut sums)) = parts.next().expect("at least one part");
-    let w0 = <T as tape::Real>::from_f64(w0);
-    let rest: Vec<(T, Vec<Vec<T>>)> = parts.map(|(w, (_, g))| (<T as tape::Real>::from_f64(w), g)).collect();
-    let chunk = crate::jobs::CHUNK;
-    let jobs: Vec<(usize, usize, &mut [T])> = sums
-        .iter_mut()
-        .enumerate()
-        .flat_map(|(v, sum)| sum.chunks_mut(chunk).enumerate().map(move |(c, x)| (v, c * chunk, x)))
-        .collect();
-    crate::jobs::run(jobs, |(v, at, xs)| {
-        xs.iter_mut().for_each(|x| *x = *x * w0);
-        for (w, g) in &rest {
-            xs.iter_mut().zip(&g[v][at..]).for_each(|(x, b)| *x = *x + *b * *w);
-        }
-    });
-    for (v, sum) in vars.iter().zip(sums) {
-        store.insert(v.as_tensor(), Tensor::from_vec(sum, v.shape(), &Device::Cpu)?);
-    }
-    Ok((loss, store))
+    Ok((loss, parts.into_iter().map(|(w, (_, g))| (<T as tape::Real>::from_f64(w), g)).collect()))
 }
 
 /// [`meta_batch_gradient`] through candle's autograd: any device, dtype and inner rule.
@@ -698,14 +779,14 @@ impl GradientMethod {
                         Outer::Maml { .. } | Outer::MetaSgd => {
                             let (sr, qr) =
                                 (rows(data.features, &s, dtype, &dev)?, rows(data.features, &q, dtype, &dev)?);
-                            let (loss, grads) = meta_batch_gradient(
+                            let (loss, grads) = meta_batch_gradient_parts(
                                 &learner_of(&theta_vars, &rate_vars),
                                 &sr,
                                 &qr,
                                 c.inner_steps,
                                 &outer_vars,
                             )?;
-                            opt.step(&grads)?;
+                            opt.step_meta(grads)?;
                             Ok(loss)
                         }
                         Outer::Reptile { epsilon, inner_adam } => {
