@@ -869,10 +869,11 @@ impl<'a, T: Real> Tape<'a, T> {
         let e = self.dims(tables[0]).c;
         let nf = tables.len();
         let mut val = take(b * r * nf * e);
+        let tabs: Vec<&[T]> = tables.iter().map(|t| self.val(*t)).collect();
         for i in 0..b * r {
-            for (f, t) in tables.iter().enumerate() {
-                let row = idx[f][i] as usize;
-                val.extend_from_slice(&self.val(*t)[row * e..(row + 1) * e]);
+            for (f, tab) in tabs.iter().enumerate() {
+                let row = &tab[idx[f][i] as usize * e..][..e];
+                val.extend_from_slice(row);
             }
         }
         let tracked = tables.iter().any(|t| self.tracked(*t));
