@@ -17,7 +17,11 @@
 //! - folds a shared weight's rows of every task into one product (forward and adjoint);
 //! - writes a node's first adjoint into uninitialised memory (no zeroing), or takes over the
 //!   incoming adjoint's buffer where it passes unchanged, adding only later contributions;
-//! - takes every buffer from a per-thread [`Pool`] that the previous tape filled;
+//! - accumulates a product into the sum it is added to ([`Tape::matmul_add`]: the sum's buffer
+//!   becomes the product's destination) and starts a layer's product from its bias's rows
+//!   ([`Tape::matmul_twin_bias`]), forward and reverse, with the bits of the separate ops;
+//! - takes every buffer from a per-thread [`Pool`] that the previous tape filled, and gives a
+//!   value back to it as soon as the reverse pass is past its last reader;
 //! - makes no adjoint of a node that no parameter reaches (constants, detached values).
 //!
 //! Every op's adjoint is checked against central finite differences in f64
