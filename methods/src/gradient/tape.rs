@@ -655,18 +655,14 @@ impl<'a, T: Real> Tape<'a, T> {
                 assert_ne!(x, a, "matmul_add: the sum is an operand");
                 assert_ne!(x, b, "matmul_add: the sum is an operand");
                 assert_eq!(self.dims(x), dims, "matmul_add: a sum of {:?} and a product of {dims:?}", self.dims(x));
-                let node = &self.nodes[x.0];
-                let owned = node.borrowed.is_none() && !matches!(node.op, Op::Alias(_));
-                let v = if owned {
-                    assert!(!node.released, "matmul_add: the value of {x:?} was released");
-                    std::mem::take(&mut self.nodes[x.0].val)
-                } else {
-                    let mut v = take(dims.len());
-                    v.extend_from_slice(self.val(x));
-                    v
-                };
-                self.nodes[x.0].released = true;
-                v
+                match self.take_over(x) {
+                    Some(v) => v,
+                    None => {
+                        let mut v = take(dims.len());
+                        v.extend_from_slice(self.val(x));
+                        v
+                    }
+                }
             }
             None => match bias {
                 Some(x) => {
@@ -731,12 +727,51 @@ impl<'a, T: Real> Tape<'a, T> {
         self.push(dims, op, tracked, val)
     }
 
+    /// [`Tape::zip`] into the buffer of `consume` (`a` or `b`), which it takes over when `consume`
+    /// owns one ([`Tape::take_over`]; otherwise a fresh buffer): the same values, without a new
+    /// buffer. `consume`'s value must not be read afterwards.
+    fn zip_consuming(&mut self, a: Id, b: Id, consume: Id, op: Op, f: impl Fn(T, T) -> T) -> Id {
+        let dims = self.dims(a);
+        assert_eq!(dims, self.dims(b), "{op:?}: shapes differ");
+        assert!(a != b && (consume == a || consume == b), "{op:?}: consumes {consume:?}");
+        let tracked = self.tracked(a) || self.tracked(b);
+        let Some(mut val) = self.take_over(consume) else { return self.zip(a, b, op, f) };
+        if consume == a {
+            val.iter_mut().zip(self.val(b)).for_each(|(x, y)| *x = f(*x, *y));
+        } else {
+            val.iter_mut().zip(self.val(a)).for_each(|(y, x)| *y = f(*x, *y));
+        }
+        self.push(dims, op, tracked, val)
+    }
+
+    /// `x`'s buffer, for an op that writes its result over `x`'s value (which is then released:
+    /// reading it panics); `None` when `x` does not own its value (a borrowed value, an alias).
+    fn take_over(&mut self, x: Id) -> Option<Vec<T>> {
+        let node = &mut self.nodes[x.0];
+        assert!(!node.released, "the value of {x:?} ({:?}) was released", node.op);
+        if node.borrowed.is_some() || matches!(node.op, Op::Alias(_)) {
+            return None;
+        }
+        node.released = true;
+        Some(std::mem::take(&mut node.val))
+    }
+
     pub fn add(&mut self, a: Id, b: Id) -> Id {
         self.zip(a, b, Op::Add(a, b), |x, y| x + y)
     }
 
+    /// [`Tape::add`] written over `consume`'s value (`a` or `b`; see [`Tape::zip_consuming`]).
+    pub fn add_consuming(&mut self, a: Id, b: Id, consume: Id) -> Id {
+        self.zip_consuming(a, b, consume, Op::Add(a, b), |x, y| x + y)
+    }
+
     pub fn sub(&mut self, a: Id, b: Id) -> Id {
         self.zip(a, b, Op::Sub(a, b), |x, y| x - y)
+    }
+
+    /// [`Tape::sub`] written over `consume`'s value (`a` or `b`; see [`Tape::zip_consuming`]).
+    pub fn sub_consuming(&mut self, a: Id, b: Id, consume: Id) -> Id {
+        self.zip_consuming(a, b, consume, Op::Sub(a, b), |x, y| x - y)
     }
 
     pub fn neg(&mut self, a: Id) -> Id {
@@ -771,6 +806,21 @@ impl<'a, T: Real> Tape<'a, T> {
             }
         }
         let tracked = self.tracked(z) || self.tracked(bias);
+        self.push(dims, Op::AddTaskBias { z, bias }, tracked, val)
+    }
+
+    /// [`Tape::add_task_bias`] written over `z`'s value (see [`Tape::zip_consuming`]).
+    pub fn add_task_bias_consuming(&mut self, z: Id, bias: Id) -> Id {
+        let dims = self.dims(z);
+        assert_eq!(self.dims(bias), Dims::new(dims.b, 1, dims.c), "add_task_bias");
+        assert_ne!(z, bias, "add_task_bias: the bias is the sum");
+        let tracked = self.tracked(z) || self.tracked(bias);
+        let Some(mut val) = self.take_over(z) else { return self.add_task_bias(z, bias) };
+        for (task, b) in val.chunks_exact_mut(dims.r * dims.c).zip(self.val(bias).chunks_exact(dims.c)) {
+            for row in task.chunks_exact_mut(dims.c) {
+                row.iter_mut().zip(b).for_each(|(x, y)| *x = *x + *y);
+            }
+        }
         self.push(dims, Op::AddTaskBias { z, bias }, tracked, val)
     }
 
@@ -820,6 +870,12 @@ impl<'a, T: Real> Tape<'a, T> {
     pub fn mul_const(&mut self, a: Id, m: Id) -> Id {
         assert!(!self.tracked(m), "mul_const: the multiplier must be a constant");
         self.zip(a, m, Op::MulConst { a, m }, |x, y| x * y)
+    }
+
+    /// [`Tape::mul_const`] written over `a`'s value (see [`Tape::zip_consuming`]).
+    pub fn mul_const_consuming(&mut self, a: Id, m: Id) -> Id {
+        assert!(!self.tracked(m), "mul_const: the multiplier must be a constant");
+        self.zip_consuming(a, m, a, Op::MulConst { a, m }, |x, y| x * y)
     }
 
     /// `s (y - r)` with a constant `r`.

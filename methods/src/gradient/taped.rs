@@ -99,12 +99,12 @@ fn forward<T: Real>(tp: &mut Tape<T>, dense: &[Twin], d: &TapeDeltas, emb: Id, n
         let z = tp.matmul_twin_bias(h, dense[2 * l].m, dense[2 * l].t, dense[2 * l + 1].m);
         let mut z = add_delta_products(tp, z, h, d, l, false);
         if let Some(db) = d.b[l] {
-            z = tp.add_task_bias(z, db);
+            z = tp.add_task_bias_consuming(z, db);
         }
         cache.h.push(h);
         if l + 1 < n_layers {
             let mask = tp.positive(z);
-            h = tp.mul_const(z, mask);
+            h = tp.mul_const_consuming(z, mask);
             cache.mask.push(mask);
         } else {
             h = z;
@@ -142,7 +142,7 @@ fn backward<T: Real>(
         let dh = mm(tp, dz, dense[2 * l].t());
         let dh = add_delta_products(tp, dh, dz, d, l, true);
         if l > 0 {
-            dz = tp.mul_const(dh, cache.mask[l - 1]);
+            dz = tp.mul_const_consuming(dh, cache.mask[l - 1]);
         } else {
             emb = Some(dh);
         }
@@ -273,8 +273,10 @@ pub fn meta_gradient_with<'a, T: Real>(
                 if has_rates {
                     change = tp.mul_shared(change, rate_dense[2 * l]);
                 }
+                // The earlier delta is a product's operand (the reverse pass reads it); the change
+                // is read by nothing else.
                 deltas.w[l] = Some(match deltas.w[l] {
-                    Some(d) => tp.add(d, change),
+                    Some(d) => tp.add_consuming(d, change, change),
                     None => change,
                 });
             }
@@ -292,13 +294,16 @@ pub fn meta_gradient_with<'a, T: Real>(
             }
             if step + 1 < steps {
                 let st = tp.emb_step(m_ss.expect("built when steps > 1"), ge, e);
+                // The earlier update was read by `emb_s`'s addition only.
                 emb_support = Some(match emb_support {
-                    Some(d) => tp.sub(d, st),
+                    Some(d) => tp.sub_consuming(d, st, d),
                     None => tp.neg(st),
                 });
             }
+            // The earlier sum is read by nothing else (an inner step's `ge` by `emb_step`, which
+            // does not keep it).
             ge_sum = Some(match ge_sum {
-                Some(s) => tp.add(s, ge),
+                Some(s) => tp.add_consuming(s, ge, s),
                 None => ge,
             });
         }
@@ -307,7 +312,7 @@ pub fn meta_gradient_with<'a, T: Real>(
         (Some(m), Some(g)) => {
             // `emb_q0 - st`, the same bits as `emb_q0 + (-st)` without the negated copy.
             let st = tp.emb_step(m, g, e);
-            tp.sub(emb_q0, st)
+            tp.sub_consuming(emb_q0, st, st)
         }
         _ => emb_q0,
     };

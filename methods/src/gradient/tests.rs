@@ -754,6 +754,19 @@ fn tape_ops_match_finite_differences() {
         let l9 = tp.mse(r2, z7);
         let l = tp.add(l, l8);
         let l = tp.add(l, l9);
+        // Elementwise ops written over an operand's buffer: a task bias, a constant factor, a
+        // sum (first operand) and a difference (second operand).
+        let c1 = tp.matmul(x, false, w, false); // [2, 3, 5]
+        let c1 = tp.add_task_bias_consuming(c1, tbias);
+        let c1m = tp.positive(c1);
+        let c1 = tp.mul_const_consuming(c1, c1m);
+        let wb2 = tp.matmul_twin_bias(x, w, wt, bias);
+        let c1 = tp.add_consuming(c1, wb2, c1);
+        let c2 = tp.matmul(x, false, w, false);
+        let c1 = tp.sub_consuming(c2, c1, c1);
+        let z8 = tp.constant(&[0.05; 30], Dims::new(2, 3, 5));
+        let l10 = tp.mse(c1, z8);
+        let l = tp.add(l, l10);
         let value = tp.val(l)[0];
         if !grads {
             return (value, Vec::new());
@@ -789,14 +802,16 @@ fn tape_ops_match_finite_differences() {
 /// The fused products give the bits of the ops they replace, in `f32` (the small-product kernels
 /// where the CPU has AVX-512, the `gemm` crate elsewhere): `matmul_twin_bias` is `add_bias` of
 /// `matmul_twin`, `matmul_add` is `add` of `matmul`, values and adjoints, at the MeLU shape's
-/// part sizes (80 rows of shared products, 10-row per-task products, transposed operands). A
-/// value a fused product took over cannot be read.
+/// part sizes (80 rows of shared products, 10-row per-task products, transposed operands); so are
+/// the elementwise ops written over an operand's buffer (`*_consuming`, either operand). A value
+/// a fused product took over cannot be read.
 #[test]
 fn fused_products_are_the_ops_they_replace_bit_for_bit() {
     use super::tape::{Dims, Id, Tape};
     let mut rng = Rng::new(11);
     let mut vals = |n: usize| -> Vec<f32> { (0..n).map(|_| (rng.uniform() - 0.5) as f32).collect() };
     let (h, w, b, dw, g) = (vals(8 * 10 * 48), vals(48 * 24), vals(24), vals(8 * 24 * 24), vals(8 * 10 * 24));
+    let tb = vals(8 * 24);
     let run = |fused: bool| -> (Vec<f32>, Vec<Vec<f32>>) {
         let mut tp = Tape::<f32>::new();
         let h = tp.leaf(&h, Dims::new(8, 10, 48));
@@ -805,11 +820,19 @@ fn fused_products_are_the_ops_they_replace_bit_for_bit() {
         let b = tp.leaf(&b, Dims::new(1, 1, 24));
         let dw = tp.leaf(&dw, Dims::new(8, 24, 24));
         let g = tp.leaf(&g, Dims::new(8, 10, 24));
+        let tb = tp.leaf(&tb, Dims::new(8, 1, 24));
         let out: Id = if fused {
             let z = tp.matmul_twin_bias(h, w, wt, b);
             let zi = z_input(&mut tp, z);
             let z = tp.matmul_add(z, zi, false, dw, false);
-            tp.matmul_add(z, g, false, dw, true)
+            let z = tp.matmul_add(z, g, false, dw, true);
+            let z = tp.add_task_bias_consuming(z, tb);
+            let m = tp.positive(z);
+            let z = tp.mul_const_consuming(z, m);
+            let z = tp.add_consuming(z, g, z);
+            let z = tp.sub_consuming(g, z, z);
+            let z2 = tp.mul_const(g, m);
+            tp.sub_consuming(z, z2, z)
         } else {
             let z = tp.matmul_twin(h, w, wt);
             let z = tp.add_bias(z, b);
@@ -817,13 +840,20 @@ fn fused_products_are_the_ops_they_replace_bit_for_bit() {
             let p = tp.matmul(zi, false, dw, false);
             let z = tp.add(z, p);
             let p = tp.matmul(g, false, dw, true);
-            tp.add(z, p)
+            let z = tp.add(z, p);
+            let z = tp.add_task_bias(z, tb);
+            let m = tp.positive(z);
+            let z = tp.mul_const(z, m);
+            let z = tp.add(z, g);
+            let z = tp.sub(g, z);
+            let z2 = tp.mul_const(g, m);
+            tp.sub(z, z2)
         };
         let target = tp.constant(&vec![0.25; 8 * 10 * 24], Dims::new(8, 10, 24));
         let value = tp.val(out).to_vec();
         let loss = tp.mse(out, target);
         tp.backward(loss);
-        (value, [h, w, b, dw, g].iter().map(|x| tp.grad(*x).expect("reached").to_vec()).collect())
+        (value, [h, w, b, dw, g, tb].iter().map(|x| tp.grad(*x).expect("reached").to_vec()).collect())
     };
     // The second product's left operand: a function of the first sum (read before it is taken).
     fn z_input(tp: &mut Tape<f32>, z: Id) -> Id {
