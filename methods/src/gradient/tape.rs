@@ -666,10 +666,14 @@ impl<'a, T: Real> Tape<'a, T> {
             }
             None => match bias {
                 Some(x) => {
+                    // The bias's row, then the rows so far copied after themselves (doubling:
+                    // a few long copies where one per row would each be a call to `memcpy`).
                     let mut v = take(dims.len());
-                    let bv = self.val(x);
-                    for _ in 0..nb * m {
-                        v.extend_from_slice(bv);
+                    if dims.len() > 0 {
+                        v.extend_from_slice(self.val(x));
+                    }
+                    while v.len() < dims.len() {
+                        v.extend_from_within(..v.len().min(dims.len() - v.len()));
                     }
                     v
                 }
