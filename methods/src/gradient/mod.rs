@@ -345,7 +345,7 @@ impl Learner {
 /// does not depend on the thread count, so neither do results.
 ///
 /// On the CPU (MAML, first-order MAML, MeLU, Meta-SGD) the gradient is recorded on the lean tape
-/// of [`taped`], in parts of at most [`TAPED_PART`] tasks; on a GPU through candle's autograd in
+/// of [`taped`], in parts of at most [`taped_part`] tasks; on a GPU through candle's autograd in
 /// two halves, [`meta_batch_gradient_autograd`]. The two agree to rounding (`gradient::tests`).
 pub fn meta_batch_gradient(
     learner: &Learner,
@@ -507,6 +507,19 @@ fn in_parts<R: Send>(
 /// the core's caches (measured at the MeLU shape, ARCHITECTURE.md).
 pub const TAPED_PART: usize = 8;
 
+/// Tasks per part with more than [`TAPED_PART_STEPS`] inner steps, whose tape grows with every
+/// step (at the MeLU shape a part of 8 tasks holds about 1.6 MB at one step and 5 MB at five):
+/// half of [`TAPED_PART`] (measured at five steps, ARCHITECTURE.md).
+pub const TAPED_PART_DEEP: usize = 4;
+
+/// The most inner steps with parts of [`TAPED_PART`] tasks.
+pub const TAPED_PART_STEPS: usize = 2;
+
+/// Tasks per part of the lean tape at `steps` inner steps.
+pub fn taped_part(steps: usize) -> usize {
+    if steps <= TAPED_PART_STEPS { TAPED_PART } else { TAPED_PART_DEEP }
+}
+
 /// [`meta_batch_gradient`] on the lean tape ([`taped::meta_gradient`]): the loss and each part's
 /// gradient with its weight (its share of the tasks), to be summed in order
 /// ([`Parts::sum_into`]), as [`meta_batch_gradient_autograd`] combines its halves.
@@ -526,9 +539,9 @@ fn taped_parts<T: tape::Real + candle_core::WithDType>(
         .iter()
         .map(|(storage, layout)| crate::rows::host_elements::<T>(storage, layout, "taped_gradient"))
         .collect::<candle_core::Result<Vec<&[T]>>>()?;
-    // Parts of at most TAPED_PART tasks, and at least two (one per core of a cell with spare
-    // cores) when there are two tasks.
-    let n_parts = support.t.div_ceil(TAPED_PART).max(2);
+    // Parts of at most `taped_part(steps)` tasks, and at least two (one per core of a cell with
+    // spare cores) when there are two tasks.
+    let n_parts = support.t.div_ceil(taped_part(steps)).max(2);
     // The weights' transposes once for every part's tape; the tapes read them and the
     // parameters in place.
     let transposes = taped::weight_transposes(learner, &params);
