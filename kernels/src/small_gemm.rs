@@ -18,7 +18,8 @@
 //!   to 16 dot products, 16 lanes of `k` at a time, whose lanes one transposing reduction sums.
 //!
 //! And [`transpose`], 16 x 16 blocks transposed in registers (the tape's weight twins and their
-//! adjoints; element by element these cost about as much as a 10-row product).
+//! adjoints: the MeLU shape's three weights in 6.6 us where element by element took 22.7,
+//! allocation included).
 //!
 //! A product with a column-major destination runs transposed (`c^T = b^T a^T`). What neither
 //! kernel takes (narrow products over a short inner dimension, transposed left operands of

@@ -114,7 +114,7 @@ type PartsChunk<'a, T> = (&'a mut [T], usize, usize, &'a mut [T], &'a mut [T]);
 
 impl Adam {
     /// [`Optimizer::step`] with a [`MetaGradient`]. Taped parts of the moments' dtype are summed
-    /// chunk by chunk ([`Parts::sum_into`], into a buffer of one chunk that stays in the core's
+    /// chunk by chunk ([`Parts::sum_to`], into a buffer of one chunk that stays in the core's
     /// cache) right before the chunk's update, instead of into a whole summed gradient that the
     /// update then reads back: the same sums and the same update, so the same bits as `step`
     /// of [`MetaGradient::into_store`] (`tests::fused_parts_step_equals_the_summed_store`).
@@ -125,16 +125,12 @@ impl Adam {
             (Inner::Host { vars, params, step_t }, MetaGradient::F32(p))
                 if vars.iter().all(|hv| matches!(hv.m, Moments::F32(_))) =>
             {
-                step_parts(vars, params, step_t, &p, Moments::as_f32, host_f32, |k, th, g, m, v| {
-                    metarec_kernels::f32_kernels::adam_update(k, th, g, m, v)
-                })
+                step_parts(vars, params, step_t, &p)
             }
             (Inner::Host { vars, params, step_t }, MetaGradient::F64(p))
                 if vars.iter().all(|hv| matches!(hv.m, Moments::F64(_))) =>
             {
-                step_parts(vars, params, step_t, &p, Moments::as_f64, host_f64, |k, th, g, m, v| {
-                    metarec_kernels::adam_update(k, th, g, m, v)
-                })
+                step_parts(vars, params, step_t, &p)
             }
             (_, g) => {
                 let store = g.into_store()?;
@@ -144,47 +140,61 @@ impl Adam {
     }
 }
 
-/// A CPU storage's elements, if they are `f32`.
-fn host_f32(s: &mut CpuStorage) -> Option<&mut Vec<f32>> {
-    match s {
-        CpuStorage::F32(x) => Some(x),
-        _ => None,
-    }
+/// A dtype of the host path: its elements in a CPU storage and in the moments, and its update.
+trait HostFloat: crate::gradient::tape::Real + metarec_kernels::Real + candle_core::WithDType {
+    fn elements(s: &mut CpuStorage) -> Option<&mut Vec<Self>>;
+    fn moments(m: &mut Moments) -> Option<&mut Vec<Self>>;
+    fn update(k: &metarec_kernels::AdamCoefficients<Self>, th: &mut [Self], g: &[Self], m: &mut [Self], v: &mut [Self]);
 }
 
-/// A CPU storage's elements, if they are `f64`.
-fn host_f64(s: &mut CpuStorage) -> Option<&mut Vec<f64>> {
-    match s {
-        CpuStorage::F64(x) => Some(x),
-        _ => None,
+impl HostFloat for f32 {
+    fn elements(s: &mut CpuStorage) -> Option<&mut Vec<f32>> {
+        match s {
+            CpuStorage::F32(x) => Some(x),
+            _ => None,
+        }
     }
-}
-
-impl Moments {
-    fn as_f32(&mut self) -> Option<&mut Vec<f32>> {
-        match self {
+    fn moments(m: &mut Moments) -> Option<&mut Vec<f32>> {
+        match m {
             Moments::F32(x) => Some(x),
             Moments::F64(_) => None,
         }
     }
-    fn as_f64(&mut self) -> Option<&mut Vec<f64>> {
-        match self {
+    fn update(k: &metarec_kernels::AdamCoefficients<f32>, th: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
+        metarec_kernels::f32_kernels::adam_update(k, th, g, m, v)
+    }
+}
+
+impl HostFloat for f64 {
+    fn elements(s: &mut CpuStorage) -> Option<&mut Vec<f64>> {
+        match s {
+            CpuStorage::F64(x) => Some(x),
+            _ => None,
+        }
+    }
+    fn moments(m: &mut Moments) -> Option<&mut Vec<f64>> {
+        match m {
             Moments::F64(x) => Some(x),
             Moments::F32(_) => None,
         }
     }
+    fn update(k: &metarec_kernels::AdamCoefficients<f64>, th: &mut [f64], g: &[f64], m: &mut [f64], v: &mut [f64]) {
+        metarec_kernels::adam_update(k, th, g, m, v)
+    }
 }
 
-/// [`Adam::step_meta`] for parts of one dtype `T`, the moments' (`moments` picks them out).
-fn step_parts<T: crate::gradient::tape::Real + metarec_kernels::Real + candle_core::WithDType>(
-    vars: &mut [HostVar],
-    params: &ParamsAdamW,
-    step_t: &mut i32,
-    p: &Parts<T>,
-    moments: fn(&mut Moments) -> Option<&mut Vec<T>>,
-    host: fn(&mut CpuStorage) -> Option<&mut Vec<T>>,
-    update: impl Fn(&metarec_kernels::AdamCoefficients<T>, &mut [T], &[T], &mut [T], &mut [T]) + Sync + Send,
-) -> Result<()> {
+/// `var`'s storage under its write lock, for the update in place; an error (not a wait that
+/// would never end) when a guard on this thread holds it.
+fn writable(var: &Var) -> Result<(candle_core::StorageMutRef<'_>, &candle_core::Layout)> {
+    var.try_storage_mut().ok_or_else(|| {
+        candle_core::Error::Msg(
+            "adam: a variable's storage is in use (shared with a gradient or with another variable)".into(),
+        )
+    })
+}
+
+/// [`Adam::step_meta`] for parts of the moments' dtype `T`.
+fn step_parts<T: HostFloat>(vars: &mut [HostVar], params: &ParamsAdamW, step_t: &mut i32, p: &Parts<T>) -> Result<()> {
     let t = *step_t + 1;
     let k = coefficients(&Coefficients::at(params, t), |x| <T as crate::gradient::tape::Real>::from_f64(x));
     // Each variable's place among the parts' (none: no gradient, no update, as `step`).
@@ -193,12 +203,7 @@ fn step_parts<T: crate::gradient::tape::Real + metarec_kernels::Real + candle_co
     let mut held = Vec::with_capacity(vars.len());
     for (HostVar { var, m, v }, at) in vars.iter_mut().zip(&index) {
         let Some(at) = at else { continue };
-        let p = var.try_storage_mut().ok_or_else(|| {
-            candle_core::Error::Msg(
-                "adam: a variable's storage is in use (shared with a gradient or with another variable)".into(),
-            )
-        })?;
-        held.push((p, *at, m, v));
+        held.push((writable(var)?, *at, m, v));
     }
     let c = crate::jobs::CHUNK;
     let mut jobs: Vec<PartsChunk<T>> = Vec::new();
@@ -206,24 +211,23 @@ fn step_parts<T: crate::gradient::tape::Real + metarec_kernels::Real + candle_co
         let Some((a, b)) = layout.contiguous_offsets() else {
             candle_core::bail!("adam: a variable is not contiguous")
         };
-        let th = match &mut **storage {
-            Storage::Cpu(s) => match host(s) {
-                Some(x) => x,
-                None => candle_core::bail!("adam: a variable is no longer of the optimiser's dtype"),
-            },
-            _ => candle_core::bail!("adam: a variable is no longer a CPU tensor"),
+        let Storage::Cpu(s) = &mut **storage else { candle_core::bail!("adam: a variable is no longer a CPU tensor") };
+        let Some(th) = T::elements(s) else {
+            candle_core::bail!("adam: a variable is no longer of the optimiser's dtype")
         };
         let th = &mut th[a..b];
-        let (Some(m), Some(v)) = (moments(m), moments(v)) else { candle_core::bail!("adam: moments of another dtype") };
+        let (Some(m), Some(v)) = (T::moments(m), T::moments(v)) else {
+            candle_core::bail!("adam: moments of another dtype")
+        };
         assert!(th.len() == m.len() && m.len() == v.len() && p.parts[0].1[*at].len() == th.len(), "adam: sizes");
         let chunks = th.chunks_mut(c).zip(m.chunks_mut(c)).zip(v.chunks_mut(c)).enumerate();
         jobs.extend(chunks.map(|(i, ((th, m), v))| (th, *at, i * c, m, v)));
     }
     crate::jobs::run(jobs, |(th, var, first, m, v)| {
-        let mut g = [<T as crate::gradient::tape::Real>::ZERO; crate::jobs::CHUNK];
-        let g = &mut g[..th.len()];
-        p.sum_into(var, first, g);
-        update(&k, th, g, m, v);
+        // The chunk's gradient in a buffer of its own (not zeroed first: `sum_to` writes it).
+        let mut g = Vec::with_capacity(th.len());
+        p.sum_to(var, first, th.len(), &mut g);
+        T::update(&k, th, &g, m, v);
     });
     *step_t = t;
     Ok(())
@@ -292,12 +296,7 @@ impl Optimizer for Adam {
         let mut held = Vec::with_capacity(vars.len());
         for (HostVar { var, m, v }, g) in vars.iter_mut().zip(&g_guards) {
             let Some((g, g_l)) = g else { continue };
-            let p = var.try_storage_mut().ok_or_else(|| {
-                candle_core::Error::Msg(
-                    "adam: a variable's storage is in use (shared with a gradient or with another variable)".into(),
-                )
-            })?;
-            held.push((p, g, g_l, m, v));
+            held.push((writable(var)?, g, g_l, m, v));
         }
         let mut jobs = Vec::new();
         for ((p, p_l), g, g_l, m, v) in held.iter_mut() {

@@ -409,29 +409,22 @@ pub struct Parts<T> {
 /// Per part, its weight and its gradient (one buffer per variable).
 pub type Weighted<T> = Vec<(T, Vec<Vec<T>>)>;
 
-/// `out = w_0 g_0 + w_1 g_1 + ...` per element, in order, with `g_0` from `first` or, when
-/// `None`, `out`'s own values: the sum of a [`MetaGradient`]'s parts, wherever it is made.
-fn weighted_sum<'g, T: tape::Real>(
-    out: &mut [T],
-    first: Option<&[T]>,
-    w0: T,
-    rest: impl Iterator<Item = (T, &'g [T])>,
-) {
-    match first {
-        Some(g0) => out.iter_mut().zip(g0).for_each(|(x, g)| *x = *g * w0),
-        None => out.iter_mut().for_each(|x| *x = *x * w0),
-    }
+/// The sum of a [`MetaGradient`]'s parts, `w_0 g_0 + w_1 g_1 + ...` per element in that order,
+/// wherever it is made: `out` holds `w_0 g_0`, and the later parts are added to it.
+fn add_weighted<'g, T: tape::Real>(out: &mut [T], rest: impl Iterator<Item = (T, &'g [T])>) {
     for (w, g) in rest {
         out.iter_mut().zip(g).for_each(|(x, b)| *x = *x + *b * w);
     }
 }
 
 impl<T: tape::Real> Parts<T> {
-    /// Elements `at .. at + out.len()` of variable `v`'s summed gradient, written into `out`.
-    pub fn sum_into(&self, v: usize, at: usize, out: &mut [T]) {
+    /// Elements `at .. at + len` of variable `v`'s summed gradient, appended to `out` (which
+    /// need not be initialised memory: no zeroing before the first part is written).
+    pub fn sum_to(&self, v: usize, at: usize, len: usize, out: &mut Vec<T>) {
         let (w0, g0) = &self.parts[0];
-        let rest = self.parts[1..].iter().map(|(w, g)| (*w, &g[v][at..]));
-        weighted_sum(out, Some(&g0[v][at..]), *w0, rest);
+        let start = out.len();
+        out.extend(g0[v][at..at + len].iter().map(|g| *g * *w0));
+        add_weighted(&mut out[start..], self.parts[1..].iter().map(|(w, g)| (*w, &g[v][at..])));
     }
 }
 
@@ -463,7 +456,8 @@ impl<T: tape::Real + candle_core::WithDType> Parts<T> {
             .flat_map(|(v, sum)| sum.chunks_mut(chunk).enumerate().map(move |(c, x)| (v, c * chunk, x)))
             .collect();
         crate::jobs::run(jobs, |(v, at, xs)| {
-            weighted_sum(xs, None, w0, rest.iter().map(|(w, g)| (*w, &g[v][at..])));
+            xs.iter_mut().for_each(|x| *x = *x * w0);
+            add_weighted(xs, rest.iter().map(|(w, g)| (*w, &g[v][at..])));
         });
         for (v, sum) in self.vars.iter().zip(sums) {
             store.insert(v.as_tensor(), Tensor::from_vec(sum, v.shape(), &Device::Cpu)?);
@@ -508,8 +502,9 @@ fn in_parts<R: Send>(
 pub const TAPED_PART: usize = 8;
 
 /// Tasks per part with more than [`TAPED_PART_STEPS`] inner steps, whose tape grows with every
-/// step (at the MeLU shape a part of 8 tasks holds about 1.6 MB at one step and 5 MB at five):
-/// half of [`TAPED_PART`] (measured at five steps, ARCHITECTURE.md).
+/// step (at the MeLU shape a part of 8 tasks held 6.4 MB of values at five steps, measured
+/// before the tape's in-place ops): half of [`TAPED_PART`] (measured at five steps,
+/// ARCHITECTURE.md).
 pub const TAPED_PART_DEEP: usize = 4;
 
 /// The most inner steps with parts of [`TAPED_PART`] tasks.
@@ -522,7 +517,7 @@ pub fn taped_part(steps: usize) -> usize {
 
 /// [`meta_batch_gradient`] on the lean tape ([`taped::meta_gradient`]): the loss and each part's
 /// gradient with its weight (its share of the tasks), to be summed in order
-/// ([`Parts::sum_into`]), as [`meta_batch_gradient_autograd`] combines its halves.
+/// ([`Parts::sum_to`]), as [`meta_batch_gradient_autograd`] combines its halves.
 /// `params` are the learner's theta then rates.
 fn taped_parts<T: tape::Real + candle_core::WithDType>(
     learner: &Learner,

@@ -655,14 +655,7 @@ impl<'a, T: Real> Tape<'a, T> {
                 assert_ne!(x, a, "matmul_add: the sum is an operand");
                 assert_ne!(x, b, "matmul_add: the sum is an operand");
                 assert_eq!(self.dims(x), dims, "matmul_add: a sum of {:?} and a product of {dims:?}", self.dims(x));
-                match self.take_over(x) {
-                    Some(v) => v,
-                    None => {
-                        let mut v = take(dims.len());
-                        v.extend_from_slice(self.val(x));
-                        v
-                    }
-                }
+                self.own_value(x)
             }
             None => match bias {
                 Some(x) => {
@@ -748,6 +741,15 @@ impl<'a, T: Real> Tape<'a, T> {
         self.push(dims, op, tracked, val)
     }
 
+    /// `x`'s value as a buffer of the op about to write over it: `x`'s own ([`Tape::take_over`])
+    /// or, when `x` does not own one, a copy.
+    fn own_value(&mut self, x: Id) -> Vec<T> {
+        match self.take_over(x) {
+            Some(v) => v,
+            None => Self::copied(self.val(x)),
+        }
+    }
+
     /// `x`'s buffer, for an op that writes its result over `x`'s value (which is then released:
     /// reading it panics); `None` when `x` does not own its value (a borrowed value, an alias).
     fn take_over(&mut self, x: Id) -> Option<Vec<T>> {
@@ -800,26 +802,21 @@ impl<'a, T: Real> Tape<'a, T> {
 
     /// `z + bias`, `bias: [b, 1, c]` on each batch's rows.
     pub fn add_task_bias(&mut self, z: Id, bias: Id) -> Id {
-        let dims = self.dims(z);
-        assert_eq!(self.dims(bias), Dims::new(dims.b, 1, dims.c), "add_task_bias");
-        let bv = self.val(bias);
-        let mut val = take(dims.len());
-        for (task, b) in self.val(z).chunks_exact(dims.r * dims.c).zip(bv.chunks_exact(dims.c)) {
-            for row in task.chunks_exact(dims.c) {
-                val.extend(row.iter().zip(b).map(|(x, y)| *x + *y));
-            }
-        }
-        let tracked = self.tracked(z) || self.tracked(bias);
-        self.push(dims, Op::AddTaskBias { z, bias }, tracked, val)
+        self.task_bias_over(z, bias, false)
     }
 
     /// [`Tape::add_task_bias`] written over `z`'s value (see [`Tape::zip_consuming`]).
     pub fn add_task_bias_consuming(&mut self, z: Id, bias: Id) -> Id {
+        self.task_bias_over(z, bias, true)
+    }
+
+    /// `z + bias` in `z`'s buffer when `consume` ([`Tape::own_value`]), else in a copy of `z`.
+    fn task_bias_over(&mut self, z: Id, bias: Id, consume: bool) -> Id {
         let dims = self.dims(z);
         assert_eq!(self.dims(bias), Dims::new(dims.b, 1, dims.c), "add_task_bias");
-        assert_ne!(z, bias, "add_task_bias: the bias is the sum");
+        assert!(!consume || z != bias, "add_task_bias: the bias is the sum it is written over");
         let tracked = self.tracked(z) || self.tracked(bias);
-        let Some(mut val) = self.take_over(z) else { return self.add_task_bias(z, bias) };
+        let mut val = if consume { self.own_value(z) } else { Self::copied(self.val(z)) };
         for (task, b) in val.chunks_exact_mut(dims.r * dims.c).zip(self.val(bias).chunks_exact(dims.c)) {
             for row in task.chunks_exact_mut(dims.c) {
                 row.iter_mut().zip(b).for_each(|(x, y)| *x = *x + *y);
