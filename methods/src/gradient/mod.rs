@@ -456,7 +456,7 @@ impl<T: tape::Real + candle_core::WithDType> Parts<T> {
             .flat_map(|(v, sum)| sum.chunks_mut(chunk).enumerate().map(move |(c, x)| (v, c * chunk, x)))
             .collect();
         crate::jobs::run(jobs, |(v, at, xs)| {
-            xs.iter_mut().for_each(|x| *x = *x * w0);
+            xs.iter_mut().for_each(|x| *x *= w0);
             add_weighted(xs, rest.iter().map(|(w, g)| (*w, &g[v][at..])));
         });
         for (v, sum) in self.vars.iter().zip(sums) {
